@@ -1,0 +1,150 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors a Store returns. Callers branch on them with errors.Is; any other
+// error from a Store means the store could not be reached or failed, and the
+// Manager reports it wrapped in ErrStoreUnavailable.
+var (
+	// ErrNotFound: no live session under the key (never existed, deleted,
+	// regenerated away, or expired by either timeout).
+	ErrNotFound = errors.New("sessions: not found")
+	// ErrExists: Create found the key already taken.
+	ErrExists = errors.New("sessions: key already exists")
+	// ErrTooLarge: the write would grow the session past Delta.MaxBytes.
+	// Nothing was written.
+	ErrTooLarge = errors.New("sessions: session would exceed max_bytes")
+	// ErrConflict: Delta.BaseVersion was set and the stored version differs.
+	// Nothing was written.
+	ErrConflict = errors.New("sessions: version conflict")
+)
+
+// Record is one session as a Store keeps it.
+//
+// Attrs holds the session's top-level attributes, each a JSON value as raw
+// bytes (a Store copies them in and out verbatim and never parses them).
+// Version is 1 after Create and grows by one with every Apply or Regenerate.
+// A record is live while the store clock is before both IdleExp and AbsExp.
+type Record struct {
+	Attrs     map[string]json.RawMessage
+	Principal string
+	Version   int64
+	Created   time.Time
+	IdleExp   time.Time
+	AbsExp    time.Time
+}
+
+// Expiry is when a store may forget the record: the earlier of IdleExp and
+// AbsExp.
+func (r *Record) Expiry() time.Time {
+	if r.AbsExp.Before(r.IdleExp) {
+		return r.AbsExp
+	}
+	return r.IdleExp
+}
+
+// Live reports whether the record has not expired at now.
+func (r *Record) Live(now time.Time) bool {
+	return now.Before(r.IdleExp) && now.Before(r.AbsExp)
+}
+
+// Size is what counts against max_bytes: the sum over attributes of the
+// length of the name plus the length of the raw JSON value.
+func (r *Record) Size() int { return AttrsSize(r.Attrs) }
+
+// AttrsSize is Record.Size for a bare attribute map.
+func AttrsSize(attrs map[string]json.RawMessage) int {
+	n := 0
+	for k, v := range attrs {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// Delta is one write to a session, applied by a Store as a single atomic
+// step. Attributes not named in Set or Delete are left as they are, so
+// concurrent writers of distinct attributes never lose each other's writes.
+type Delta struct {
+	// Set replaces (or adds) these attributes.
+	Set map[string]json.RawMessage
+	// Delete removes these attributes; names that are absent are ignored.
+	Delete []string
+	// Principal, when non-nil, replaces the principal ("" clears it) and
+	// updates the principal index.
+	Principal *string
+	// IdleExp, when non-zero, becomes the new idle expiry (a store caps the
+	// effective expiry at AbsExp).
+	IdleExp time.Time
+	// MaxBytes, when positive, is the largest Size the session may have after
+	// the write; a write past it fails with ErrTooLarge and changes nothing.
+	MaxBytes int
+	// BaseVersion, when positive, makes the write conditional: it fails with
+	// ErrConflict and changes nothing unless the stored Version equals it.
+	BaseVersion int64
+}
+
+// ApplyTo applies d.Set then d.Delete to attrs in place, as every Store
+// must. It does not check MaxBytes or BaseVersion.
+func (d *Delta) ApplyTo(attrs map[string]json.RawMessage) {
+	for k, v := range d.Set {
+		attrs[k] = v
+	}
+	for _, k := range d.Delete {
+		delete(attrs, k)
+	}
+}
+
+// Touch asks Load to slide the idle expiry in the same atomic step as the
+// read: if the stored IdleExp is before Before, it becomes IdleExp (and the
+// store's own expiry moves with it, capped at AbsExp). The Version does not
+// change. The returned Record shows the expiry after the touch.
+type Touch struct {
+	Before  time.Time
+	IdleExp time.Time
+}
+
+// Store keeps sessions under opaque keys (the Manager derives them from the
+// cookie token with SHA-256; a Store never sees a token).
+//
+// Every method takes a context and must give up when it is done. Every
+// method is safe for concurrent use. Expired records behave exactly as
+// absent ones: Load and Apply return ErrNotFound and a store may delete them
+// when it sees them. A write never recreates a record that was deleted,
+// regenerated away or expired: that check and the write are one atomic step.
+// Returned records are the caller's to keep; a Store must not retain or
+// mutate maps passed to it or returned by it.
+//
+// storetest.Run is the conformance suite every implementation must pass.
+type Store interface {
+	// Load returns the live record under key, or ErrNotFound. When touch is
+	// non-nil the idle expiry is slid as Touch describes, in the same step.
+	Load(ctx context.Context, key string, touch *Touch) (*Record, error)
+	// Create stores rec under a new key and indexes its principal; it
+	// returns ErrExists if the key holds a live record. rec.Version is
+	// stored as given (the Manager passes 1).
+	Create(ctx context.Context, key string, rec *Record) error
+	// Apply writes d to the live record under key and returns the new
+	// Version. It returns ErrNotFound (writing nothing) if there is no live
+	// record, ErrTooLarge or ErrConflict as Delta describes.
+	Apply(ctx context.Context, key string, d *Delta) (int64, error)
+	// Regenerate moves the live record under oldKey to newKey, applying d
+	// on the way and bumping the Version, and returns the new record.
+	// Created and AbsExp carry over. Once it returns, oldKey is gone: a
+	// later Load or Apply on it gets ErrNotFound, and a write to oldKey that
+	// raced with it is either included in the new record or refused, never
+	// lost silently. Errors as for Apply (checked before oldKey is removed).
+	// It must work where the two keys live on different shards (Redis
+	// Cluster), so implementations cannot rely on a cross-key RENAME.
+	Regenerate(ctx context.Context, oldKey, newKey string, d *Delta) (*Record, error)
+	// Delete removes the record under key and its principal index entry.
+	// Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// ByPrincipal lists the keys of the live records whose principal is p,
+	// in no particular order. It may prune stale index entries as it goes.
+	ByPrincipal(ctx context.Context, p string) ([]string, error)
+}
