@@ -1,0 +1,315 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrStoreUnavailable wraps every store failure that is not one of the
+// store sentinels: the store could not be reached in time or failed. The
+// proxy answers 503 with Retry-After.
+var ErrStoreUnavailable = errors.New("sessions: store unavailable")
+
+// Options configure a Manager. Zero values of optional fields are the
+// stated defaults.
+type Options struct {
+	// Store keeps the sessions. Required.
+	Store Store
+	// Signer signs and verifies cookie values. Required.
+	Signer *Signer
+	// IdleTimeout is the sliding expiry; 0 means 30m.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout caps a session's life from creation; 0 means 12h.
+	AbsoluteTimeout time.Duration
+	// TouchInterval: a read slides the idle expiry only when it was last
+	// slid longer ago than this; 0 means 1m.
+	TouchInterval time.Duration
+	// MaxBytes is the largest session (Record.Size); 0 means 8192.
+	MaxBytes int
+	// StoreTimeout bounds each store operation; 0 means 500ms.
+	StoreTimeout time.Duration
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.AbsoluteTimeout == 0 {
+		o.AbsoluteTimeout = 12 * time.Hour
+	}
+	if o.TouchInterval == 0 {
+		o.TouchInterval = time.Minute
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = 8192
+	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = 500 * time.Millisecond
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// Manager runs the session side of each request: Load before the app is
+// called, Commit with what the app's response asked for.
+type Manager struct {
+	opts Options
+}
+
+// NewManager returns a Manager; it fails when Store or Signer is missing or
+// the timeouts contradict each other.
+func NewManager(opts Options) (*Manager, error) {
+	opts = opts.withDefaults()
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("sessions: Options.Store is required")
+	case opts.Signer == nil:
+		return nil, errors.New("sessions: Options.Signer is required")
+	case opts.TouchInterval >= opts.IdleTimeout:
+		return nil, errors.New("sessions: TouchInterval must be shorter than IdleTimeout")
+	case opts.AbsoluteTimeout < opts.IdleTimeout:
+		return nil, errors.New("sessions: AbsoluteTimeout must not be shorter than IdleTimeout")
+	}
+	return &Manager{opts: opts}, nil
+}
+
+// Signer is the cookie signer the Manager uses.
+func (m *Manager) Signer() *Signer { return m.opts.Signer }
+
+// storeErr classifies an error from the store.
+func storeErr(op string, err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
+		errors.Is(err, ErrTooLarge), errors.Is(err, ErrConflict):
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, op, err)
+}
+
+// call runs one store operation under the store timeout and accounts its
+// time to s.
+func (m *Manager) call(ctx context.Context, s *Session, op string, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.StoreTimeout)
+	defer cancel()
+	start := time.Now()
+	err := fn(ctx)
+	s.storeTime += time.Since(start)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	return nil
+}
+
+// Load resolves the request's cookie value ("" when there is none) into a
+// Session. A malformed or forged cookie, or one whose session is gone, is
+// an anonymous session, not an error; a forged cookie costs no store
+// lookup. The only error is ErrStoreUnavailable (wrapped).
+func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error) {
+	s := &Session{}
+	if cookieValue == "" {
+		return s, nil
+	}
+	tok, old, err := m.opts.Signer.Verify(cookieValue)
+	if err != nil {
+		s.badCookie = true
+		return s, nil
+	}
+	s.token, s.verified, s.oldSecret = tok, true, old
+	now := m.opts.Clock()
+	touch := &Touch{
+		Before:  now.Add(m.opts.IdleTimeout - m.opts.TouchInterval),
+		IdleExp: now.Add(m.opts.IdleTimeout),
+	}
+	var rec *Record
+	err = m.call(ctx, s, "load", func(ctx context.Context) error {
+		var err error
+		rec, err = m.opts.Store.Load(ctx, tok.Key(), touch)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return s, nil
+	case err != nil:
+		return s, err
+	case !rec.Live(now):
+		return s, nil
+	}
+	s.rec = rec
+	s.outcome = OutcomeLoaded
+	return s, nil
+}
+
+// Commit applies what the app's response asked for. Patches are merged
+// into per-attribute deltas (RFC 7396), then the principal, then the
+// action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge) and
+// ErrStoreUnavailable leave the session exactly as it was. The write is
+// not cancelled when the client goes away: the app has already acted on it.
+func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
+	ctx = context.WithoutCancel(ctx)
+	if c.Empty() {
+		m.settleCookie(s)
+		return nil
+	}
+	var attrs map[string]json.RawMessage
+	if s.rec != nil {
+		attrs = s.rec.Attrs
+	}
+	set, del, err := Merge(attrs, c.Patches)
+	if err != nil {
+		return err
+	}
+	principal := c.Principal
+	if principal != nil && s.rec != nil && *principal == s.rec.Principal {
+		principal = nil
+	}
+	if c.Action == ActionDestroy {
+		return m.destroy(ctx, s)
+	}
+	now := m.opts.Clock()
+	d := &Delta{
+		Set:       set,
+		Delete:    del,
+		Principal: principal,
+		IdleExp:   now.Add(m.opts.IdleTimeout),
+		MaxBytes:  m.opts.MaxBytes,
+	}
+	switch {
+	case s.rec == nil && len(set) == 0 && (principal == nil || *principal == ""):
+		m.settleCookie(s) // nothing worth creating a session for
+		return nil
+	case s.rec == nil:
+		return m.create(ctx, s, d, now)
+	case c.Action == ActionRegenerate:
+		return m.regenerate(ctx, s, d)
+	case len(set) == 0 && len(del) == 0 && principal == nil:
+		m.settleCookie(s)
+		return nil
+	}
+	return m.apply(ctx, s, d)
+}
+
+// settleCookie decides the cookie when nothing is written: re-issue one
+// that verified under an old secret, expire one whose session is gone.
+func (m *Manager) settleCookie(s *Session) {
+	switch {
+	case s.rec != nil && s.oldSecret:
+		s.cookie = CookieSet
+	case s.rec == nil && s.verified:
+		s.cookie = CookieExpire
+	}
+}
+
+func (m *Manager) destroy(ctx context.Context, s *Session) error {
+	if s.rec != nil {
+		if err := m.call(ctx, s, "delete", func(ctx context.Context) error {
+			return m.opts.Store.Delete(ctx, s.token.Key())
+		}); err != nil {
+			return err
+		}
+		s.rec = nil
+		s.outcome = OutcomeDestroyed
+	}
+	if s.verified {
+		s.cookie = CookieExpire
+	}
+	return nil
+}
+
+func (m *Manager) create(ctx context.Context, s *Session, d *Delta, now time.Time) error {
+	rec := &Record{
+		Attrs:   map[string]json.RawMessage{},
+		Version: 1,
+		Created: now,
+		IdleExp: d.IdleExp,
+		AbsExp:  now.Add(m.opts.AbsoluteTimeout),
+	}
+	d.ApplyTo(rec.Attrs)
+	if d.Principal != nil {
+		rec.Principal = *d.Principal
+	}
+	if rec.Size() > m.opts.MaxBytes {
+		return fmt.Errorf("creating session of %d bytes (max_bytes %d): %w", rec.Size(), m.opts.MaxBytes, ErrTooLarge)
+	}
+	tok, err := NewToken()
+	if err != nil {
+		return err
+	}
+	if err := m.call(ctx, s, "create", func(ctx context.Context) error {
+		return m.opts.Store.Create(ctx, tok.Key(), rec)
+	}); err != nil {
+		return err // ErrExists on a fresh 256-bit token would mean a broken RNG
+	}
+	s.token, s.rec, s.outcome, s.cookie = tok, rec, OutcomeCreated, CookieSet
+	return nil
+}
+
+func (m *Manager) regenerate(ctx context.Context, s *Session, d *Delta) error {
+	tok, err := NewToken()
+	if err != nil {
+		return err
+	}
+	var rec *Record
+	err = m.call(ctx, s, "regenerate", func(ctx context.Context) error {
+		var err error
+		rec, err = m.opts.Store.Regenerate(ctx, s.token.Key(), tok.Key(), d)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		m.gone(s)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.token, s.rec, s.outcome, s.cookie = tok, rec, OutcomeRegenerated, CookieSet
+	return nil
+}
+
+func (m *Manager) apply(ctx context.Context, s *Session, d *Delta) error {
+	var ver int64
+	err := m.call(ctx, s, "apply", func(ctx context.Context) error {
+		var err error
+		ver, err = m.opts.Store.Apply(ctx, s.token.Key(), d)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		m.gone(s)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec := *s.rec
+	rec.Attrs = make(map[string]json.RawMessage, len(s.rec.Attrs)+len(d.Set))
+	for k, v := range s.rec.Attrs {
+		rec.Attrs[k] = v
+	}
+	d.ApplyTo(rec.Attrs)
+	if d.Principal != nil {
+		rec.Principal = *d.Principal
+	}
+	rec.Version = ver
+	if d.IdleExp.After(rec.IdleExp) {
+		rec.IdleExp = d.IdleExp
+	}
+	s.rec, s.outcome = &rec, OutcomeWritten
+	if s.oldSecret {
+		s.cookie = CookieSet
+	}
+	return nil
+}
+
+// gone records that the session vanished (destroyed or expired) while the
+// request ran: the write is dropped, never resurrecting it.
+func (m *Manager) gone(s *Session) {
+	s.rec = nil
+	s.outcome = OutcomeGone
+	s.cookie = CookieExpire
+}

@@ -1,0 +1,92 @@
+package sessions
+
+import "time"
+
+// Outcome is what happened to a request's session, for the access log.
+type Outcome uint8
+
+// Outcomes, in the order a request can reach them.
+const (
+	// OutcomeNone: no live session and nothing written.
+	OutcomeNone Outcome = iota
+	// OutcomeLoaded: a live session was read; nothing written.
+	OutcomeLoaded
+	// OutcomeCreated: the first write created a session and its cookie.
+	OutcomeCreated
+	// OutcomeWritten: a write was applied to the live session.
+	OutcomeWritten
+	// OutcomeRegenerated: the session moved to a new token.
+	OutcomeRegenerated
+	// OutcomeDestroyed: the session was deleted and its cookie expired.
+	OutcomeDestroyed
+	// OutcomeGone: the app wrote to a session that was destroyed or
+	// expired while the request ran; the write was dropped (never
+	// resurrecting it) and the cookie expired.
+	OutcomeGone
+)
+
+var outcomeNames = [...]string{"none", "loaded", "created", "written", "regenerated", "destroyed", "gone"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// CookieOp is what the proxy must do with the session cookie on the
+// response.
+type CookieOp uint8
+
+// Cookie operations.
+const (
+	// CookieKeep: send no Set-Cookie.
+	CookieKeep CookieOp = iota
+	// CookieSet: set the cookie to Session.CookieValue.
+	CookieSet
+	// CookieExpire: expire the cookie in the browser.
+	CookieExpire
+)
+
+// Session is one request's view of its session. It is created by
+// Manager.Load and is not safe for concurrent use (one request owns it).
+type Session struct {
+	token     Token
+	verified  bool // a cookie verified; token is set
+	oldSecret bool // it verified only under an older secret
+	badCookie bool // a cookie was present but malformed or forged
+	rec       *Record
+	outcome   Outcome
+	cookie    CookieOp
+	storeTime time.Duration
+}
+
+// Record is the live session record, or nil when the request has none.
+// Callers must not modify it.
+func (s *Session) Record() *Record { return s.rec }
+
+// SID is the public handle of the session (see Token.SID), or "" when
+// there is no live session.
+func (s *Session) SID() string {
+	if s.rec == nil {
+		return ""
+	}
+	return s.token.SID()
+}
+
+// Outcome says what happened to the session so far.
+func (s *Session) Outcome() Outcome { return s.outcome }
+
+// BadCookie reports whether the request carried a cookie that did not
+// verify (treated as no cookie at all).
+func (s *Session) BadCookie() bool { return s.badCookie }
+
+// StoreTime is the time spent waiting on the store for this request.
+func (s *Session) StoreTime() time.Duration { return s.storeTime }
+
+// CookieOp says what the response must do with the cookie.
+func (s *Session) CookieOp() CookieOp { return s.cookie }
+
+// Token returns the session token, for the proxy to sign into the cookie
+// when CookieOp is CookieSet. It must never be logged.
+func (s *Session) Token() Token { return s.token }
