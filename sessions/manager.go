@@ -80,6 +80,9 @@ func NewManager(opts Options) (*Manager, error) {
 	return &Manager{opts: opts}, nil
 }
 
+// now is the clock at the millisecond precision stores keep.
+func (m *Manager) now() time.Time { return m.opts.Clock().Truncate(time.Millisecond) }
+
 // Signer is the cookie signer the Manager uses.
 func (m *Manager) Signer() *Signer { return m.opts.Signer }
 
@@ -122,7 +125,7 @@ func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error
 		return s, nil
 	}
 	s.token, s.verified, s.oldSecret = tok, true, old
-	now := m.opts.Clock()
+	now := m.now()
 	touch := &Touch{
 		Before:  now.Add(m.opts.IdleTimeout - m.opts.TouchInterval),
 		IdleExp: now.Add(m.opts.IdleTimeout),
@@ -172,7 +175,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 	if c.Action == ActionDestroy {
 		return m.destroy(ctx, s)
 	}
-	now := m.opts.Clock()
+	now := m.now()
 	d := &Delta{
 		Set:       set,
 		Delete:    del,

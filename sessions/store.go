@@ -117,7 +117,9 @@ type Touch struct {
 // when it sees them. A write never recreates a record that was deleted,
 // regenerated away or expired: that check and the write are one atomic step.
 // Returned records are the caller's to keep; a Store must not retain or
-// mutate maps passed to it or returned by it.
+// mutate maps passed to it or returned by it. Deltas passed in are non-nil.
+// Stores may keep times at millisecond precision only; the Manager passes
+// millisecond-truncated times so every store round-trips them exactly.
 //
 // storetest.Run is the conformance suite every implementation must pass.
 type Store interface {

@@ -1,0 +1,275 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// DefaultSweepInterval is how often expired records are dropped when
+// Options.SweepInterval is zero.
+const DefaultSweepInterval = time.Minute
+
+// Options configures a Store. The zero value is ready to use.
+type Options struct {
+	// Clock returns the current time; records are live while it is before
+	// their IdleExp and AbsExp. Nil means time.Now.
+	Clock func() time.Time
+	// SweepInterval is how often the sweeper drops expired records from
+	// memory (they are invisible from the moment they expire either way).
+	// Zero means DefaultSweepInterval.
+	SweepInterval time.Duration
+}
+
+// Store is an in-memory sessions.Store. Create one with New and Close it
+// when done to stop its sweeper goroutine. A Store is safe for concurrent
+// use.
+type Store struct {
+	clock func() time.Time
+
+	mu         sync.Mutex
+	records    map[string]*sessions.Record    // by key; values never escape
+	principals map[string]map[string]struct{} // principal -> keys of its records
+
+	stop      chan struct{} // closed by Close to stop the sweeper
+	done      chan struct{} // closed by the sweeper when it exits
+	closeOnce sync.Once
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// New returns an empty Store and starts its sweeper goroutine, which runs
+// until Close. A Store that is never closed keeps that goroutine, and so
+// itself, alive until the process exits.
+func New(opts Options) *Store {
+	s := &Store{
+		clock:      opts.Clock,
+		records:    make(map[string]*sessions.Record),
+		principals: make(map[string]map[string]struct{}),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	interval := opts.SweepInterval
+	if interval <= 0 {
+		interval = DefaultSweepInterval
+	}
+	go s.sweepLoop(interval)
+	return s
+}
+
+// Close stops the sweeper goroutine and waits for it to exit. The Store
+// keeps working after Close (expired records are still invisible; they are
+// just no longer dropped from memory in the background). Close is
+// idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// Load returns a copy of the live record under key, or ErrNotFound. With a
+// non-nil touch it slides IdleExp first, as sessions.Touch describes.
+func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*sessions.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: load: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.live(key)
+	if rec == nil {
+		return nil, sessions.ErrNotFound
+	}
+	if touch != nil && rec.IdleExp.Before(touch.Before) {
+		rec.IdleExp = touch.IdleExp
+	}
+	return cloneRecord(rec), nil
+}
+
+// Create stores a copy of rec under key and indexes its principal. It
+// returns ErrExists if key holds a live record; an expired one is replaced.
+func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: create: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live(key) != nil {
+		return sessions.ErrExists
+	}
+	s.put(key, cloneRecord(rec))
+	return nil
+}
+
+// Apply writes d to the live record under key and returns the new Version.
+// It returns ErrNotFound, ErrConflict or ErrTooLarge, writing nothing, as
+// sessions.Store describes.
+func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: apply: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.live(key)
+	if rec == nil {
+		return 0, sessions.ErrNotFound
+	}
+	next, err := applied(rec, d)
+	if err != nil {
+		return 0, err
+	}
+	s.put(key, next)
+	return next.Version, nil
+}
+
+// Regenerate moves the live record under oldKey to newKey with d applied
+// and returns a copy of it. It returns ErrNotFound, ErrConflict or
+// ErrTooLarge as Apply does, and ErrExists if newKey already holds a live
+// record; on any error both keys are left as they were.
+func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessions.Delta) (*sessions.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: regenerate: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.live(oldKey)
+	if rec == nil {
+		return nil, sessions.ErrNotFound
+	}
+	next, err := applied(rec, d)
+	if err != nil {
+		return nil, err
+	}
+	if s.live(newKey) != nil {
+		return nil, sessions.ErrExists
+	}
+	s.remove(oldKey)
+	s.put(newKey, next)
+	return cloneRecord(next), nil
+}
+
+// Delete removes the record under key and its principal index entry.
+// Deleting a missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: delete: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remove(key)
+	return nil
+}
+
+// ByPrincipal lists the keys of the live records whose principal is p, in
+// no particular order, dropping expired records it comes across.
+func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: by principal: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for key := range s.principals[p] {
+		if s.live(key) != nil {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
+// live returns the stored record under key if it is live, dropping it if it
+// has expired. s.mu must be held.
+func (s *Store) live(key string) *sessions.Record {
+	rec, ok := s.records[key]
+	if !ok {
+		return nil
+	}
+	if !rec.Live(s.clock()) {
+		s.remove(key)
+		return nil
+	}
+	return rec
+}
+
+// put stores rec, which the Store then owns, under key and indexes its
+// principal, replacing any record there. s.mu must be held.
+func (s *Store) put(key string, rec *sessions.Record) {
+	s.remove(key)
+	s.records[key] = rec
+	if rec.Principal == "" {
+		return
+	}
+	keys := s.principals[rec.Principal]
+	if keys == nil {
+		keys = make(map[string]struct{})
+		s.principals[rec.Principal] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+// remove drops the record under key, if any, and its index entry. s.mu
+// must be held.
+func (s *Store) remove(key string) {
+	rec, ok := s.records[key]
+	if !ok {
+		return
+	}
+	delete(s.records, key)
+	if keys := s.principals[rec.Principal]; keys != nil {
+		delete(keys, key)
+		if len(keys) == 0 {
+			delete(s.principals, rec.Principal)
+		}
+	}
+}
+
+// applied returns a new record: rec with d written to it and its Version
+// bumped, or ErrConflict or ErrTooLarge if d may not be written. rec is not
+// changed. Stored attribute values are never mutated in place, so the new
+// record shares the ones it keeps and copies the ones d sets.
+func applied(rec *sessions.Record, d *sessions.Delta) (*sessions.Record, error) {
+	if d.BaseVersion > 0 && rec.Version != d.BaseVersion {
+		return nil, sessions.ErrConflict
+	}
+	next := *rec
+	next.Attrs = maps.Clone(rec.Attrs)
+	if next.Attrs == nil {
+		next.Attrs = make(map[string]json.RawMessage, len(d.Set))
+	}
+	(&sessions.Delta{Set: cloneAttrs(d.Set), Delete: d.Delete}).ApplyTo(next.Attrs)
+	if d.MaxBytes > 0 && next.Size() > d.MaxBytes {
+		return nil, sessions.ErrTooLarge
+	}
+	if d.Principal != nil {
+		next.Principal = *d.Principal
+	}
+	if !d.IdleExp.IsZero() {
+		next.IdleExp = d.IdleExp
+	}
+	next.Version++
+	return &next, nil
+}
+
+// cloneRecord returns a deep copy of r.
+func cloneRecord(r *sessions.Record) *sessions.Record {
+	c := *r
+	c.Attrs = cloneAttrs(r.Attrs)
+	return &c
+}
+
+// cloneAttrs returns a deep copy of attrs; nil gives an empty map.
+func cloneAttrs(attrs map[string]json.RawMessage) map[string]json.RawMessage {
+	c := make(map[string]json.RawMessage, len(attrs))
+	for k, v := range attrs {
+		c[k] = slices.Clone(v)
+	}
+	return c
+}
