@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// statusWriter records the status and size of the response. Unwrap lets
+// http.ResponseController (flush, hijack for upgrades) reach the real
+// writer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logAccess writes one access-log line. It never logs cookies, tokens,
+// session data, query strings or secrets: only the path and outcomes.
+func (p *Proxy) logAccess(r *http.Request, st *reqState) {
+	lvl := zerolog.InfoLevel
+	if st.failed && st.errKind != kindClientGone {
+		lvl = zerolog.ErrorLevel
+	}
+	e := p.log.WithLevel(lvl)
+	if !e.Enabled() {
+		return
+	}
+	e = e.Str("method", r.Method).
+		Str("path", r.URL.Path).
+		Int("status", st.sw.status).
+		Dur("duration", time.Since(st.start)).
+		Str("upstream", st.upstream).
+		Str("request_id", st.id).
+		Str("session", st.outcome()).
+		Dur("store_time", st.storeTime()).
+		Int64("bytes", st.sw.bytes).
+		Str("remote", r.RemoteAddr)
+	if st.spoofed > 0 {
+		e = e.Int("spoofed_headers", st.spoofed)
+	}
+	if st.badCookie() {
+		e = e.Bool("bad_cookie", true)
+	}
+	if st.failed {
+		e = e.Str("error_kind", st.errKind.String()).Str("error", st.err.Error())
+	}
+	e.Msg("request")
+}

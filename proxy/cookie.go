@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CookieOptions describe Sidecar's session cookie. The zero value of each
+// optional field is its stated default.
+type CookieOptions struct {
+	// Name is the cookie name; "" means "sidecar_sid".
+	Name string
+	// Path is the cookie path; "" means "/".
+	Path string
+	// Domain, when set, is sent as the Domain attribute.
+	Domain string
+	// SameSite defaults (zero) to http.SameSiteLaxMode.
+	SameSite http.SameSite
+	// AlwaysSecure sets Secure even on plain-HTTP client connections (TLS
+	// terminated in front of Sidecar). Secure is always set on TLS ones.
+	AlwaysSecure bool
+	// Persistent sends Max-Age up to the session's absolute expiry; false
+	// gives a browser-session cookie.
+	Persistent bool
+	// KeepUpstream forwards Sidecar's cookie to the app; false (the
+	// default) removes it from the Cookie header.
+	KeepUpstream bool
+}
+
+func (c CookieOptions) withDefaults() CookieOptions {
+	if c.Name == "" {
+		c.Name = "sidecar_sid"
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if c.SameSite == 0 {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	return c
+}
+
+// set renders the Set-Cookie value for value; absExp bounds Max-Age in
+// persistent mode.
+func (c *CookieOptions) set(value string, tls bool, absExp time.Time, now time.Time) string {
+	ck := c.base(tls)
+	ck.Value = value
+	if c.Persistent {
+		if ma := int(absExp.Sub(now) / time.Second); ma > 0 {
+			ck.MaxAge = ma
+		}
+	}
+	return ck.String()
+}
+
+// expire renders a Set-Cookie that deletes the cookie.
+func (c *CookieOptions) expire(tls bool) string {
+	ck := c.base(tls)
+	ck.MaxAge = -1
+	return ck.String()
+}
+
+func (c *CookieOptions) base(tls bool) http.Cookie {
+	return http.Cookie{
+		Name:     c.Name,
+		Path:     c.Path,
+		Domain:   c.Domain,
+		HttpOnly: true,
+		Secure:   tls || c.AlwaysSecure,
+		SameSite: c.SameSite,
+	}
+}
+
+// stripCookie removes every name=value pair called name from the Cookie
+// headers in h, dropping a header that ends up empty.
+func stripCookie(h http.Header, name string) {
+	vs := h["Cookie"]
+	if len(vs) == 0 {
+		return
+	}
+	out := vs[:0]
+	for _, v := range vs {
+		if !strings.Contains(v, name) {
+			out = append(out, v)
+			continue
+		}
+		var kept []string
+		for part := range strings.SplitSeq(v, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			if n, _, _ := strings.Cut(p, "="); strings.TrimSpace(n) == name {
+				continue
+			}
+			kept = append(kept, p)
+		}
+		if len(kept) > 0 {
+			out = append(out, strings.Join(kept, "; "))
+		}
+	}
+	if len(out) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = out
+}
+
+// dropSetCookie removes Set-Cookie headers from the app that would set
+// Sidecar's cookie: the cookie is Sidecar's alone.
+func dropSetCookie(h http.Header, name string) {
+	vs := h["Set-Cookie"]
+	if len(vs) == 0 {
+		return
+	}
+	out := vs[:0]
+	for _, v := range vs {
+		if n, _, _ := strings.Cut(v, "="); strings.TrimSpace(n) == name {
+			continue
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		delete(h, "Set-Cookie")
+		return
+	}
+	h["Set-Cookie"] = out
+}

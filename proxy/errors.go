@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// StatusClientClosed is logged (never sent: nobody is listening) when the
+// client went away before the response, as nginx and Caddy do.
+const StatusClientClosed = 499
+
+// errorKind classifies a failed request for the status code and the log.
+type errorKind uint8
+
+const (
+	kindUpstream   errorKind = iota // app unreachable or broke the connection: 502
+	kindApp                         // app response broke the protocol: 502
+	kindStore                       // store unavailable: 503 + Retry-After
+	kindTimeout                     // upstream too slow: 504
+	kindClientGone                  // client cancelled: 499, not an error
+)
+
+var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled"}
+
+func (k errorKind) String() string { return kindNames[k] }
+
+// classify is the one place a failed request's status is decided.
+func classify(r *http.Request, err error) (errorKind, int) {
+	var ne net.Error
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		return kindClientGone, StatusClientClosed
+	case errors.Is(err, sessions.ErrBadPatch), errors.Is(err, sessions.ErrBadAction),
+		errors.Is(err, sessions.ErrTooLarge):
+		return kindApp, http.StatusBadGateway
+	case errors.Is(err, sessions.ErrStoreUnavailable):
+		return kindStore, http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return kindTimeout, http.StatusGatewayTimeout
+	}
+	return kindUpstream, http.StatusBadGateway
+}
+
+// writeError answers a failed request. Bodies are short and generic: the
+// cause goes to the log with the request id, never to the client.
+func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+	kind, status := classify(r, err)
+	st.err, st.errKind = err, kind
+	st.failed = true
+	if kind == kindClientGone {
+		st.sw.status = status // for the log; the client is gone
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Request-Id", st.id)
+	if kind == kindStore {
+		h.Set("Retry-After", p.retryAfter)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n"))
+}

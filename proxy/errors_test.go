@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+var _ net.Error = timeoutErr{}
+
+func TestClassify(t *testing.T) {
+	live := httptest.NewRequest(http.MethodGet, "/", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := live.WithContext(ctx)
+	tests := []struct {
+		name   string
+		r      *http.Request
+		err    error
+		kind   errorKind
+		status int
+	}{
+		{"bad patch", live, fmt.Errorf("x: %w", sessions.ErrBadPatch), kindApp, 502},
+		{"bad action", live, sessions.ErrBadAction, kindApp, 502},
+		{"too large", live, sessions.ErrTooLarge, kindApp, 502},
+		{"store", live, fmt.Errorf("%w: load: boom", sessions.ErrStoreUnavailable), kindStore, 503},
+		{"deadline", live, context.DeadlineExceeded, kindTimeout, 504},
+		{"net timeout", live, &net.OpError{Op: "read", Err: timeoutErr{}}, kindTimeout, 504},
+		{"refused", live, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, kindUpstream, 502},
+		{"client gone wins", gone, sessions.ErrStoreUnavailable, kindClientGone, StatusClientClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kind, status := classify(tt.r, tt.err)
+			assert.Equal(t, tt.kind, kind)
+			assert.Equal(t, tt.status, status)
+		})
+	}
+}

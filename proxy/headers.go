@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// headerName is a header name normalised as PHP, CGI and WSGI see it:
+// lower case, with '_' folded into '-'. Comparing normalised names is how
+// x_sidecar_session is caught as an attempt at X-Sidecar-Session.
+func normalize(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		b[i] = foldByte(c)
+	}
+	return string(b)
+}
+
+func foldByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+// hasFoldedPrefix reports whether name, normalised, starts with the
+// already-normalised prefix. It does not allocate.
+func hasFoldedPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldedEqual reports whether name, normalised, equals the normalised want.
+func foldedEqual(name, want string) bool {
+	return len(name) == len(want) && hasFoldedPrefix(name, want)
+}
+
+// names holds the normalised header names Sidecar owns.
+type names struct {
+	prefix    string // normalised, e.g. "x-sidecar-"
+	session   string // canonical spelling sent upstream
+	patch     string // normalised
+	action    string
+	principal string
+}
+
+func newNames(prefix string) names {
+	p := normalize(prefix)
+	return names{
+		prefix:    p,
+		session:   http.CanonicalHeaderKey(prefix + "Session"),
+		patch:     p + "patch",
+		action:    p + "action",
+		principal: p + "principal",
+	}
+}
+
+// stripPrefixed deletes every header whose normalised name starts with the
+// prefix, and returns how many it deleted.
+func (n *names) stripPrefixed(h http.Header) int {
+	deleted := 0
+	for k := range h {
+		if hasFoldedPrefix(k, n.prefix) {
+			delete(h, k)
+			deleted++
+		}
+	}
+	return deleted
+}
+
+// directives are the session headers of one app response.
+type directives struct {
+	patches   []string
+	actions   []string
+	principal *string
+}
+
+// takeDirectives removes every prefixed header from the app's response and
+// returns the patch, action and principal values among them. Spellings
+// that normalise alike are taken in sorted order of their raw names, so the
+// result does not depend on map order.
+func (n *names) takeDirectives(h http.Header) directives {
+	var keys []string
+	for k := range h {
+		if hasFoldedPrefix(k, n.prefix) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return directives{}
+	}
+	slices.Sort(keys)
+	var d directives
+	for _, k := range keys {
+		vs := h[k]
+		delete(h, k)
+		switch {
+		case foldedEqual(k, n.patch):
+			d.patches = append(d.patches, vs...)
+		case foldedEqual(k, n.action):
+			d.actions = append(d.actions, vs...)
+		case foldedEqual(k, n.principal):
+			if len(vs) > 0 {
+				p := strings.TrimSpace(vs[len(vs)-1])
+				d.principal = &p
+			}
+		}
+	}
+	return d
+}

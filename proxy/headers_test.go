@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestStripPrefixed(t *testing.T) {
+	n := newNames("X-Sidecar-")
+	h := http.Header{
+		"X-Sidecar-Session":  {"forged"},
+		"x-sidecar-session":  {"forged"},
+		"X_sidecar_session":  {"forged"},
+		"X-SIDECAR_Data":     {"forged"},
+		"x_Sidecar-anything": {"forged"},
+		"X-Sidecar-":         {"forged"},
+		"X-Sidecarx":         {"kept"},
+		"X-Side":             {"kept"},
+		"Xx-Sidecar-Session": {"kept"},
+		"Accept":             {"kept"},
+	}
+	assert.Equal(t, 6, n.stripPrefixed(h))
+	assert.Equal(t, http.Header{
+		"X-Sidecarx": {"kept"}, "X-Side": {"kept"}, "Xx-Sidecar-Session": {"kept"}, "Accept": {"kept"},
+	}, h)
+}
+
+func TestCustomPrefix(t *testing.T) {
+	n := newNames("X-App-Sess_")
+	assert.Equal(t, "x-app-sess-", n.prefix)
+	assert.Equal(t, "X-App-Sess_session", n.session)
+	h := http.Header{"X_APP_SESS_PATCH": {`{}`}, "X-Sidecar-Patch": {"kept"}}
+	d := n.takeDirectives(h)
+	assert.Equal(t, []string{`{}`}, d.patches)
+	assert.Equal(t, http.Header{"X-Sidecar-Patch": {"kept"}}, h)
+}
+
+func TestTakeDirectives(t *testing.T) {
+	n := newNames("X-Sidecar-")
+	h := http.Header{
+		"X-Sidecar-Patch":     {`{"a":1}`, `{"b":2}`},
+		"X_sidecar_patch":     {`{"c":3}`},
+		"X-Sidecar-Action":    {"regenerate"},
+		"X-Sidecar-Principal": {" ann "},
+		"X-Sidecar-Debug":     {"secret internals"},
+		"Content-Type":        {"text/html"},
+	}
+	d := n.takeDirectives(h)
+	assert.Equal(t, []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, d.patches, "sorted by raw name, then in order")
+	assert.Equal(t, []string{"regenerate"}, d.actions)
+	if assert.NotNil(t, d.principal) {
+		assert.Equal(t, "ann", *d.principal)
+	}
+	assert.Equal(t, http.Header{"Content-Type": {"text/html"}}, h, "every prefixed header is consumed")
+
+	empty := n.takeDirectives(http.Header{"X-Sidecar-Principal": {""}})
+	if assert.NotNil(t, empty.principal, "an empty principal clears it") {
+		assert.Equal(t, "", *empty.principal)
+	}
+}
+
+func TestStripCookie(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"only ours", []string{"sidecar_sid=abc"}, nil},
+		{"first", []string{"sidecar_sid=abc; theme=dark"}, []string{"theme=dark"}},
+		{"middle", []string{"a=1; sidecar_sid=abc; b=2"}, []string{"a=1; b=2"}},
+		{"several headers", []string{"a=1", "sidecar_sid=x", "b=2; sidecar_sid=y"}, []string{"a=1", "b=2"}},
+		{"similar name kept", []string{"sidecar_sid2=x; xsidecar_sid=y"}, []string{"sidecar_sid2=x; xsidecar_sid=y"}},
+		{"none", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.in != nil {
+				h["Cookie"] = append([]string(nil), tt.in...)
+			}
+			stripCookie(h, "sidecar_sid")
+			assert.Equal(t, tt.want, h["Cookie"])
+		})
+	}
+}
+
+func TestDropSetCookie(t *testing.T) {
+	h := http.Header{"Set-Cookie": {"sidecar_sid=evil; Path=/", "JSESSIONID=1; Path=/"}}
+	dropSetCookie(h, "sidecar_sid")
+	assert.Equal(t, []string{"JSESSIONID=1; Path=/"}, h["Set-Cookie"])
+	h = http.Header{"Set-Cookie": {"sidecar_sid=evil"}}
+	dropSetCookie(h, "sidecar_sid")
+	assert.NotContains(t, h, "Set-Cookie")
+}

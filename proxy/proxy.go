@@ -1,0 +1,251 @@
+// Package proxy is Sidecar's HTTP side: an httputil.ReverseProxy whose
+// Rewrite hands the app its session as a signed header and whose
+// ModifyResponse saves what the app sends back.
+//
+// For every request the Proxy
+//  1. deletes client headers whose name, lower-cased with '_' read as '-',
+//     starts with the header prefix (so x_sidecar_session is stripped too);
+//  2. loads the session named by the cookie (503 + Retry-After when the
+//     store is unavailable; a bad cookie is simply no session);
+//  3. sends the request to the next upstream (round robin) with exactly one
+//     X-Sidecar-Session JWT, an X-Request-Id and X-Forwarded-* from the real
+//     client, and without Sidecar's cookie;
+//  4. takes the patch, action and principal headers off the response,
+//     commits them (502 when they break the protocol, leaving the session
+//     untouched) and sets or expires the cookie;
+//  5. writes one access-log line.
+//
+// Errors become statuses in one function (classify): 502 for an unreachable
+// app or a bad app response, 503 for the store, 504 for an app too slow to
+// answer, 499 (logged only) when the client went away.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// Options configure a Proxy. Required fields say so; the zero value of
+// every other field is its stated default.
+type Options struct {
+	// Upstreams are the app servers, used in turn. Required.
+	Upstreams []Upstream
+	// Manager loads and commits sessions. Required.
+	Manager *sessions.Manager
+	// Header signs the X-Sidecar-Session JWT. Required.
+	Header *sessions.HeaderSigner
+	// Prefix is the header prefix Sidecar owns; "" means "X-Sidecar-".
+	Prefix string
+	// Cookie describes the session cookie.
+	Cookie CookieOptions
+	// Transport carries requests to the apps; nil means
+	// NewTransport(TransportOptions{}).
+	Transport http.RoundTripper
+	// RetryAfter is sent with 503 when the store is unavailable, rounded up
+	// to whole seconds; 0 means 2s.
+	RetryAfter time.Duration
+	// Logger receives the access log and errors; the zero Logger discards.
+	Logger zerolog.Logger
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Proxy is the session-aware reverse proxy. It is an http.Handler.
+type Proxy struct {
+	rp         *httputil.ReverseProxy
+	manager    *sessions.Manager
+	header     *sessions.HeaderSigner
+	names      names
+	cookie     CookieOptions
+	ups        roundRobin
+	retryAfter string
+	log        zerolog.Logger
+	clock      func() time.Time
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// New returns a Proxy, or an error naming the missing option.
+func New(o Options) (*Proxy, error) {
+	switch {
+	case len(o.Upstreams) == 0:
+		return nil, errors.New("proxy: at least one upstream is required")
+	case o.Manager == nil:
+		return nil, errors.New("proxy: Options.Manager is required")
+	case o.Header == nil:
+		return nil, errors.New("proxy: Options.Header is required")
+	}
+	for i, u := range o.Upstreams {
+		if u.URL == nil {
+			return nil, errors.New("proxy: upstream " + strconv.Itoa(i) + " has no URL")
+		}
+	}
+	if o.Prefix == "" {
+		o.Prefix = "X-Sidecar-"
+	}
+	if o.Transport == nil {
+		o.Transport = NewTransport(TransportOptions{})
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 2 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	p := &Proxy{
+		manager:    o.Manager,
+		header:     o.Header,
+		names:      newNames(o.Prefix),
+		cookie:     o.Cookie.withDefaults(),
+		ups:        roundRobin{ups: append([]Upstream(nil), o.Upstreams...)},
+		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+		log:        o.Logger,
+		clock:      o.Clock,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		Transport:      o.Transport,
+		BufferPool:     newBufferPool(),
+		ErrorLog:       nil,
+	}
+	return p, nil
+}
+
+// reqState is what one request carries through the ReverseProxy hooks.
+type reqState struct {
+	sw       statusWriter
+	start    time.Time
+	id       string
+	sess     *sessions.Session
+	jwt      string
+	upstream string
+	spoofed  int
+	tls      bool
+	failed   bool
+	errKind  errorKind
+	err      error
+}
+
+func (st *reqState) outcome() string {
+	if st.sess == nil {
+		return sessions.OutcomeNone.String()
+	}
+	return st.sess.Outcome().String()
+}
+
+func (st *reqState) storeTime() time.Duration {
+	if st.sess == nil {
+		return 0
+	}
+	return st.sess.StoreTime()
+}
+
+func (st *reqState) badCookie() bool { return st.sess != nil && st.sess.BadCookie() }
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// ServeHTTP proxies one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &reqState{start: p.clock(), id: newRequestID()}
+	st.sw.ResponseWriter = w
+	st.tls = r.TLS != nil
+	defer p.logAccess(r, st)
+
+	st.spoofed = p.names.stripPrefixed(r.Header)
+
+	sess, err := p.manager.Load(r.Context(), p.cookieValue(r))
+	st.sess = sess
+	if err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
+	st.jwt, err = p.header.Sign(sess, st.id)
+	if err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
+	p.rp.ServeHTTP(&st.sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// cookieValue returns the first of the request's Sidecar cookies that
+// verifies, or the first one when none does (the Manager then treats it as
+// a bad cookie), or "".
+func (p *Proxy) cookieValue(r *http.Request) string {
+	cs := r.CookiesNamed(p.cookie.Name)
+	switch len(cs) {
+	case 0:
+		return ""
+	case 1:
+		return cs[0].Value
+	}
+	for _, c := range cs {
+		if _, _, err := p.manager.Signer().Verify(c.Value); err == nil {
+			return c.Value
+		}
+	}
+	return cs[0].Value
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	up := p.ups.pick()
+	st.upstream = up.Name
+	pr.SetURL(up.URL)
+	pr.Out.Host = pr.In.Host // apps build absolute URLs from the client's Host
+	pr.SetXForwarded()
+	if !p.cookie.KeepUpstream {
+		stripCookie(pr.Out.Header, p.cookie.Name)
+	}
+	pr.Out.Header[p.names.session] = []string{st.jwt}
+	pr.Out.Header["X-Request-Id"] = []string{st.id}
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st := stateFrom(resp.Request.Context())
+	d := p.names.takeDirectives(resp.Header)
+	dropSetCookie(resp.Header, p.cookie.Name)
+	act, err := sessions.ParseAction(d.actions)
+	if err != nil {
+		return err
+	}
+	ch := sessions.Change{Patches: d.patches, Action: act, Principal: d.principal}
+	if err := p.manager.Commit(resp.Request.Context(), st.sess, &ch); err != nil {
+		return err
+	}
+	switch st.sess.CookieOp() {
+	case sessions.CookieSet:
+		rec := st.sess.Record()
+		resp.Header.Add("Set-Cookie", p.cookie.set(p.manager.Signer().Sign(st.sess.Token()), st.tls, rec.AbsExp, p.clock()))
+	case sessions.CookieExpire:
+		resp.Header.Add("Set-Cookie", p.cookie.expire(st.tls))
+	}
+	return nil
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	p.writeError(w, r, st, err)
+}

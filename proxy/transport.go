@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// TransportOptions tune the connection pool to the apps. The zero value of
+// each field is its stated default.
+type TransportOptions struct {
+	// DialTimeout bounds connecting to an app; 0 means 5s.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an app's response headers
+	// after the request is written (a 504 when it passes); 0 means 60s.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes idle keep-alive connections; 0 means 90s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerHost keeps this many idle connections per app; 0
+	// means 256. Go's default of 2 churns connections under load.
+	MaxIdleConnsPerHost int
+}
+
+// NewTransport returns an HTTP/1.1 keep-alive transport for the apps.
+func NewTransport(o TransportOptions) *http.Transport {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.ResponseHeaderTimeout == 0 {
+		o.ResponseHeaderTimeout = 60 * time.Second
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	return &http.Transport{
+		DialContext: (&net.Dialer{
+			Timeout:   o.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// bufferPool is the ReverseProxy copy-buffer pool: 32 KiB buffers reused
+// across requests instead of allocated per response.
+type bufferPool struct{ p sync.Pool }
+
+const copyBufferSize = 32 << 10
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any {
+		b := make([]byte, copyBufferSize)
+		return &b
+	}}}
+}
+
+func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.p.Put(&buf)
+}
