@@ -1,0 +1,71 @@
+// Package bolt is Sidecar's default sessions.Store: sessions kept in one
+// local file with go.etcd.io/bbolt, for a single box without Redis.
+//
+// # File layout
+//
+// The file holds four buckets:
+//
+//   - meta: "layout" → one byte, the layout version (1). Open refuses a
+//     file with a layout it does not know (ErrCorrupt).
+//   - sessions: session key → encoded record. A record starts with a format
+//     byte (1), then varints and length-prefixed strings: Version; Created,
+//     IdleExp and AbsExp as Unix seconds and nanoseconds; Principal; the
+//     attributes as name/raw JSON pairs. A later format takes a new
+//     leading byte; a record with an unknown one, or malformed, is reported
+//     as an error wrapping ErrCorrupt, never a panic.
+//   - principals: uvarint(len(principal)) ‖ principal ‖ session key → empty.
+//     ByPrincipal is a prefix scan; the length prefix keeps one principal's
+//     prefix from matching another's keys. The empty principal is not
+//     indexed.
+//   - expiry: 8-byte big-endian stamp ‖ session key → empty, where the
+//     stamp is the record's expiry (the earlier of IdleExp and AbsExp) in
+//     Unix nanoseconds, clamped to int64, sign bit flipped so byte order is
+//     time order. The sweeper range-scans it from the start up to now.
+//
+// Every write (Create, Apply, Regenerate, Delete, a due Touch in Load, a
+// sweep batch) is one bbolt write transaction that changes the record and
+// both indexes together, so a check such as "the record is still live"
+// and the write it guards are one atomic step. bbolt serialises writers;
+// readers run concurrently with them and with each other.
+//
+// # Durability
+//
+// By default every commit is fsynced before the method returns, so a write
+// that returned survives a machine crash. Options.NoSync trades that for
+// speed: a process crash loses nothing, a machine crash may lose recent
+// commits or damage the file. bbolt holds an exclusive lock on the file
+// while it is open; Open waits for it at most Options.Timeout (default 1s)
+// and then fails with ErrLocked. The file never shrinks: pages freed by
+// deletions are reused by later writes.
+//
+// # Expiry and the sweeper
+//
+// A record is live while the store clock (Options.Clock, default time.Now)
+// is before both its IdleExp and AbsExp; an expired record behaves as
+// absent everywhere, though it stays in the file until the sweeper runs.
+// Open starts one sweeper goroutine (unless Options.SweepInterval is
+// negative) that, every SweepInterval (default 1m), deletes the expired
+// records and their index entries in transactions of at most 512 records,
+// reporting a failed sweep to Options.OnSweepError and trying again at the
+// next tick. The goroutine exits when Close is called: Close signals it,
+// waits for its current transaction to commit and for it to return, and
+// only then closes the file.
+//
+// # Contexts, latency and errors
+//
+// Every method checks its context before each transaction it begins and
+// returns ctx.Err() wrapped if it is done; write transactions check again
+// once they hold bbolt's writer lock, so a request that timed out while
+// queued writes nothing. Neither the wait for that lock nor a transaction
+// under way can be interrupted (bbolt has no cancellation), but each
+// transaction is short. Writes are plain db.Update calls, not db.Batch,
+// whose coalescing delay would be added to every write at low load.
+//
+// Returned records are fresh copies: Attrs is never nil, and times are in
+// time.Local without a monotonic reading (compare them with Equal).
+//
+// The contract's outcomes are the sessions sentinels, returned unwrapped:
+// sessions.ErrNotFound, ErrExists, ErrTooLarge and ErrConflict. Failures
+// are wrapped as "bolt: <operation>: <cause>" and may wrap ErrCorrupt,
+// ErrClosed (use after Close) or a bbolt error.
+package bolt

@@ -1,0 +1,50 @@
+package bolt
+
+import "time"
+
+// Defaults for the zero values of Options' fields.
+const (
+	// DefaultSweepInterval is Options.SweepInterval's default.
+	DefaultSweepInterval = time.Minute
+	// DefaultTimeout is Options.Timeout's default.
+	DefaultTimeout = time.Second
+)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Clock tells the store the time: a record is live while Clock() is
+	// before both its IdleExp and AbsExp, and the sweeper drops records
+	// whose expiry Clock() has reached. nil means time.Now.
+	Clock func() time.Time
+	// SweepInterval is how often the background sweeper deletes expired
+	// records. 0 means DefaultSweepInterval (1m); a negative value starts no
+	// sweeper, and expired records then stay in the file (still invisible)
+	// until overwritten or deleted.
+	SweepInterval time.Duration
+	// OnSweepError, if set, is called from the sweeper goroutine with each
+	// sweep that fails (the next tick tries again). nil drops such errors.
+	OnSweepError func(error)
+	// NoSync skips the fsync after each commit: writes become much faster,
+	// but the last commits can be lost, or the file damaged, if the machine
+	// (not just the process) crashes. false (the default) syncs every
+	// commit.
+	NoSync bool
+	// Timeout bounds the wait for the database file's lock in Open, so a
+	// second process on the same file gets ErrLocked rather than hanging.
+	// 0 (or negative) means DefaultTimeout (1s).
+	Timeout time.Duration
+}
+
+// withDefaults returns o with every zero field given its default.
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return o
+}
