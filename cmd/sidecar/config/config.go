@@ -1,0 +1,327 @@
+package config
+
+import (
+	"net/url"
+	"time"
+)
+
+// Config is Sidecar's whole configuration. The koanf tag of each field is
+// its key in the YAML file; nested keys are written in dotted form
+// ("session.idle_timeout") in documentation and error messages.
+//
+// Obtain one with [Load] (defaults, file, environment, secret files,
+// validation) or start from [Default] in tests.
+type Config struct {
+	// Listen is the client-facing address. Default "127.0.0.1:8080".
+	Listen string `koanf:"listen"`
+	// Upstreams are the app servers behind the proxy. Required: at least one.
+	Upstreams []Upstream    `koanf:"upstreams"`
+	Server    ServerConfig  `koanf:"server"`
+	Proxy     ProxyConfig   `koanf:"proxy"`
+	Store     StoreConfig   `koanf:"store"`
+	Session   SessionConfig `koanf:"session"`
+	Headers   HeadersConfig `koanf:"headers"`
+	Admin     AdminConfig   `koanf:"admin"`
+	Log       LogConfig     `koanf:"log"`
+	TLS       TLSConfig     `koanf:"tls"`
+}
+
+// Upstream is one app server.
+type Upstream struct {
+	// Name identifies the upstream in logs and metrics: unique, non-empty,
+	// made of letters, digits, '.', '-' and '_'.
+	Name string `koanf:"name"`
+	// URL is the upstream's base URL: http or https, with a host, no
+	// credentials.
+	URL string `koanf:"url"`
+}
+
+// ServerConfig holds the timeouts of the client-facing HTTP server.
+type ServerConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive client connections. Default 120s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
+	// requests. Default 30s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// ProxyConfig tunes the transport to the upstreams.
+type ProxyConfig struct {
+	// DialTimeout bounds connecting to an upstream. Default 5s.
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+	// ResponseHeaderTimeout bounds waiting for an upstream's response
+	// headers. Default 60s.
+	ResponseHeaderTimeout time.Duration `koanf:"response_header_timeout"`
+	// IdleConnTimeout closes idle upstream connections. Default 90s.
+	IdleConnTimeout time.Duration `koanf:"idle_conn_timeout"`
+	// MaxIdleConnsPerHost is the idle connection pool per upstream. Default
+	// 256 (Go's default of 2 churns connections under load).
+	MaxIdleConnsPerHost int `koanf:"max_idle_conns_per_host"`
+}
+
+// StoreConfig selects and configures the session store.
+type StoreConfig struct {
+	// Type selects the backend. Default [StoreBolt].
+	Type StoreType `koanf:"type"`
+	// Timeout is the budget for one store operation. Default 500ms.
+	Timeout time.Duration `koanf:"timeout"`
+	// RetryAfter is sent as Retry-After with a 503 when the store cannot be
+	// reached: whole seconds, at least 1s. Default 2s.
+	RetryAfter time.Duration `koanf:"retry_after"`
+	Bolt       BoltConfig    `koanf:"bolt"`
+	Redis      RedisConfig   `koanf:"redis"`
+}
+
+// BoltConfig configures the embedded bbolt store (store.type: bolt).
+type BoltConfig struct {
+	// Path is the database file. Default "sidecar.db".
+	Path string `koanf:"path"`
+	// SweepInterval is how often expired sessions are deleted. Default 1m.
+	SweepInterval time.Duration `koanf:"sweep_interval"`
+	// NoSync skips fsync after each write: faster, but a crash may lose the
+	// latest writes. Default false.
+	NoSync bool `koanf:"no_sync"`
+}
+
+// RedisConfig configures the Redis store (store.type: redis). One address
+// means a standalone server, several a cluster; with MasterName the
+// addresses are Sentinels.
+type RedisConfig struct {
+	// Addrs are host:port addresses. Default ["127.0.0.1:6379"].
+	Addrs []string `koanf:"addrs"`
+	// MasterName is the Sentinel master name; empty: no Sentinel.
+	MasterName string `koanf:"master_name"`
+	// Username is the ACL user; empty: the default user.
+	Username string `koanf:"username"`
+	// Password is the Redis password; alternatively PasswordFile.
+	Password Secret `koanf:"password"`
+	// PasswordFile is a file holding the password.
+	PasswordFile string `koanf:"password_file"`
+	// DB is the database number (standalone and Sentinel only). Default 0.
+	DB int `koanf:"db"`
+	// Prefix is prepended to every key. Default "sidecar:".
+	Prefix string `koanf:"prefix"`
+	// PoolSize is the connection pool size; 0: the client's default (10 per
+	// CPU).
+	PoolSize int `koanf:"pool_size"`
+}
+
+// SessionConfig configures the session cookie and session lifetimes.
+type SessionConfig struct {
+	// CookieName is the cookie's name, a valid cookie-name token. Default
+	// "sidecar_sid".
+	CookieName string `koanf:"cookie_name"`
+	// CookiePath is the cookie's Path attribute. Default "/".
+	CookiePath string `koanf:"cookie_path"`
+	// CookieDomain is the cookie's Domain attribute; empty: host-only.
+	CookieDomain string `koanf:"cookie_domain"`
+	// CookieSameSite is the SameSite attribute. Default [SameSiteLax].
+	CookieSameSite SameSite `koanf:"cookie_same_site"`
+	// CookieSecure decides the Secure attribute. Default [CookieSecureAuto].
+	CookieSecure CookieSecure `koanf:"cookie_secure"`
+	// CookiePersistent sets Max-Age up to the absolute timeout; false: a
+	// browser-session cookie. Default false.
+	CookiePersistent bool `koanf:"cookie_persistent"`
+	// StripCookie removes Sidecar's cookie from the Cookie header sent
+	// upstream. Default true.
+	StripCookie bool `koanf:"strip_cookie"`
+	// Secrets are the cookie HMAC keys: the first signs, all verify. Each is
+	// at least 32 bytes. Required (here or in SecretsFile).
+	Secrets []Secret `koanf:"secrets"`
+	// SecretsFile holds one secret per line; blank lines and lines starting
+	// with '#' are ignored.
+	SecretsFile string `koanf:"secrets_file"`
+	// IdleTimeout is the sliding inactivity timeout. Default 30m.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// AbsoluteTimeout caps a session's life from its creation; at least
+	// IdleTimeout. Default 12h.
+	AbsoluteTimeout time.Duration `koanf:"absolute_timeout"`
+	// TouchInterval is the minimum time between two writes that only extend
+	// the idle expiry; less than IdleTimeout. Default 1m.
+	TouchInterval time.Duration `koanf:"touch_interval"`
+	// MaxBytes caps a session's encoded data. Default 8192.
+	MaxBytes int `koanf:"max_bytes"`
+	// Locking serialises a session's requests when [LockingSession].
+	// Default [LockingOff].
+	Locking Locking `koanf:"locking"`
+}
+
+// HeadersConfig configures the X-Sidecar-* headers and the session JWT.
+type HeadersConfig struct {
+	// Prefix is the reserved header-name prefix. Default "X-Sidecar-".
+	Prefix string `koanf:"prefix"`
+	// Secret is the HS256 key shared with the apps: at least 32 bytes and
+	// different from every session secret. Required (here or in SecretFile).
+	Secret Secret `koanf:"secret"`
+	// SecretFile is a file holding Secret.
+	SecretFile string `koanf:"secret_file"`
+	// Issuer is the JWT "iss" claim. Default "sidecar".
+	Issuer string `koanf:"issuer"`
+	// Audience is the JWT "aud" claim. Default "app".
+	Audience string `koanf:"audience"`
+	// TTL is the JWT lifetime ("exp" - "iat"). Default 60s.
+	TTL time.Duration `koanf:"ttl"`
+}
+
+// AdminConfig configures the admin API.
+type AdminConfig struct {
+	// Listen is the admin address; empty (the default) disables the admin
+	// API.
+	Listen string `koanf:"listen"`
+	// Token is the bearer token, at least 16 bytes; required when Listen is
+	// set (here or in TokenFile).
+	Token Secret `koanf:"token"`
+	// TokenFile is a file holding Token.
+	TokenFile string `koanf:"token_file"`
+	// AllowRemote permits a non-loopback Listen address. Default false.
+	AllowRemote bool `koanf:"allow_remote"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is the minimum level. Default [LogInfo].
+	Level LogLevel `koanf:"level"`
+	// Format is the output format. Default [LogJSON].
+	Format LogFormat `koanf:"format"`
+}
+
+// TLSConfig configures TLS on the client-facing listener. All empty (the
+// default) means plain HTTP.
+type TLSConfig struct {
+	// CertFile and KeyFile are a static certificate and its key: both or
+	// neither.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ACME obtains certificates automatically; not with CertFile.
+	ACME ACMEConfig `koanf:"acme"`
+}
+
+// ACMEConfig configures automatic certificates. Setting Domains turns
+// ACME on.
+type ACMEConfig struct {
+	// Domains are the host names to obtain certificates for.
+	Domains []string `koanf:"domains"`
+	// Email is the ACME account contact; optional.
+	Email string `koanf:"email"`
+	// CA is the ACME directory URL; empty: Let's Encrypt production.
+	CA string `koanf:"ca"`
+	// CARoot is a PEM file to trust for a private or test ACME CA.
+	CARoot string `koanf:"ca_root"`
+	// Storage is the directory for certificates and ACME account keys;
+	// empty: certmagic's default data directory.
+	Storage string `koanf:"storage"`
+}
+
+// Default returns the configuration used before the file and the
+// environment are applied. It is the only place defaults are set. It has no
+// upstreams and no secrets, so it does not validate on its own.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Server: ServerConfig{
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Proxy: ProxyConfig{
+			DialTimeout:           5 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   256,
+		},
+		Store: StoreConfig{
+			Type:       StoreBolt,
+			Timeout:    500 * time.Millisecond,
+			RetryAfter: 2 * time.Second,
+			Bolt: BoltConfig{
+				Path:          "sidecar.db",
+				SweepInterval: time.Minute,
+			},
+			Redis: RedisConfig{
+				Addrs:  []string{"127.0.0.1:6379"},
+				Prefix: "sidecar:",
+			},
+		},
+		Session: SessionConfig{
+			CookieName:      "sidecar_sid",
+			CookiePath:      "/",
+			CookieSameSite:  SameSiteLax,
+			CookieSecure:    CookieSecureAuto,
+			StripCookie:     true,
+			IdleTimeout:     30 * time.Minute,
+			AbsoluteTimeout: 12 * time.Hour,
+			TouchInterval:   time.Minute,
+			MaxBytes:        8192,
+			Locking:         LockingOff,
+		},
+		Headers: HeadersConfig{
+			Prefix:   "X-Sidecar-",
+			Issuer:   "sidecar",
+			Audience: "app",
+			TTL:      60 * time.Second,
+		},
+		Log: LogConfig{
+			Level:  LogInfo,
+			Format: LogJSON,
+		},
+	}
+}
+
+// The placeholder secrets shipped in config.example.yaml.
+const (
+	exampleCookieSecret = "example-cookie-secret-change-me-0123456789"
+	exampleHeaderSecret = "example-header-secret-change-me-0123456789"
+	exampleAdminToken   = "example-admin-token-change-me"
+)
+
+// UsesExampleSecrets reports whether any cookie secret, the header secret
+// or the admin token is one of the placeholders shipped in
+// config.example.yaml. Such a configuration runs, but its secrets are public.
+func (c Config) UsesExampleSecrets() bool {
+	isExample := func(s Secret) bool {
+		switch string(s) {
+		case exampleCookieSecret, exampleHeaderSecret, exampleAdminToken:
+			return true
+		}
+		return false
+	}
+	for _, s := range c.Session.Secrets {
+		if isExample(s) {
+			return true
+		}
+	}
+	return isExample(c.Headers.Secret) || isExample(c.Admin.Token)
+}
+
+// ParseURL parses the upstream's URL. It does not fail for a validated
+// Config.
+func (u Upstream) ParseURL() (*url.URL, error) {
+	return url.Parse(u.URL)
+}
+
+// RetryAfterSeconds is RetryAfter in whole seconds, for the Retry-After
+// header.
+func (s StoreConfig) RetryAfterSeconds() int {
+	return int(s.RetryAfter / time.Second)
+}
+
+// SecretBytes returns the cookie secrets as HMAC keys, signing key first.
+func (s SessionConfig) SecretBytes() [][]byte {
+	keys := make([][]byte, len(s.Secrets))
+	for i, sec := range s.Secrets {
+		keys[i] = sec.Bytes()
+	}
+	return keys
+}
+
+// Enabled reports whether the admin API is on (Listen is set).
+func (a AdminConfig) Enabled() bool { return a.Listen != "" }
+
+// Enabled reports whether the client-facing listener serves TLS, from a
+// static certificate or from ACME.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.ACME.Enabled() }
+
+// Enabled reports whether ACME is on (Domains is set).
+func (a ACMEConfig) Enabled() bool { return len(a.Domains) > 0 }

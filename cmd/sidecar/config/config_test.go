@@ -1,0 +1,215 @@
+package config
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Secrets that pass validation in tests; none appears in any output.
+const (
+	testCookieSecret  = "test-cookie-secret-0123456789abcdefghij"
+	testCookieSecret2 = "test-cookie-secret-2-0123456789abcdefghij"
+	testHeaderSecret  = "test-header-secret-0123456789abcdefghij"
+	testAdminToken    = "test-admin-token-0123456789"
+)
+
+// validConfig returns Default plus the keys without a default.
+func validConfig() Config {
+	c := Default()
+	c.Upstreams = []Upstream{{Name: "app1", URL: "http://127.0.0.1:8081"}}
+	c.Session.Secrets = []Secret{testCookieSecret}
+	c.Headers.Secret = testHeaderSecret
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		key  string
+		got  any
+		want any
+	}{
+		{"listen", c.Listen, "127.0.0.1:8080"},
+		{"upstreams", len(c.Upstreams), 0},
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout, 10 * time.Second},
+		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 30 * time.Second},
+		{"proxy.dial_timeout", c.Proxy.DialTimeout, 5 * time.Second},
+		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
+		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},
+		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 256},
+		{"store.type", c.Store.Type, StoreBolt},
+		{"store.timeout", c.Store.Timeout, 500 * time.Millisecond},
+		{"store.retry_after", c.Store.RetryAfter, 2 * time.Second},
+		{"store.bolt.path", c.Store.Bolt.Path, "sidecar.db"},
+		{"store.bolt.sweep_interval", c.Store.Bolt.SweepInterval, time.Minute},
+		{"store.bolt.no_sync", c.Store.Bolt.NoSync, false},
+		{"store.redis.addrs", c.Store.Redis.Addrs, []string{"127.0.0.1:6379"}},
+		{"store.redis.master_name", c.Store.Redis.MasterName, ""},
+		{"store.redis.username", c.Store.Redis.Username, ""},
+		{"store.redis.password", c.Store.Redis.Password, Secret("")},
+		{"store.redis.password_file", c.Store.Redis.PasswordFile, ""},
+		{"store.redis.db", c.Store.Redis.DB, 0},
+		{"store.redis.prefix", c.Store.Redis.Prefix, "sidecar:"},
+		{"store.redis.pool_size", c.Store.Redis.PoolSize, 0},
+		{"session.cookie_name", c.Session.CookieName, "sidecar_sid"},
+		{"session.cookie_path", c.Session.CookiePath, "/"},
+		{"session.cookie_domain", c.Session.CookieDomain, ""},
+		{"session.cookie_same_site", c.Session.CookieSameSite, SameSiteLax},
+		{"session.cookie_secure", c.Session.CookieSecure, CookieSecureAuto},
+		{"session.cookie_persistent", c.Session.CookiePersistent, false},
+		{"session.strip_cookie", c.Session.StripCookie, true},
+		{"session.secrets", len(c.Session.Secrets), 0},
+		{"session.secrets_file", c.Session.SecretsFile, ""},
+		{"session.idle_timeout", c.Session.IdleTimeout, 30 * time.Minute},
+		{"session.absolute_timeout", c.Session.AbsoluteTimeout, 12 * time.Hour},
+		{"session.touch_interval", c.Session.TouchInterval, time.Minute},
+		{"session.max_bytes", c.Session.MaxBytes, 8192},
+		{"session.locking", c.Session.Locking, LockingOff},
+		{"headers.prefix", c.Headers.Prefix, "X-Sidecar-"},
+		{"headers.secret", c.Headers.Secret, Secret("")},
+		{"headers.secret_file", c.Headers.SecretFile, ""},
+		{"headers.issuer", c.Headers.Issuer, "sidecar"},
+		{"headers.audience", c.Headers.Audience, "app"},
+		{"headers.ttl", c.Headers.TTL, 60 * time.Second},
+		{"admin.listen", c.Admin.Listen, ""},
+		{"admin.token", c.Admin.Token, Secret("")},
+		{"admin.token_file", c.Admin.TokenFile, ""},
+		{"admin.allow_remote", c.Admin.AllowRemote, false},
+		{"log.level", c.Log.Level, LogInfo},
+		{"log.format", c.Log.Format, LogJSON},
+		{"tls.cert_file", c.TLS.CertFile, ""},
+		{"tls.key_file", c.TLS.KeyFile, ""},
+		{"tls.acme.domains", len(c.TLS.ACME.Domains), 0},
+		{"tls.acme.email", c.TLS.ACME.Email, ""},
+		{"tls.acme.ca", c.TLS.ACME.CA, ""},
+		{"tls.acme.ca_root", c.TLS.ACME.CARoot, ""},
+		{"tls.acme.storage", c.TLS.ACME.Storage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.got)
+		})
+	}
+
+	t.Run("every key is covered", func(t *testing.T) {
+		covered := make(map[string]bool)
+		for _, tt := range tests {
+			covered[tt.key] = true
+		}
+		for _, key := range leafKeys(configType(), "") {
+			if key == "upstreams[].name" || key == "upstreams[].url" {
+				continue
+			}
+			assert.True(t, covered[key], "no default test for %s", key)
+		}
+	})
+}
+
+func TestDefaultReturnsFreshValues(t *testing.T) {
+	a := Default()
+	a.Store.Redis.Addrs[0] = "changed:1"
+	assert.Equal(t, []string{"127.0.0.1:6379"}, Default().Store.Redis.Addrs)
+}
+
+func TestDefaultNeedsOnlyUpstreamsAndSecrets(t *testing.T) {
+	require.NoError(t, validConfig().Validate())
+	assert.False(t, validConfig().UsesExampleSecrets())
+}
+
+func TestUsesExampleSecrets(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   bool
+	}{
+		{"own secrets", func(*Config) {}, false},
+		{"example cookie secret first", func(c *Config) { c.Session.Secrets = []Secret{exampleCookieSecret} }, true},
+		{"example cookie secret for verification only", func(c *Config) {
+			c.Session.Secrets = []Secret{testCookieSecret, exampleCookieSecret}
+		}, true},
+		{"example header secret", func(c *Config) { c.Headers.Secret = exampleHeaderSecret }, true},
+		{"example admin token", func(c *Config) { c.Admin.Token = exampleAdminToken }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			assert.Equal(t, tt.want, c.UsesExampleSecrets())
+		})
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	c := validConfig()
+	c.Session.Secrets = []Secret{testCookieSecret, testCookieSecret2}
+
+	t.Run("SecretBytes keeps order", func(t *testing.T) {
+		assert.Equal(t, [][]byte{[]byte(testCookieSecret), []byte(testCookieSecret2)}, c.Session.SecretBytes())
+	})
+	t.Run("RetryAfterSeconds", func(t *testing.T) {
+		assert.Equal(t, 2, c.Store.RetryAfterSeconds())
+	})
+	t.Run("ParseURL", func(t *testing.T) {
+		u, err := c.Upstreams[0].ParseURL()
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1:8081", u.Host)
+	})
+	t.Run("Enabled", func(t *testing.T) {
+		assert.False(t, c.Admin.Enabled())
+		assert.False(t, c.TLS.Enabled())
+		assert.False(t, c.TLS.ACME.Enabled())
+		c.Admin.Listen = "127.0.0.1:9090"
+		c.TLS.ACME.Domains = []string{"app.example.com"}
+		assert.True(t, c.Admin.Enabled())
+		assert.True(t, c.TLS.Enabled())
+		assert.True(t, c.TLS.ACME.Enabled())
+		assert.True(t, TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}.Enabled())
+	})
+	t.Run("SameSite.HTTP", func(t *testing.T) {
+		assert.Equal(t, http.SameSiteLaxMode, SameSiteLax.HTTP())
+		assert.Equal(t, http.SameSiteStrictMode, SameSiteStrict.HTTP())
+		assert.Equal(t, http.SameSiteNoneMode, SameSiteNone.HTTP())
+		assert.Equal(t, http.SameSiteDefaultMode, SameSite("bogus").HTTP())
+	})
+	t.Run("EnvName", func(t *testing.T) {
+		assert.Equal(t, "SIDECAR_SESSION__IDLE_TIMEOUT", EnvName("session.idle_timeout"))
+		assert.Equal(t, "SIDECAR_LISTEN", EnvName("listen"))
+	})
+}
+
+func TestEnumValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		wantErr string
+	}{
+		{"store bolt", StoreBolt.Validate(), ""},
+		{"store memory", StoreMemory.Validate(), ""},
+		{"store redis", StoreRedis.Validate(), ""},
+		{"store mongo", StoreType("mongo").Validate(), `"mongo" is not one of bolt, memory, redis`},
+		{"same-site strict", SameSiteStrict.Validate(), ""},
+		{"same-site Lax", SameSite("Lax").Validate(), `"Lax" is not one of lax, strict, none`},
+		{"secure always", CookieSecureAlways.Validate(), ""},
+		{"secure never", CookieSecure("never").Validate(), `"never" is not one of auto, always`},
+		{"locking session", LockingSession.Validate(), ""},
+		{"locking empty", Locking("").Validate(), `"" is not one of off, session`},
+		{"level warn", LogWarn.Validate(), ""},
+		{"level trace", LogLevel("trace").Validate(), `"trace" is not one of debug, info, warn, error`},
+		{"format console", LogConsole.Validate(), ""},
+		{"format text", LogFormat("text").Validate(), `"text" is not one of json, console`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.wantErr == "" {
+				assert.NoError(t, tt.err)
+				return
+			}
+			assert.EqualError(t, tt.err, tt.wantErr)
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a
+// key.
+const EnvPrefix = "SIDECAR_"
+
+// EnvName returns the environment variable that overrides a dotted key:
+// EnvName("session.idle_timeout") is "SIDECAR_SESSION__IDLE_TIMEOUT".
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
+}
+
+// envValue maps one environment variable to its dotted key and a value
+// typed for that key: a string for strings and durations (checked here),
+// an int, a bool, a []any of strings for lists, a []any of maps for
+// upstreams. name includes EnvPrefix.
+func envValue(name, value string) (string, any, error) {
+	from := "(from environment variable " + name + ")"
+	rest := strings.TrimPrefix(name, EnvPrefix)
+	parts := strings.Split(strings.ToLower(rest), "__")
+	if slices.Contains(parts, "") {
+		return "", nil, &KeyError{Key: name, Msg: `not a configuration key: levels are separated by "__", e.g. SIDECAR_SESSION__IDLE_TIMEOUT`}
+	}
+
+	full := strings.Join(parts, ".")
+	t := configType()
+	for i, part := range parts {
+		prefix := strings.Join(parts[:i], ".")
+		key := joinKey(prefix, part)
+		f, ok := fieldByKey(t, part)
+		if !ok {
+			return "", nil, unknownEnvKey(full, prefix, part, t, from)
+		}
+		last := i == len(parts)-1
+		switch {
+		case isSection(f.Type) && last:
+			return "", nil, keyErr(key, "is a section, not a value; set one of its keys, e.g. %s %s",
+				EnvName(joinKey(key, keysOf(f.Type)[0])), from)
+		case isSection(f.Type):
+			t = f.Type
+			continue
+		case !last && isSectionList(f.Type):
+			return "", nil, keyErr(full, "unknown key; set the whole list as %s=name=url,... %s",
+				EnvName(key), from)
+		case !last:
+			return "", nil, keyErr(full, "unknown key: %s is a value, not a section %s", key, from)
+		}
+		v, err := envConvert(f.Type, value)
+		if err != nil {
+			return "", nil, keyErr(key, "%v %s", err, from)
+		}
+		return key, v, nil
+	}
+	// Not reached: parts has at least one element and the loop returns at
+	// the last one.
+	return "", nil, &KeyError{Key: name, Msg: "not a configuration key"}
+}
+
+// unknownEnvKey is unknownKey for the environment; it also recognises a
+// nested key written with single underscores (SIDECAR_SESSION_IDLE_TIMEOUT).
+func unknownEnvKey(key, prefix, name string, t reflect.Type, from string) error {
+	for _, k := range leafKeys(configType(), "") {
+		if strings.ReplaceAll(k, ".", "_") == key {
+			return keyErr(key, "unknown key (did you mean %s?) %s", EnvName(k), from)
+		}
+	}
+	return unknownKey(key, prefix, name, t, from)
+}
+
+// envConvert converts an environment variable's value for a key of type t.
+func envConvert(t reflect.Type, s string) (any, error) {
+	switch {
+	case isDuration(t):
+		if _, err := time.ParseDuration(s); err != nil {
+			return nil, fmt.Errorf("invalid duration %q", s)
+		}
+		return s, nil
+	case isSectionList(t):
+		return parseUpstreams(s)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return splitList(s), nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return s, nil
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid boolean %q (use true or false)", s)
+		}
+		return b, nil
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("invalid integer %q", s)
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("cannot be set from the environment (%s)", t)
+}
+
+// splitList splits a comma-separated list, trimming spaces around items and
+// dropping empty ones; "" is the empty list.
+func splitList(s string) []any {
+	out := []any{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseUpstreams parses "name=url,name=url" into the shape of the upstreams
+// key in YAML. An entry is not echoed in errors: its URL may hold
+// credentials.
+func parseUpstreams(s string) ([]any, error) {
+	out := []any{}
+	for i, item := range splitList(s) {
+		name, url, ok := strings.Cut(item.(string), "=")
+		name, url = strings.TrimSpace(name), strings.TrimSpace(url)
+		if !ok || name == "" || url == "" {
+			return nil, fmt.Errorf("entry %d is not name=url (expected e.g. app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082)", i+1)
+		}
+		out = append(out, map[string]any{"name": name, "url": url})
+	}
+	return out, nil
+}

@@ -1,0 +1,211 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Load builds the configuration: [Default], then the YAML file at path
+// (none when path is ""), then the SIDECAR_ variables of environ (pass
+// os.Environ()), then the secrets named by the *_file keys, then
+// [Config.Validate].
+//
+// Unknown keys, in the file or the environment, are errors. Problems are
+// reported as an errors.Join of *[KeyError]: all unknown keys and
+// wrongly-typed values at once; if there are none, all problems with
+// secret files; if there are none, all validation problems. A file that
+// cannot be read or parsed is reported on its own.
+func Load(path string, environ []string) (*Config, error) {
+	k := koanf.New(".")
+	var errs []error
+
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("loading config file %s: %w", path, err)
+		}
+		errs = append(errs, checkKeys(k.Raw(), configType(), "")...)
+	}
+
+	var envErrs []error
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, value string) (string, any) {
+			key, v, err := envValue(name, value)
+			if err != nil {
+				envErrs = append(envErrs, err)
+				return "", nil
+			}
+			return key, v
+		},
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return nil, fmt.Errorf("reading the environment: %w", err)
+	}
+	errs = append(errs, envErrs...)
+
+	// Decode even after the checks above failed, so that one run reports
+	// every problem; drop what would repeat a reported key.
+	cfg := Default()
+	errs = append(errs, withoutReported(decode(k, &cfg, len(errs) == 0), errs)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := cfg.readSecretFiles(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// decode decodes the merged file and environment onto cfg, which holds the
+// defaults: a key that was not given keeps its default. No weak typing: a
+// string where a number is expected is an error, not a conversion.
+// errorUnused reports keys that cfg has no field for; checkKeys and
+// envValue report them first, so this is a backstop.
+func decode(k *koanf.Koanf, cfg *Config, errorUnused bool) []error {
+	err := k.UnmarshalWithConf("", cfg, koanf.UnmarshalConf{
+		Tag: "koanf",
+		DecoderConfig: &mapstructure.DecoderConfig{
+			DecodeHook:  strictHook,
+			ErrorUnused: errorUnused,
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	return keyErrors(err)
+}
+
+// withoutReported returns the errors of errs whose key is neither one of
+// the keys of reported nor inside one.
+func withoutReported(errs, reported []error) []error {
+	var out []error
+next:
+	for _, err := range errs {
+		var e *KeyError
+		if errors.As(err, &e) {
+			for _, r := range reported {
+				var re *KeyError
+				if errors.As(r, &re) && (e.Key == re.Key ||
+					strings.HasPrefix(e.Key, re.Key+".") || strings.HasPrefix(e.Key, re.Key+"[")) {
+					continue next
+				}
+			}
+		}
+		out = append(out, err)
+	}
+	return out
+}
+
+// strictHook parses durations from strings only ("30s", never a bare
+// number, which would be nanoseconds) and refuses to truncate a fractional
+// number into an integer.
+func strictHook(from, to reflect.Type, data any) (any, error) {
+	switch {
+	case isDuration(to):
+		switch v := data.(type) {
+		case string:
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("invalid duration %q", v)
+			}
+			return d, nil
+		case time.Duration:
+			return v, nil
+		}
+		return nil, fmt.Errorf(`expected a duration such as "30s" or "1m30s", got %s`, describe(from))
+	case to.Kind() == reflect.Int && (from.Kind() == reflect.Float64 || from.Kind() == reflect.Float32):
+		f := reflect.ValueOf(data).Float()
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return nil, fmt.Errorf("expected an integer, got %v", f)
+		}
+		return int64(f), nil
+	}
+	return data, nil
+}
+
+// keyErrors turns the decoder's errors into *KeyError values with the
+// dotted key first and messages that never include the offending value
+// (it may be a secret).
+func keyErrors(err error) []error {
+	var de *mapstructure.DecodeError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, inner := range e.Unwrap() {
+			out = append(out, keyErrors(inner)...)
+		}
+		return out
+	case *mapstructure.DecodeError:
+		de = e
+	default:
+		if inner := errors.Unwrap(err); inner != nil {
+			return keyErrors(inner)
+		}
+		return []error{err}
+	}
+
+	inner := de.Unwrap()
+	var (
+		unconvertible *mapstructure.UnconvertibleTypeError
+		parse         *mapstructure.ParseError
+		msg           string
+	)
+	switch {
+	case errors.As(inner, &unconvertible):
+		want := unconvertible.Expected.Type()
+		got := reflect.TypeOf(unconvertible.Value)
+		msg = fmt.Sprintf("expected %s, got %s", describe(want), describe(got))
+		if want.Kind() == reflect.String && got != nil && got.Kind() != reflect.Map && got.Kind() != reflect.Slice {
+			msg += " (quote the value)"
+		}
+	case errors.As(inner, &parse):
+		msg = "expected " + describe(parse.Expected.Type())
+	default:
+		msg = inner.Error()
+	}
+	key := de.Name()
+	if key == "" {
+		key = "(top level)"
+	}
+	return []error{&KeyError{Key: key, Msg: msg}}
+}
+
+// describe names a kind of value as a person writing YAML would.
+func describe(t reflect.Type) string {
+	if t == nil {
+		return "nothing"
+	}
+	if isDuration(t) {
+		return "a duration"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
+}

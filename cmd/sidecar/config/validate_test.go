@@ -1,0 +1,209 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(c *Config)
+		wantKey string
+		wantMsg string // the whole error text, "key: message"
+	}{
+		// listen
+		{"listen empty", func(c *Config) { c.Listen = "" }, "listen", "listen: must not be empty"},
+		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" }, "listen", `listen: "127.0.0.1" is not host:port`},
+		{"listen bad port", func(c *Config) { c.Listen = ":http" }, "listen", `listen: ":http": port must be a number from 0 to 65535`},
+		{"listen port too big", func(c *Config) { c.Listen = ":70000" }, "listen", `listen: ":70000": port must be a number from 0 to 65535`},
+
+		// upstreams
+		{"no upstreams", func(c *Config) { c.Upstreams = nil }, "upstreams", "upstreams: at least one upstream is required"},
+		{"upstream without name", func(c *Config) { c.Upstreams[0].Name = "" }, "upstreams[0].name", "upstreams[0].name: must not be empty"},
+		{"upstream bad name", func(c *Config) { c.Upstreams[0].Name = "a,b" }, "upstreams[0].name", `upstreams[0].name: "a,b" may contain only letters, digits, '.', '-' and '_'`},
+		{"upstream duplicate name", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "app1", URL: "http://127.0.0.1:8082"})
+		}, "upstreams[1].name", `upstreams[1].name: "app1" is already the name of upstreams[0]`},
+		{"upstream without url", func(c *Config) { c.Upstreams[0].URL = "" }, "upstreams[0].url", "upstreams[0].url: must not be empty"},
+		{"upstream url scheme", func(c *Config) { c.Upstreams[0].URL = "ftp://h" }, "upstreams[0].url", `upstreams[0].url: must start with "http://" or "https://"`},
+		{"upstream url without scheme", func(c *Config) { c.Upstreams[0].URL = "127.0.0.1:8081" }, "upstreams[0].url", "upstreams[0].url:"},
+		{"upstream url without host", func(c *Config) { c.Upstreams[0].URL = "http:///path" }, "upstreams[0].url", "upstreams[0].url: must have a host"},
+		{"upstream url with credentials", func(c *Config) { c.Upstreams[0].URL = "http://u:p@h" }, "upstreams[0].url", "upstreams[0].url: must not contain credentials"},
+		{"upstream url unparsable", func(c *Config) { c.Upstreams[0].URL = "http://h:port" }, "upstreams[0].url", "upstreams[0].url: not a valid URL"},
+
+		// server and proxy
+		{"read_header_timeout", func(c *Config) { c.Server.ReadHeaderTimeout = 0 }, "server.read_header_timeout", "server.read_header_timeout: must be greater than 0 (got 0s)"},
+		{"server idle_timeout", func(c *Config) { c.Server.IdleTimeout = -time.Second }, "server.idle_timeout", "server.idle_timeout: must be greater than 0 (got -1s)"},
+		{"shutdown_timeout", func(c *Config) { c.Server.ShutdownTimeout = 0 }, "server.shutdown_timeout", "server.shutdown_timeout: must be greater than 0 (got 0s)"},
+		{"dial_timeout", func(c *Config) { c.Proxy.DialTimeout = 0 }, "proxy.dial_timeout", "proxy.dial_timeout: must be greater than 0 (got 0s)"},
+		{"response_header_timeout", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 0 }, "proxy.response_header_timeout", "proxy.response_header_timeout: must be greater than 0 (got 0s)"},
+		{"idle_conn_timeout", func(c *Config) { c.Proxy.IdleConnTimeout = 0 }, "proxy.idle_conn_timeout", "proxy.idle_conn_timeout: must be greater than 0 (got 0s)"},
+		{"max_idle_conns_per_host", func(c *Config) { c.Proxy.MaxIdleConnsPerHost = 0 }, "proxy.max_idle_conns_per_host", "proxy.max_idle_conns_per_host: must be greater than 0 (got 0)"},
+
+		// store
+		{"store type", func(c *Config) { c.Store.Type = "mongo" }, "store.type", `store.type: "mongo" is not one of bolt, memory, redis`},
+		{"store timeout", func(c *Config) { c.Store.Timeout = 0 }, "store.timeout", "store.timeout: must be greater than 0 (got 0s)"},
+		{"retry_after below 1s", func(c *Config) { c.Store.RetryAfter = 500 * time.Millisecond }, "store.retry_after", "store.retry_after: must be at least 1s (got 500ms)"},
+		{"retry_after fraction", func(c *Config) { c.Store.RetryAfter = 1500 * time.Millisecond }, "store.retry_after", "store.retry_after: must be whole seconds (got 1.5s)"},
+		{"bolt path", func(c *Config) { c.Store.Bolt.Path = "" }, "store.bolt.path", "store.bolt.path: must not be empty"},
+		{"bolt sweep_interval", func(c *Config) { c.Store.Bolt.SweepInterval = 0 }, "store.bolt.sweep_interval", "store.bolt.sweep_interval: must be greater than 0 (got 0s)"},
+		{"redis addrs empty", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.Addrs = nil }, "store.redis.addrs", "store.redis.addrs: at least one address is required"},
+		{"redis addr without port", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.Addrs = []string{"a:1", "redis"} }, "store.redis.addrs[1]", `store.redis.addrs[1]: "redis" is not host:port`},
+		{"redis addr without host", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.Addrs = []string{":6379"} }, "store.redis.addrs[0]", `store.redis.addrs[0]: ":6379" has no host`},
+		{"redis db negative", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.DB = -1 }, "store.redis.db", "store.redis.db: must not be negative (got -1)"},
+		{"redis db on a cluster", func(c *Config) {
+			c.Store.Type = StoreRedis
+			c.Store.Redis.Addrs = []string{"a:1", "b:2"}
+			c.Store.Redis.DB = 2
+		}, "store.redis.db", "store.redis.db: must be 0 with Redis Cluster (several addrs and no master_name); got 2"},
+		{"redis pool_size", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.PoolSize = -1 }, "store.redis.pool_size", "store.redis.pool_size: must not be negative (got -1)"},
+
+		// session
+		{"cookie_name empty", func(c *Config) { c.Session.CookieName = "" }, "session.cookie_name", "session.cookie_name: must not be empty"},
+		{"cookie_name not a token", func(c *Config) { c.Session.CookieName = "sid=1" }, "session.cookie_name", `session.cookie_name: "sid=1" is not a valid cookie name`},
+		{"__Host- cookie with a domain", func(c *Config) {
+			c.Session.CookieName = "__Host-sid"
+			c.Session.CookieSecure = CookieSecureAlways
+			c.Session.CookieDomain = "example.com"
+		}, "session.cookie_name", "session.cookie_name: a __Host- cookie requires"},
+		{"__Secure- cookie without always", func(c *Config) { c.Session.CookieName = "__Secure-sid" }, "session.cookie_secure", "session.cookie_secure: must be always for a cookie name starting with __Secure- or __Host-"},
+		{"cookie_path relative", func(c *Config) { c.Session.CookiePath = "app" }, "session.cookie_path", `session.cookie_path: "app" must start with "/"`},
+		{"cookie_path with semicolon", func(c *Config) { c.Session.CookiePath = "/a;b" }, "session.cookie_path", "session.cookie_path:"},
+		{"cookie_domain", func(c *Config) { c.Session.CookieDomain = "a.com; secure" }, "session.cookie_domain", `session.cookie_domain: "a.com; secure" is not a domain name`},
+		{"cookie_same_site", func(c *Config) { c.Session.CookieSameSite = "loose" }, "session.cookie_same_site", `session.cookie_same_site: "loose" is not one of lax, strict, none`},
+		{"same_site none needs secure always", func(c *Config) { c.Session.CookieSameSite = SameSiteNone }, "session.cookie_same_site", `session.cookie_same_site: "none" requires session.cookie_secure: always`},
+		{"cookie_secure", func(c *Config) { c.Session.CookieSecure = "never" }, "session.cookie_secure", `session.cookie_secure: "never" is not one of auto, always`},
+		{"secrets missing", func(c *Config) { c.Session.Secrets = nil }, "session.secrets", "session.secrets: at least one secret is required (or set session.secrets_file)"},
+		{"secret too short", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret, "0123456789"} }, "session.secrets[1]", "session.secrets[1]: must be at least 32 bytes (got 10)"},
+		{"idle_timeout", func(c *Config) { c.Session.IdleTimeout = 0 }, "session.idle_timeout", "session.idle_timeout: must be greater than 0 (got 0s)"},
+		{"absolute_timeout below idle", func(c *Config) { c.Session.AbsoluteTimeout = 10 * time.Minute }, "session.absolute_timeout", "session.absolute_timeout: must be at least session.idle_timeout (30m0s), got 10m0s"},
+		{"touch_interval zero", func(c *Config) { c.Session.TouchInterval = 0 }, "session.touch_interval", "session.touch_interval: must be greater than 0 (got 0s)"},
+		{"touch_interval not below idle", func(c *Config) { c.Session.TouchInterval = 30 * time.Minute }, "session.touch_interval", "session.touch_interval: must be less than session.idle_timeout (30m0s), got 30m0s"},
+		{"max_bytes", func(c *Config) { c.Session.MaxBytes = 0 }, "session.max_bytes", "session.max_bytes: must be greater than 0 (got 0)"},
+		{"locking", func(c *Config) { c.Session.Locking = "on" }, "session.locking", `session.locking: "on" is not one of off, session`},
+
+		// headers
+		{"prefix empty", func(c *Config) { c.Headers.Prefix = "" }, "headers.prefix", "headers.prefix: must not be empty"},
+		{"prefix not a token", func(c *Config) { c.Headers.Prefix = "X Sidecar:" }, "headers.prefix", `headers.prefix: "X Sidecar:" is not a valid header name`},
+		{"header secret missing", func(c *Config) { c.Headers.Secret = "" }, "headers.secret", "headers.secret: is required (or set headers.secret_file)"},
+		{"header secret short", func(c *Config) { c.Headers.Secret = "0123456789" }, "headers.secret", "headers.secret: must be at least 32 bytes (got 10)"},
+		{"header secret equals a session secret", func(c *Config) {
+			c.Session.Secrets = []Secret{testCookieSecret2, testHeaderSecret}
+		}, "headers.secret", "headers.secret: must differ from every session secret (it equals session.secrets[1])"},
+		{"issuer", func(c *Config) { c.Headers.Issuer = "" }, "headers.issuer", "headers.issuer: must not be empty"},
+		{"audience", func(c *Config) { c.Headers.Audience = "" }, "headers.audience", "headers.audience: must not be empty"},
+		{"ttl", func(c *Config) { c.Headers.TTL = 0 }, "headers.ttl", "headers.ttl: must be greater than 0 (got 0s)"},
+
+		// admin
+		{"admin listen malformed", func(c *Config) { c.Admin.Listen = "9090"; c.Admin.Token = testAdminToken }, "admin.listen", `admin.listen: "9090" is not host:port`},
+		{"admin listen remote", func(c *Config) { c.Admin.Listen = "0.0.0.0:9090"; c.Admin.Token = testAdminToken }, "admin.listen", `admin.listen: "0.0.0.0:9090" is not a loopback address`},
+		{"admin listen all interfaces", func(c *Config) { c.Admin.Listen = ":9090"; c.Admin.Token = testAdminToken }, "admin.listen", `admin.listen: ":9090" is not a loopback address`},
+		{"admin listen equals listen", func(c *Config) { c.Admin.Listen = c.Listen; c.Admin.Token = testAdminToken }, "admin.listen", "admin.listen: must differ from listen"},
+		{"admin token missing", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090" }, "admin.token", "admin.token: is required when admin.listen is set (or set admin.token_file)"},
+		{"admin token short", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = "short" }, "admin.token", "admin.token: must be at least 16 bytes (got 5)"},
+
+		// log
+		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", `log.level: "trace" is not one of debug, info, warn, error`},
+		{"log format", func(c *Config) { c.Log.Format = "text" }, "log.format", `log.format: "text" is not one of json, console`},
+
+		// tls
+		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.key_file", "tls.key_file: is required when tls.cert_file is set"},
+		{"key without cert", func(c *Config) { c.TLS.KeyFile = "k.pem" }, "tls.cert_file", "tls.cert_file: is required when tls.key_file is set"},
+		{"acme with a static certificate", func(c *Config) {
+			c.TLS.CertFile, c.TLS.KeyFile = "c.pem", "k.pem"
+			c.TLS.ACME.Domains = []string{"app.example.com"}
+		}, "tls.acme.domains", "tls.acme.domains: cannot be used together with tls.cert_file"},
+		{"acme empty domain", func(c *Config) { c.TLS.ACME.Domains = []string{"a.example.com", ""} }, "tls.acme.domains[1]", "tls.acme.domains[1]: must not be empty"},
+		{"acme wildcard", func(c *Config) { c.TLS.ACME.Domains = []string{"*.example.com"} }, "tls.acme.domains[0]", `tls.acme.domains[0]: "*.example.com": wildcard names are not supported`},
+		{"acme domain with scheme", func(c *Config) { c.TLS.ACME.Domains = []string{"https://example.com"} }, "tls.acme.domains[0]", `tls.acme.domains[0]: "https://example.com" is not a host name`},
+		{"acme email", func(c *Config) { c.TLS.ACME.Email = "ops" }, "tls.acme.email", `tls.acme.email: "ops" is not an email address`},
+		{"acme ca not https", func(c *Config) { c.TLS.ACME.CA = "http://127.0.0.1:14000/dir" }, "tls.acme.ca", `tls.acme.ca: "http://127.0.0.1:14000/dir" is not an https:// ACME directory URL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
+			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
+		})
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+	}{
+		{"defaults plus required keys", func(*Config) {}},
+		{"all interfaces", func(c *Config) { c.Listen = ":8080" }},
+		{"IPv6 listen", func(c *Config) { c.Listen = "[::1]:8080" }},
+		{"https upstream with a path", func(c *Config) { c.Upstreams[0].URL = "https://app.internal:8443/base/" }},
+		{"memory store ignores a broken bolt section", func(c *Config) { c.Store.Type = StoreMemory; c.Store.Bolt.Path = "" }},
+		{"bolt store ignores a broken redis section", func(c *Config) { c.Store.Redis.Addrs = nil }},
+		{"redis standalone with a db", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.DB = 3 }},
+		{"redis sentinel with a db", func(c *Config) {
+			c.Store.Type = StoreRedis
+			c.Store.Redis.Addrs = []string{"s1:26379", "s2:26379"}
+			c.Store.Redis.MasterName = "mymaster"
+			c.Store.Redis.DB = 3
+		}},
+		{"redis cluster", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.Addrs = []string{"a:1", "b:2", "c:3"} }},
+		{"secret rotation", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret2, testCookieSecret} }},
+		{"same_site none with secure always", func(c *Config) {
+			c.Session.CookieSameSite = SameSiteNone
+			c.Session.CookieSecure = CookieSecureAlways
+		}},
+		{"__Host- cookie", func(c *Config) { c.Session.CookieName = "__Host-sid"; c.Session.CookieSecure = CookieSecureAlways }},
+		{"absolute equals idle", func(c *Config) { c.Session.AbsoluteTimeout = c.Session.IdleTimeout }},
+		{"session locking", func(c *Config) { c.Session.Locking = LockingSession }},
+		{"admin on loopback", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = testAdminToken }},
+		{"admin on localhost", func(c *Config) { c.Admin.Listen = "localhost:9090"; c.Admin.Token = testAdminToken }},
+		{"admin on IPv6 loopback", func(c *Config) { c.Admin.Listen = "[::1]:9090"; c.Admin.Token = testAdminToken }},
+		{"admin remote when allowed", func(c *Config) {
+			c.Admin.Listen = "0.0.0.0:9090"
+			c.Admin.Token = testAdminToken
+			c.Admin.AllowRemote = true
+		}},
+		{"admin token without listen is ignored", func(c *Config) { c.Admin.Token = "short" }},
+		{"static certificate", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = "c.pem", "k.pem" }},
+		{"acme", func(c *Config) {
+			c.TLS.ACME = ACMEConfig{
+				Domains: []string{"app.example.com", "www.example.com"},
+				Email:   "ops@example.com",
+				CA:      "https://127.0.0.1:14000/dir",
+				CARoot:  "pebble.minica.pem",
+				Storage: "/var/lib/sidecar/certs",
+			}
+		}},
+		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			assert.NoError(t, c.Validate())
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Default()
+	c.Listen = ""
+	c.Store.Type = "mongo"
+	c.Session.Secrets = []Secret{"a", "b"}
+	c.Log.Level = "loud"
+
+	err := c.Validate()
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		"listen", "upstreams", "store.type", "session.secrets[0]", "session.secrets[1]", "headers.secret", "log.level",
+	}, errorKeys(err))
+	assert.Len(t, strings.Split(err.Error(), "\n"), 7, "one line per problem")
+}
