@@ -1,0 +1,91 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// Load returns the live session under key, or sessions.ErrNotFound. With a
+// non-nil touch it slides the idle expiry as sessions.Touch describes. One
+// round trip: a single script reads the hash, checks expiry against the
+// store clock (deleting an expired record), applies the touch (the idle
+// field and the key's TTL) and returns the fields.
+func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*sessions.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fail(ctx, "loading session", err)
+	}
+	args := []any{s.now(), 0, 0, 0}
+	if touch != nil {
+		args[1], args[2], args[3] = 1, touch.Before.UnixMilli(), touch.IdleExp.UnixMilli()
+	}
+	vals, err := s.scripts.load.Run(ctx, s.client, []string{s.sessionKey(key)}, args...).Slice()
+	if errors.Is(err, redis.Nil) {
+		return nil, sessions.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail(ctx, "loading session", err)
+	}
+	rec, err := decodeRecord(vals)
+	if err != nil {
+		return nil, fail(ctx, "loading session", err)
+	}
+	s.observe(rec)
+	return rec, nil
+}
+
+// decodeRecord builds a Record from a session hash given as a flat
+// field/value array (HGETALL).
+func decodeRecord(vals []any) (*sessions.Record, error) {
+	rec := &sessions.Record{Attrs: make(map[string]json.RawMessage, max(len(vals)/2-metaFields, 0))}
+	seen := 0
+	for i := 0; i+1 < len(vals); i += 2 {
+		field, ok1 := vals[i].(string)
+		value, ok2 := vals[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("malformed session hash: pair %d is %T/%T, not strings", i/2, vals[i], vals[i+1])
+		}
+		if name, ok := strings.CutPrefix(field, attrPrefix); ok {
+			rec.Attrs[name] = json.RawMessage(value)
+			continue
+		}
+		var err error
+		switch field {
+		case "principal":
+			rec.Principal = value
+		case "version":
+			rec.Version, err = strconv.ParseInt(value, 10, 64)
+			seen++
+		case "created":
+			rec.Created, err = parseMilli(value)
+			seen++
+		case "idle_exp":
+			rec.IdleExp, err = parseMilli(value)
+			seen++
+		case "abs_exp":
+			rec.AbsExp, err = parseMilli(value)
+			seen++
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed session hash: field %s: %w", field, err)
+		}
+	}
+	if seen != 4 {
+		return nil, errors.New("malformed session hash: missing version, created, idle_exp or abs_exp")
+	}
+	return rec, nil
+}
+
+// parseMilli parses Unix milliseconds.
+func parseMilli(v string) (time.Time, error) {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	return time.UnixMilli(ms), err
+}

@@ -1,0 +1,113 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// DefaultPrefix is the key prefix used when Options.Prefix is empty.
+const DefaultPrefix = "sidecar:"
+
+const (
+	// attrPrefix starts the hash field of every attribute.
+	attrPrefix = "a:"
+	// metaFields is the number of meta fields in a session hash.
+	metaFields = 6
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix starts every key the store writes: sessions live under
+	// Prefix+"s:"+key and principal indexes under Prefix+"p:"+hex(SHA-256
+	// of the principal). Empty means DefaultPrefix ("sidecar:"). Give each
+	// Sidecar deployment sharing one Redis its own prefix.
+	Prefix string
+	// Clock is the store's clock: it decides liveness and the Redis TTLs
+	// set from record expiries. Nil means time.Now.
+	Clock func() time.Time
+}
+
+// Store is a sessions.Store on Redis: standalone, Sentinel (a failover
+// client) or Cluster. It is safe for concurrent use and holds no
+// connections of its own; closing the client is the caller's business.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	clock   func() time.Time
+	scripts scripts
+	// maxLife is the longest AbsExp-Created span, in ms, of any record
+	// this store has seen: Apply uses it to bound, without reading the
+	// session first, how long a principal index entry must last.
+	maxLife atomic.Int64
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+// New returns a Store that keeps sessions through client. The client
+// should have ContextTimeoutEnabled set: without it go-redis bounds socket
+// reads by its ReadTimeout rather than by the request context, and a hung
+// Redis holds each request for that long.
+func New(client redis.UniversalClient, opts Options) *Store {
+	s := &Store{
+		client:  client,
+		prefix:  opts.Prefix,
+		clock:   opts.Clock,
+		scripts: newScripts(),
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	return s
+}
+
+// Prefix returns the prefix of every key the store writes (Options.Prefix,
+// or DefaultPrefix).
+func (s *Store) Prefix() string { return s.prefix }
+
+// sessionKey is the Redis key of the session stored under key.
+func (s *Store) sessionKey(key string) string { return s.prefix + "s:" + key }
+
+// indexKey is the Redis key of principal p's index. Hashing p keeps any
+// principal (an e-mail address, a name with spaces or braces) from
+// shaping the key, including its cluster hash slot.
+func (s *Store) indexKey(p string) string {
+	sum := sha256.Sum256([]byte(p))
+	return s.prefix + "p:" + hex.EncodeToString(sum[:])
+}
+
+// now returns the store clock's reading in Unix milliseconds.
+func (s *Store) now() int64 { return s.clock().UnixMilli() }
+
+// fail wraps err from doing op. When ctx is done, ctx.Err() is joined in,
+// so callers can tell a blown deadline with errors.Is.
+func fail(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = errors.Join(err, ctxErr)
+	}
+	return fmt.Errorf("redis store: %s: %w", op, err)
+}
+
+// Delete removes the session under key with DEL. Its principal index entry
+// stays until it lapses or is pruned; ByPrincipal never lists it, as it
+// checks every entry against its session.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fail(ctx, "deleting session", err)
+	}
+	if err := s.client.Del(ctx, s.sessionKey(key)).Err(); err != nil {
+		return fail(ctx, "deleting session", err)
+	}
+	return nil
+}
