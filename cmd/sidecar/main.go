@@ -1,0 +1,108 @@
+// Command sidecar is a reverse proxy that takes HTTP sessions out of
+// legacy app servers: it owns the session cookie, keeps sessions in a store
+// and hands each request's session to the app as a signed header.
+//
+// Usage:
+//
+//	sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
+//	sidecar check --config FILE   validate the config and exit (non-zero on error)
+//
+// Environment variables override the file: SIDECAR_ then the dotted key
+// with "__" for each dot, e.g. SIDECAR_SESSION__IDLE_TIMEOUT=45m.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/server"
+)
+
+const usage = `usage:
+  sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
+  sidecar check --config FILE   validate the config; exit 1 naming each bad key
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so it can be tested.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "path to the YAML config file")
+	switch cmd {
+	case "serve", "check":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sidecar: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sidecar %s: --config FILE is required (and takes no other arguments)\n", cmd)
+		return 2
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "sidecar: invalid config %s:\n%s\n", *path, indent(err))
+		return 1
+	}
+	if cmd == "check" {
+		fmt.Fprintf(stdout, "config %s is valid\n", *path)
+		return 0
+	}
+	return serve(cfg, stderr)
+}
+
+func serve(cfg *config.Config, logOut io.Writer) int {
+	m, err := server.New(cfg, logOut)
+	if err != nil {
+		fmt.Fprintf(logOut, "sidecar: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		m.Logger().Error().Err(err).Msg("sidecar failed to start")
+		return 1
+	}
+	<-ctx.Done()
+	stop() // a second signal now kills the process the default way
+	m.Logger().Info().Msg("signal received: draining in-flight requests")
+	if err := m.Shutdown(context.Background()); err != nil {
+		m.Logger().Error().Err(err).Msg("unclean shutdown")
+		return 1
+	}
+	return 0
+}
+
+// indent puts each joined error on its own indented line.
+func indent(err error) string {
+	var errs interface{ Unwrap() []error }
+	if errors.As(err, &errs) {
+		out := ""
+		for _, e := range errs.Unwrap() {
+			out += "  " + e.Error() + "\n"
+		}
+		return out
+	}
+	return "  " + err.Error()
+}

@@ -1,0 +1,220 @@
+// Package server is the whole Sidecar program as a value: Main builds the
+// store, the session manager and the proxy from a config.Config, listens,
+// serves, and shuts down gracefully. cmd/sidecar wraps it with flags and
+// signals; tests start it in-process on ":0" ports.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// Main is one running Sidecar. Create it with New, start it with Run, stop
+// it with Shutdown. It is not reusable after Shutdown.
+type Main struct {
+	cfg *config.Config
+	log zerolog.Logger
+
+	store     sessions.Store
+	closers   []func() error // run in reverse order by Shutdown
+	srv       *http.Server
+	ln        net.Listener
+	served    chan struct{} // closed when the serve loop has returned
+	serveErr  error
+	closeOnce sync.Once
+}
+
+// New returns a Main for cfg, logging JSON (or console text, per
+// cfg.Log.Format) to out. It opens nothing yet.
+func New(cfg *config.Config, out io.Writer) (*Main, error) {
+	logger, err := newLogger(cfg.Log, out)
+	if err != nil {
+		return nil, err
+	}
+	return &Main{cfg: cfg, log: logger, served: make(chan struct{})}, nil
+}
+
+// Logger is the program's logger.
+func (m *Main) Logger() *zerolog.Logger { return &m.log }
+
+// Run opens the store, builds the proxy and starts serving on
+// cfg.Listen. It returns once the listener is open (Addr is then valid) or
+// with the first error; on error everything opened so far is closed.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.closeAll()
+		}
+	}()
+	if m.cfg.UsesExampleSecrets() {
+		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
+	}
+	store, closeStore, err := openStore(ctx, m.cfg.Store, m.log)
+	if err != nil {
+		return err
+	}
+	m.store = store
+	m.closers = append(m.closers, closeStore)
+
+	handler, err := m.buildProxy()
+	if err != nil {
+		return err
+	}
+	tlsConf, err := m.tlsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	m.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       m.cfg.Server.IdleTimeout,
+		TLSConfig:         tlsConf,
+		ErrorLog:          log.New(serverErrorLog{m.log}, "", 0),
+	}
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	m.ln = ln
+	go m.serve()
+	m.log.Info().Str("listen", ln.Addr().String()).Str("store", string(m.cfg.Store.Type)).
+		Int("upstreams", len(m.cfg.Upstreams)).Bool("tls", tlsConf != nil).Msg("sidecar serving")
+	return nil
+}
+
+// serve runs the HTTP server until Shutdown; it exits when the listener
+// is closed.
+func (m *Main) serve() {
+	defer close(m.served)
+	if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		m.serveErr = err
+		m.log.Error().Err(err).Msg("serve loop stopped")
+	}
+}
+
+// Addr is the address the proxy listens on (useful with ":0").
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Store is the session store in use.
+func (m *Main) Store() sessions.Store { return m.store }
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// until ctx is done or cfg.Server.ShutdownTimeout passes (whichever is
+// first; then remaining connections are closed), and closes the store.
+func (m *Main) Shutdown(ctx context.Context) error {
+	var err error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(ctx, m.cfg.Server.ShutdownTimeout)
+		defer cancel()
+		start := time.Now()
+		if err = m.srv.Shutdown(ctx); err != nil {
+			m.log.Warn().Err(err).Msg("shutdown timeout: closing remaining connections")
+			err = errors.Join(err, m.srv.Close())
+		}
+		<-m.served
+		m.log.Info().Dur("drained_in", time.Since(start)).Msg("sidecar stopped")
+	}
+	return errors.Join(err, m.serveErr, m.closeAll())
+}
+
+func (m *Main) closeAll() error {
+	var err error
+	m.closeOnce.Do(func() {
+		for i := len(m.closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, m.closers[i]())
+		}
+	})
+	return err
+}
+
+func (m *Main) buildProxy() (*proxy.Proxy, error) {
+	c := m.cfg
+	signer, err := sessions.NewSigner(c.Session.SecretBytes())
+	if err != nil {
+		return nil, err
+	}
+	manager, err := sessions.NewManager(sessions.Options{
+		Store:           m.store,
+		Signer:          signer,
+		IdleTimeout:     c.Session.IdleTimeout,
+		AbsoluteTimeout: c.Session.AbsoluteTimeout,
+		TouchInterval:   c.Session.TouchInterval,
+		MaxBytes:        c.Session.MaxBytes,
+		StoreTimeout:    c.Store.Timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
+		Secret:   c.Headers.Secret.Bytes(),
+		Issuer:   c.Headers.Issuer,
+		Audience: c.Headers.Audience,
+		TTL:      c.Headers.TTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ups := make([]proxy.Upstream, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		pu, err := u.ParseURL()
+		if err != nil {
+			return nil, fmt.Errorf("upstreams[%d].url: %w", i, err)
+		}
+		ups[i] = proxy.Upstream{Name: u.Name, URL: pu}
+	}
+	transport := proxy.NewTransport(proxy.TransportOptions{
+		DialTimeout:           c.Proxy.DialTimeout,
+		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
+		IdleConnTimeout:       c.Proxy.IdleConnTimeout,
+		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
+	})
+	m.closers = append(m.closers, func() error { transport.CloseIdleConnections(); return nil })
+	return proxy.New(proxy.Options{
+		Upstreams: ups,
+		Manager:   manager,
+		Header:    header,
+		Prefix:    c.Headers.Prefix,
+		Cookie: proxy.CookieOptions{
+			Name:         c.Session.CookieName,
+			Path:         c.Session.CookiePath,
+			Domain:       c.Session.CookieDomain,
+			SameSite:     c.Session.CookieSameSite.HTTP(),
+			AlwaysSecure: c.Session.CookieSecure == config.CookieSecureAlways,
+			Persistent:   c.Session.CookiePersistent,
+			KeepUpstream: !c.Session.StripCookie,
+		},
+		Transport:  transport,
+		RetryAfter: c.Store.RetryAfter,
+		Logger:     m.log.With().Str("log", "access").Logger(),
+	})
+}
+
+// serverErrorLog sends net/http's own error lines (TLS handshake errors,
+// panics in handlers) to the structured log.
+type serverErrorLog struct{ log zerolog.Logger }
+
+func (w serverErrorLog) Write(p []byte) (int, error) {
+	msg := string(p)
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	w.log.Warn().Str("log", "http").Msg(msg)
+	return len(p), nil
+}
