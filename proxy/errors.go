@@ -23,9 +23,10 @@ const (
 	kindStore                       // store unavailable: 503 + Retry-After
 	kindTimeout                     // upstream too slow: 504
 	kindClientGone                  // client cancelled: 499, not an error
+	kindNoUpstream                  // every upstream down or draining: 503 + Retry-After
 )
 
-var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled"}
+var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled", "no_upstream"}
 
 func (k errorKind) String() string { return kindNames[k] }
 
@@ -40,6 +41,8 @@ func classify(r *http.Request, err error) (errorKind, int) {
 		return kindApp, http.StatusBadGateway
 	case errors.Is(err, sessions.ErrStoreUnavailable):
 		return kindStore, http.StatusServiceUnavailable
+	case errors.Is(err, ErrNoUpstream):
+		return kindNoUpstream, http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return kindTimeout, http.StatusGatewayTimeout
 	}
@@ -60,7 +63,7 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState,
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Request-Id", st.id)
-	if kind == kindStore {
+	if kind == kindStore || kind == kindNoUpstream {
 		h.Set("Retry-After", p.retryAfter)
 	}
 	w.WriteHeader(status)

@@ -25,9 +25,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,8 +40,15 @@ import (
 // Options configure a Proxy. Required fields say so; the zero value of
 // every other field is its stated default.
 type Options struct {
-	// Upstreams are the app servers, used in turn. Required.
+	// Pool chooses the upstream for each request and tracks health. When
+	// nil, New builds one over Upstreams with default settings and Close
+	// stops it.
+	Pool *Pool
+	// Upstreams are the app servers for the pool New builds when Pool is
+	// nil.
 	Upstreams []Upstream
+	// Retry bounds retries on another upstream.
+	Retry RetryOptions
 	// Manager loads and commits sessions. Required.
 	Manager *sessions.Manager
 	// Header signs the X-Sidecar-Session JWT. Required.
@@ -48,7 +57,7 @@ type Options struct {
 	Prefix string
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
-	// Transport carries requests to the apps; nil means
+	// Transport carries each try to an app; nil means
 	// NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
 	// RetryAfter is sent with 503 when the store is unavailable, rounded up
@@ -63,11 +72,12 @@ type Options struct {
 // Proxy is the session-aware reverse proxy. It is an http.Handler.
 type Proxy struct {
 	rp         *httputil.ReverseProxy
+	pool       *Pool
+	ownPool    bool
 	manager    *sessions.Manager
 	header     *sessions.HeaderSigner
 	names      names
 	cookie     CookieOptions
-	ups        roundRobin
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
@@ -78,23 +88,24 @@ var _ http.Handler = (*Proxy)(nil)
 // New returns a Proxy, or an error naming the missing option.
 func New(o Options) (*Proxy, error) {
 	switch {
-	case len(o.Upstreams) == 0:
-		return nil, errors.New("proxy: at least one upstream is required")
 	case o.Manager == nil:
 		return nil, errors.New("proxy: Options.Manager is required")
 	case o.Header == nil:
 		return nil, errors.New("proxy: Options.Header is required")
-	}
-	for i, u := range o.Upstreams {
-		if u.URL == nil {
-			return nil, errors.New("proxy: upstream " + strconv.Itoa(i) + " has no URL")
-		}
 	}
 	if o.Prefix == "" {
 		o.Prefix = "X-Sidecar-"
 	}
 	if o.Transport == nil {
 		o.Transport = NewTransport(TransportOptions{})
+	}
+	pool, ownPool := o.Pool, false
+	if pool == nil {
+		var err error
+		if pool, err = NewPool(PoolOptions{Upstreams: o.Upstreams}, o.Transport, o.Logger); err != nil {
+			return nil, err
+		}
+		ownPool = true
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = 2 * time.Second
@@ -107,7 +118,8 @@ func New(o Options) (*Proxy, error) {
 		header:     o.Header,
 		names:      newNames(o.Prefix),
 		cookie:     o.Cookie.withDefaults(),
-		ups:        roundRobin{ups: append([]Upstream(nil), o.Upstreams...)},
+		pool:       pool,
+		ownPool:    ownPool,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
 		log:        o.Logger,
 		clock:      o.Clock,
@@ -116,9 +128,9 @@ func New(o Options) (*Proxy, error) {
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		Transport:      o.Transport,
+		Transport:      &poolTransport{pool: pool, next: o.Transport, retry: o.Retry.withDefaults()},
 		BufferPool:     newBufferPool(),
-		ErrorLog:       nil,
+		ErrorLog:       log.New(stdLogBridge{o.Logger}, "", 0),
 	}
 	return p, nil
 }
@@ -131,6 +143,7 @@ type reqState struct {
 	sess     *sessions.Session
 	jwt      string
 	upstream string
+	attempts int
 	spoofed  int
 	tls      bool
 	failed   bool
@@ -211,9 +224,8 @@ func (p *Proxy) cookieValue(r *http.Request) string {
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.In.Context())
-	up := p.ups.pick()
-	st.upstream = up.Name
-	pr.SetURL(up.URL)
+	// The pool transport sets scheme and host for each try.
+	pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream.invalid"
 	pr.Out.Host = pr.In.Host // apps build absolute URLs from the client's Host
 	pr.SetXForwarded()
 	if !p.cookie.KeepUpstream {
@@ -245,7 +257,27 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// Pool is the upstream pool the proxy uses.
+func (p *Proxy) Pool() *Pool { return p.pool }
+
+// Close stops the pool's goroutines when New built the pool.
+func (p *Proxy) Close() error {
+	if p.ownPool {
+		return p.pool.Close()
+	}
+	return nil
+}
+
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
 	p.writeError(w, r, st, err)
+}
+
+// stdLogBridge sends the ReverseProxy's own log lines (body copy errors)
+// to the structured log.
+type stdLogBridge struct{ log zerolog.Logger }
+
+func (b stdLogBridge) Write(p []byte) (int, error) {
+	b.log.Warn().Str("log", "reverseproxy").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

@@ -1,0 +1,281 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ErrNoUpstream: every upstream is down, draining or ejected (or was
+// already tried by this request). The client gets a quick 503.
+var ErrNoUpstream = errors.New("proxy: no upstream available")
+
+// ErrUnknownUpstream: the admin API named an upstream the pool does not
+// have.
+var ErrUnknownUpstream = errors.New("proxy: unknown upstream")
+
+// HealthCheck configures active health checks. An empty Path disables
+// them; the zero value of every other field is its stated default.
+type HealthCheck struct {
+	// Path is requested on each upstream (GET, with the upstream's Host).
+	Path string
+	// Interval between checks of one upstream; 0 means 5s.
+	Interval time.Duration
+	// Timeout of one check; 0 means 2s.
+	Timeout time.Duration
+	// HealthyThreshold consecutive passes mark an upstream healthy; 0
+	// means 2.
+	HealthyThreshold int
+	// UnhealthyThreshold consecutive failures mark it unhealthy; 0 means 2.
+	UnhealthyThreshold int
+	// ExpectStatus is the status a pass must have; 0 means any 2xx or 3xx.
+	ExpectStatus int
+}
+
+func (h HealthCheck) withDefaults() HealthCheck {
+	if h.Interval <= 0 {
+		h.Interval = 5 * time.Second
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = 2 * time.Second
+	}
+	if h.HealthyThreshold <= 0 {
+		h.HealthyThreshold = 2
+	}
+	if h.UnhealthyThreshold <= 0 {
+		h.UnhealthyThreshold = 2
+	}
+	return h
+}
+
+// Passive configures ejection on live-traffic failures: MaxFails
+// consecutive connection failures or timeouts take an upstream out for
+// Cooldown, after which it is probed (the health check path, or a TCP
+// connect without one) and comes back on the first pass.
+type Passive struct {
+	// MaxFails is the number of consecutive failures that eject; 0
+	// disables passive ejection.
+	MaxFails int
+	// Cooldown is how long an ejected upstream stays out before each
+	// probe; 0 means 10s.
+	Cooldown time.Duration
+}
+
+// PoolOptions configure a Pool. The zero value of each optional field is
+// its stated default.
+type PoolOptions struct {
+	// Upstreams are the app servers. Required: at least one, unique names.
+	Upstreams []Upstream
+	// Policy picks among available upstreams; "" means RoundRobin.
+	Policy Policy
+	// Health configures active checks (off when Health.Path is "").
+	Health HealthCheck
+	// Passive configures ejection on failures (off when MaxFails is 0).
+	Passive Passive
+	// Affinity routes legacy sticky-session cookies to their upstream.
+	Affinity Affinity
+}
+
+func (o PoolOptions) validate() error {
+	if len(o.Upstreams) == 0 {
+		return errors.New("proxy: at least one upstream is required")
+	}
+	seen := map[string]bool{}
+	for i, u := range o.Upstreams {
+		switch {
+		case u.URL == nil:
+			return fmt.Errorf("proxy: upstream %d (%q) has no URL", i, u.Name)
+		case u.Name == "":
+			return fmt.Errorf("proxy: upstream %d has no name", i)
+		case seen[u.Name]:
+			return fmt.Errorf("proxy: upstream name %q is used twice", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	if err := o.Policy.Validate(); err != nil {
+		return err
+	}
+	return o.Affinity.validate(seen)
+}
+
+// poolState is one immutable generation of the pool; Update swaps in a new
+// one atomically, so a request sees either the old or the new set whole.
+type poolState struct {
+	backends []*Backend
+	byName   map[string]*Backend
+	sel      selector
+	opts     PoolOptions
+}
+
+// Pool is the set of upstreams with their health, and the choice of one
+// for each request. It is safe for concurrent use. Health-check and
+// probe goroutines run until Close (or until their upstream is removed by
+// Update).
+type Pool struct {
+	state     atomic.Pointer[poolState]
+	mu        sync.Mutex // serialises Update and Close
+	transport http.RoundTripper
+	log       zerolog.Logger
+	now       func() time.Time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// NewPool returns a Pool over opts.Upstreams. transport carries health
+// checks (nil means NewTransport defaults). Call Close to stop its
+// goroutines.
+func NewPool(opts PoolOptions, transport http.RoundTripper, log zerolog.Logger) (*Pool, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if transport == nil {
+		transport = NewTransport(TransportOptions{})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{transport: transport, log: log, now: time.Now, ctx: ctx, cancel: cancel}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.install(opts, nil)
+	return p, nil
+}
+
+// install builds a generation from opts, carrying over the live state of
+// backends whose name and URL are unchanged, and starts or stops health
+// loops to match. p.mu must be held.
+func (p *Pool) install(opts PoolOptions, old *poolState) {
+	path := opts.Health.Path
+	opts.Health = opts.Health.withDefaults()
+	opts.Health.Path = path
+	if opts.Passive.Cooldown <= 0 {
+		opts.Passive.Cooldown = 10 * time.Second
+	}
+	st := &poolState{byName: make(map[string]*Backend, len(opts.Upstreams)), opts: opts}
+	kept := map[*Backend]bool{}
+	for _, u := range opts.Upstreams {
+		var b *Backend
+		if old != nil {
+			if ob := old.byName[u.Name]; ob != nil && ob.URL.String() == u.URL.String() {
+				b = ob
+				kept[b] = true
+				w := u.Weight
+				if w <= 0 {
+					w = 1
+				}
+				b.weight.Store(int64(w))
+			}
+		}
+		if b == nil {
+			b = newBackend(u)
+		}
+		st.backends = append(st.backends, b)
+		st.byName[u.Name] = b
+	}
+	st.sel = newSelector(opts.Policy, st.backends)
+	if old != nil {
+		for _, ob := range old.backends {
+			if !kept[ob] {
+				close(ob.stop) // its health and probe loops exit
+			}
+		}
+	}
+	healthChanged := old == nil || old.opts.Health != opts.Health
+	p.state.Store(st)
+	for _, b := range st.backends {
+		if !healthChanged && kept[b] {
+			continue
+		}
+		if b.healthStop != nil {
+			close(b.healthStop)
+			b.healthStop = nil
+		}
+		if path == "" {
+			b.healthy.Store(true) // no active checks: health is not a reason to skip it
+			continue
+		}
+		b.healthStop = make(chan struct{})
+		p.startHealth(b, opts.Health, b.healthStop)
+	}
+}
+
+// Update replaces the upstream set and its settings without dropping a
+// request: in-flight requests finish on the backend they have, backends
+// kept by name and URL keep their state (health, draining, counters).
+func (p *Pool) Update(opts PoolOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		return errors.New("proxy: pool is closed")
+	}
+	p.install(opts, p.state.Load())
+	return nil
+}
+
+// Close stops every health-check and probe goroutine and waits for them.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.cancel()
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
+}
+
+// pick chooses the backend for one attempt of r, skipping those in tried.
+// A legacy affinity cookie wins while its upstream is available.
+func (p *Pool) pick(r *http.Request, tried []*Backend) (*Backend, error) {
+	st := p.state.Load()
+	now := p.now().UnixNano()
+	skip := func(b *Backend) bool {
+		if !b.available(now) {
+			return true
+		}
+		for _, t := range tried {
+			if t == b {
+				return true
+			}
+		}
+		return false
+	}
+	if len(tried) == 0 {
+		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b) {
+			return b, nil
+		}
+	}
+	if b := st.sel.pick(st.backends, skip); b != nil {
+		return b, nil
+	}
+	return nil, ErrNoUpstream
+}
+
+// States lists every upstream's state, in configured order.
+func (p *Pool) States() []State {
+	st := p.state.Load()
+	now := p.now()
+	out := make([]State, len(st.backends))
+	for i, b := range st.backends {
+		out[i] = b.state(now)
+	}
+	return out
+}
+
+// SetDraining drains (on) or undrains (off) the named upstream. A
+// draining upstream gets no new request; its in-flight ones finish.
+func (p *Pool) SetDraining(name string, on bool) (State, error) {
+	b := p.state.Load().byName[name]
+	if b == nil {
+		return State{}, fmt.Errorf("%w: %q", ErrUnknownUpstream, name)
+	}
+	if b.draining.Swap(on) != on {
+		p.log.Info().Str("upstream", name).Bool("draining", on).Msg("upstream drain state changed")
+	}
+	return b.state(p.now()), nil
+}

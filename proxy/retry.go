@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// RetryOptions bound how a request is retried on another upstream. The
+// zero value of each field is its stated default.
+//
+// A request is retried, whatever its method, when nothing of it reached an
+// upstream: the connection was refused or timed out, or the upstream reset
+// a reused keep-alive connection it had closed (it discards unread
+// requests). GET, HEAD, OPTIONS, TRACE and requests carrying an
+// Idempotency-Key are also retried when the upstream died before sending
+// response headers. Nothing is retried once an upstream began responding,
+// nor after a response-header timeout (a slow app is not a dead one).
+type RetryOptions struct {
+	// Attempts is the total number of tries; 0 means 3, 1 never retries.
+	Attempts int
+	// Timeout bounds the whole request until response headers, across
+	// tries; 0 means 15s. Passing it answers 504.
+	Timeout time.Duration
+	// BufferBytes: request bodies up to this size are buffered so they can
+	// be replayed; 0 means 1 MiB, negative never buffers. A larger body is
+	// retried only if not one byte of it was sent.
+	BufferBytes int64
+}
+
+func (o RetryOptions) withDefaults() RetryOptions {
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 15 * time.Second
+	}
+	if o.BufferBytes == 0 {
+		o.BufferBytes = 1 << 20
+	}
+	return o
+}
+
+// errRetryBudget ends a request whose tries took longer than
+// RetryOptions.Timeout; it is a deadline, so it maps to 504.
+var errRetryBudget = fmt.Errorf("proxy: upstream time budget exhausted: %w", context.DeadlineExceeded)
+
+// poolTransport picks an upstream from the pool for each try, retries as
+// RetryOptions describe, and keeps each backend's in-flight and failure
+// counts.
+type poolTransport struct {
+	pool  *Pool
+	next  http.RoundTripper
+	retry RetryOptions
+}
+
+func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := stateFrom(req.Context())
+	body, err := newReplayBody(req, t.retry.BufferBytes)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	budget := time.AfterFunc(t.retry.Timeout, func() { cancel(errRetryBudget) })
+	var tried []*Backend
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		b, err := t.pool.pick(req, tried)
+		if err != nil {
+			budget.Stop()
+			cancel(nil)
+			if lastErr != nil { // every available upstream failed this request
+				return nil, lastErr
+			}
+			return nil, err
+		}
+		tr := &attemptTrace{}
+		out := req.WithContext(httptrace.WithClientTrace(ctx, tr.clientTrace()))
+		out.URL = targetURL(b.URL, req.URL)
+		out.Body, out.GetBody, out.ContentLength = body.attempt(req)
+		if st != nil {
+			st.upstream, st.attempts = b.Name, attempt
+		}
+		b.inflight.Add(1)
+		resp, err := t.next.RoundTrip(out)
+		if err == nil {
+			budget.Stop()
+			b.served.Add(1)
+			t.pool.passiveOK(b)
+			resp.Body = onClose(resp.Body, func() { b.inflight.Add(-1); cancel(nil) })
+			return resp, nil
+		}
+		b.inflight.Add(-1)
+		if req.Context().Err() != nil { // the client went away
+			budget.Stop()
+			cancel(nil)
+			return nil, err
+		}
+		if context.Cause(ctx) == errRetryBudget {
+			cancel(nil)
+			return nil, fmt.Errorf("%w: last try on %s: %w", errRetryBudget, b.Name, err)
+		}
+		t.pool.passiveFail(b)
+		if attempt >= t.retry.Attempts || !retryable(req, err, tr, body) {
+			budget.Stop()
+			cancel(nil)
+			return nil, err
+		}
+		t.pool.log.Debug().Str("upstream", b.Name).Int("attempt", attempt).Err(err).Msg("retrying on another upstream")
+		tried = append(tried, b)
+		lastErr = err
+	}
+}
+
+// retryable applies RetryOptions' rules to a failed try.
+func retryable(req *http.Request, err error, tr *attemptTrace, body *replayBody) bool {
+	if tr.firstByte.Load() {
+		return false // the upstream began responding
+	}
+	if !body.replayable() {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" || !tr.gotConn.Load() {
+		return true // never connected: nothing reached an upstream
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false // slow, not dead: retrying would double its load
+	}
+	if tr.reused.Load() && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		return true // it had closed the idle connection and discarded our unread request
+	}
+	return idempotent(req)
+}
+
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != "" || r.Header.Get("X-Idempotency-Key") != ""
+}
+
+// attemptTrace records what one try got as far as.
+type attemptTrace struct {
+	gotConn, reused, firstByte atomic.Bool
+}
+
+func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			a.gotConn.Store(true)
+			a.reused.Store(i.Reused)
+		},
+		GotFirstResponseByte: func() { a.firstByte.Store(true) },
+	}
+}
+
+// replayBody gives each try its own view of the request body: a fresh
+// reader over the buffered bytes, or for a body too large to buffer the one
+// stream, usable again only while no byte of it has been read.
+type replayBody struct {
+	buf    []byte // the whole body, when it fit
+	stream *onceBody
+	none   bool
+}
+
+func newReplayBody(req *http.Request, limit int64) (*replayBody, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return &replayBody{none: true}, nil
+	}
+	if limit < 0 || req.ContentLength > limit {
+		return &replayBody{stream: &onceBody{r: req.Body}}, nil
+	}
+	var b bytes.Buffer
+	if req.ContentLength > 0 {
+		b.Grow(int(req.ContentLength))
+	}
+	n, err := io.Copy(&b, io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if n > limit { // chunked and larger than the limit: stream the rest
+		return &replayBody{stream: &onceBody{r: io.MultiReader(bytes.NewReader(b.Bytes()), req.Body)}}, nil
+	}
+	return &replayBody{buf: b.Bytes()}, nil
+}
+
+// attempt returns the Body, GetBody and ContentLength for one try.
+func (rb *replayBody) attempt(req *http.Request) (io.ReadCloser, func() (io.ReadCloser, error), int64) {
+	switch {
+	case rb.none:
+		return req.Body, nil, req.ContentLength
+	case rb.stream != nil:
+		return rb.stream, nil, req.ContentLength
+	}
+	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(rb.buf)), nil }
+	body, _ := get()
+	return body, get, int64(len(rb.buf))
+}
+
+func (rb *replayBody) replayable() bool {
+	return rb.stream == nil || !rb.stream.read.Load()
+}
+
+// onceBody passes a stream through, remembering whether any byte was
+// read; Close is left to the server, so a failed try does not end it.
+type onceBody struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (o *onceBody) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if n > 0 {
+		o.read.Store(true)
+	}
+	return n, err
+}
+
+func (o *onceBody) Close() error { return nil }
+
+// onClose wraps a response body so done runs once when it is closed,
+// keeping io.ReadWriteCloser for 101 Switching Protocols responses (the
+// ReverseProxy needs it to tunnel upgrades).
+func onClose(body io.ReadCloser, done func()) io.ReadCloser {
+	c := &closeHook{ReadCloser: body, done: done}
+	if rw, ok := body.(io.ReadWriteCloser); ok {
+		return &rwCloseHook{closeHook: c, w: rw}
+	}
+	return c
+}
+
+type closeHook struct {
+	io.ReadCloser
+	done func()
+	once atomic.Bool
+}
+
+func (c *closeHook) Close() error {
+	err := c.ReadCloser.Close()
+	if !c.once.Swap(true) {
+		c.done()
+	}
+	return err
+}
+
+type rwCloseHook struct {
+	*closeHook
+	w io.Writer
+}
+
+func (c *rwCloseHook) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// targetURL is in's path and query on base's scheme and host, with base's
+// path prefixed (as httputil.ProxyRequest.SetURL does).
+func targetURL(base, in *url.URL) *url.URL {
+	u := *in
+	u.Scheme, u.Host = base.Scheme, base.Host
+	if base.Path != "" && base.Path != "/" {
+		u.Path = joinPath(base.Path, in.Path)
+		if in.RawPath != "" {
+			u.RawPath = joinPath(base.EscapedPath(), in.EscapedPath())
+		}
+	}
+	switch {
+	case base.RawQuery == "":
+	case in.RawQuery == "":
+		u.RawQuery = base.RawQuery
+	default:
+		u.RawQuery = base.RawQuery + "&" + in.RawQuery
+	}
+	return &u
+}
+
+func joinPath(a, b string) string {
+	switch as, bs := strings.HasSuffix(a, "/"), strings.HasPrefix(b, "/"); {
+	case as && bs:
+		return a + b[1:]
+	case !as && !bs:
+		return a + "/" + b
+	}
+	return a + b
+}
