@@ -6,9 +6,11 @@ import (
 	"strings"
 )
 
-// headerName is a header name normalised as PHP, CGI and WSGI see it:
-// lower case, with '_' folded into '-'. Comparing normalised names is how
-// x_sidecar_session is caught as an attempt at X-Sidecar-Session.
+// normalize folds a header name the way the most permissive app gateway
+// might: lower case, with every byte that is not a letter or digit read as
+// '-'. PHP, CGI and WSGI turn '-' and '_' (and PHP also '.') into the same
+// variable name, so x_sidecar_session and X.Sidecar.Session are both
+// attempts at X-Sidecar-Session.
 func normalize(name string) string {
 	b := []byte(name)
 	for i, c := range b {
@@ -19,12 +21,12 @@ func normalize(name string) string {
 
 func foldByte(c byte) byte {
 	switch {
-	case c == '_':
-		return '-'
 	case 'A' <= c && c <= 'Z':
 		return c + ('a' - 'A')
+	case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		return c
 	}
-	return c
+	return '-'
 }
 
 // hasFoldedPrefix reports whether name, normalised, starts with the

@@ -10,18 +10,21 @@ import (
 func TestStripPrefixed(t *testing.T) {
 	n := newNames("X-Sidecar-")
 	h := http.Header{
-		"X-Sidecar-Session":  {"forged"},
-		"x-sidecar-session":  {"forged"},
-		"X_sidecar_session":  {"forged"},
-		"X-SIDECAR_Data":     {"forged"},
-		"x_Sidecar-anything": {"forged"},
-		"X-Sidecar-":         {"forged"},
-		"X-Sidecarx":         {"kept"},
-		"X-Side":             {"kept"},
-		"Xx-Sidecar-Session": {"kept"},
-		"Accept":             {"kept"},
+		"X-Sidecar-Session":   {"forged"},
+		"x-sidecar-session":   {"forged"},
+		"X_sidecar_session":   {"forged"},
+		"X-SIDECAR_Data":      {"forged"},
+		"x_Sidecar-anything":  {"forged"},
+		"X.Sidecar.Session":   {"forged"},
+		"X-Sidecar.Principal": {"forged"},
+		"X Sidecar~Patch":     {"forged"},
+		"X-Sidecar-":          {"forged"},
+		"X-Sidecarx":          {"kept"},
+		"X-Side":              {"kept"},
+		"Xx-Sidecar-Session":  {"kept"},
+		"Accept":              {"kept"},
 	}
-	assert.Equal(t, 6, n.stripPrefixed(h))
+	assert.Equal(t, 9, n.stripPrefixed(h))
 	assert.Equal(t, http.Header{
 		"X-Sidecarx": {"kept"}, "X-Side": {"kept"}, "Xx-Sidecar-Session": {"kept"}, "Accept": {"kept"},
 	}, h)

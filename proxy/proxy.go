@@ -25,6 +25,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httputil"
@@ -128,7 +129,7 @@ func New(o Options) (*Proxy, error) {
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		Transport:      &poolTransport{pool: pool, next: o.Transport, retry: o.Retry.withDefaults()},
+		Transport:      &poolTransport{pool: pool, next: o.Transport, retry: o.Retry.withDefaults(), scrub: p.scrubResponseHeader},
 		BufferPool:     newBufferPool(),
 		ErrorLog:       log.New(stdLogBridge{o.Logger}, "", 0),
 	}
@@ -188,6 +189,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer p.logAccess(r, st)
 
 	st.spoofed = p.names.stripPrefixed(r.Header)
+	if len(r.Trailer) > 0 {
+		st.spoofed += p.names.stripPrefixed(r.Trailer)
+	}
 
 	sess, err := p.manager.Load(r.Context(), p.cookieValue(r))
 	st.sess = sess
@@ -239,6 +243,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Trailers arrive after the body and are copied to the client
+		// once it is read: directives there would be unsigned leaks.
+		p.scrubResponseHeader(resp.Trailer)
+		resp.Body = &trailerScrub{ReadCloser: resp.Body, resp: resp, scrub: p.scrubResponseHeader}
+	}
 	act, err := sessions.ParseAction(d.actions)
 	if err != nil {
 		return err
@@ -255,6 +265,32 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Header.Add("Set-Cookie", p.cookie.expire(st.tls))
 	}
 	return nil
+}
+
+// scrubResponseHeader removes everything under the prefix and any
+// Set-Cookie for Sidecar's cookie from a header map the app produced.
+func (p *Proxy) scrubResponseHeader(h http.Header) {
+	if len(h) == 0 {
+		return
+	}
+	p.names.stripPrefixed(h)
+	dropSetCookie(h, p.cookie.Name)
+}
+
+// trailerScrub cleans the response trailers once the body is drained,
+// before the ReverseProxy copies them to the client.
+type trailerScrub struct {
+	io.ReadCloser
+	resp  *http.Response
+	scrub func(http.Header)
+}
+
+func (t *trailerScrub) Read(b []byte) (int, error) {
+	n, err := t.ReadCloser.Read(b)
+	if err == io.EOF {
+		t.scrub(t.resp.Trailer)
+	}
+	return n, err
 }
 
 // Pool is the upstream pool the proxy uses.

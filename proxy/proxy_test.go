@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -408,4 +410,48 @@ func TestAccessLogNeverHoldsSecrets(t *testing.T) {
 		`"session":"created"`, `"session":"loaded"`, `"request_id":"`, `"store_time":`, `"duration":`} {
 		assert.Contains(t, logs, field)
 	}
+}
+
+// TestInterimAndTrailerHeadersScrubbed pins a review finding: 1xx headers
+// and trailers bypass ModifyResponse in httputil.ReverseProxy, so Sidecar
+// must clean them separately.
+func TestInterimAndTrailerHeadersScrubbed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Sidecar-Patch", `{"leak":"early"}`)
+		h.Set("Set-Cookie", "sidecar_sid=evil; Path=/")
+		h.Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		h.Del("X-Sidecar-Patch")
+		h.Del("Set-Cookie")
+		h.Set("Trailer", "X-Sidecar-Patch, Set-Cookie, X-Checksum")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "body")
+		h.Set("X-Sidecar-Patch", `{"leak":"trailer"}`)
+		h.Set("Set-Cookie", "sidecar_sid=evil2")
+		h.Set("X-Checksum", "abc")
+	})
+	var interim []http.Header
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		interim = append(interim, http.Header(h).Clone())
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, e.srv.URL, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "body", body(t, resp))
+	require.Len(t, interim, 1, "the early hints still reach the client")
+	assert.Equal(t, "</app.css>; rel=preload", interim[0].Get("Link"))
+	for _, h := range append(interim, resp.Header, resp.Trailer) {
+		assert.Empty(t, h.Values("X-Sidecar-Patch"))
+		for _, c := range h.Values("Set-Cookie") {
+			assert.NotContains(t, c, "sidecar_sid")
+		}
+	}
+	assert.Equal(t, "abc", resp.Trailer.Get("X-Checksum"), "other trailers pass")
+	e.do("", nil)
+	assert.True(t, e.seen().claims.New, "nothing was written from 1xx or trailers")
 }

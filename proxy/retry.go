@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -62,6 +63,9 @@ type poolTransport struct {
 	pool  *Pool
 	next  http.RoundTripper
 	retry RetryOptions
+	// scrub removes Sidecar's headers from interim (1xx) responses, which
+	// the ReverseProxy forwards before ModifyResponse ever runs.
+	scrub func(http.Header)
 }
 
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -84,7 +88,7 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		tr := &attemptTrace{}
+		tr := &attemptTrace{scrub: t.scrub}
 		out := req.WithContext(httptrace.WithClientTrace(ctx, tr.clientTrace()))
 		out.URL = targetURL(b.URL, req.URL)
 		out.Body, out.GetBody, out.ContentLength = body.attempt(req)
@@ -155,6 +159,7 @@ func idempotent(r *http.Request) bool {
 // attemptTrace records what one try got as far as.
 type attemptTrace struct {
 	gotConn, reused, firstByte atomic.Bool
+	scrub                      func(http.Header)
 }
 
 func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
@@ -164,6 +169,14 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 			a.reused.Store(i.Reused)
 		},
 		GotFirstResponseByte: func() { a.firstByte.Store(true) },
+		// Hooks added last run first, so this cleans the header map before
+		// the ReverseProxy's own hook copies it to the client.
+		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+			if a.scrub != nil {
+				a.scrub(http.Header(h))
+			}
+			return nil
+		},
 	}
 }
 

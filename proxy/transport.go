@@ -45,6 +45,9 @@ func NewTransport(o TransportOptions) *http.Transport {
 		IdleConnTimeout:       o.IdleConnTimeout,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
+		// Pass Accept-Encoding and compressed bodies through untouched
+		// instead of asking apps for gzip and unpacking it for clients.
+		DisableCompression: true,
 	}
 }
 

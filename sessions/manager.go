@@ -199,13 +199,13 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 }
 
 // settleCookie decides the cookie when nothing is written: re-issue one
-// that verified under an old secret, expire one whose session is gone.
+// that verified under an old secret. A cookie whose session is gone is
+// left alone: the request may be a straggler from before a regenerate,
+// and expiring it would delete the browser's new login cookie (same name,
+// path and domain). Only an explicit destroy expires the cookie.
 func (m *Manager) settleCookie(s *Session) {
-	switch {
-	case s.rec != nil && s.oldSecret:
+	if s.rec != nil && s.oldSecret {
 		s.cookie = CookieSet
-	case s.rec == nil && s.verified:
-		s.cookie = CookieExpire
 	}
 }
 
@@ -309,10 +309,11 @@ func (m *Manager) apply(ctx context.Context, s *Session, d *Delta) error {
 	return nil
 }
 
-// gone records that the session vanished (destroyed or expired) while the
-// request ran: the write is dropped, never resurrecting it.
+// gone records that the session vanished (destroyed, regenerated away or
+// expired) while the request ran: the write is dropped, never resurrecting
+// it, and the cookie is left alone (see settleCookie).
 func (m *Manager) gone(s *Session) {
 	s.rec = nil
 	s.outcome = OutcomeGone
-	s.cookie = CookieExpire
+	s.cookie = CookieKeep
 }

@@ -270,7 +270,7 @@ func TestTimeouts(t *testing.T) {
 		s := h.load(t, cookie)
 		assert.Nil(t, s.Record())
 		require.NoError(t, h.m.Commit(context.Background(), s, &sessions.Change{}))
-		assert.Equal(t, sessions.CookieExpire, s.CookieOp(), "a cookie whose session is gone is cleared")
+		assert.Equal(t, sessions.CookieKeep, s.CookieOp(), "a dead cookie is left alone: it may be a straggler after a regenerate")
 	})
 	t.Run("absolute", func(t *testing.T) {
 		h := newHarness(t, nil)
@@ -335,7 +335,7 @@ func TestLateWriteAfterDestroy(t *testing.T) {
 	require.NoError(t, h.m.Commit(context.Background(), logout, &sessions.Change{Action: sessions.ActionDestroy}))
 	require.NoError(t, h.m.Commit(context.Background(), slow, &sessions.Change{Patches: []string{`{"a":2}`}}))
 	assert.Equal(t, sessions.OutcomeGone, slow.Outcome())
-	assert.Equal(t, sessions.CookieExpire, slow.CookieOp())
+	assert.Equal(t, sessions.CookieKeep, slow.CookieOp())
 	assert.Nil(t, h.load(t, cookie).Record())
 }
 
@@ -372,4 +372,35 @@ func TestNewManagerValidates(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+// TestStragglerKeepsNewCookie pins a review finding: a request still
+// carrying the pre-login cookie must not expire the cookie the login just
+// set (same name, path and domain).
+func TestStragglerKeepsNewCookie(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"a":1}`)
+	straggler := h.load(t, cookie)
+	login := h.load(t, cookie)
+	require.NoError(t, h.m.Commit(context.Background(), login, &sessions.Change{Action: sessions.ActionRegenerate}))
+	require.Equal(t, sessions.OutcomeRegenerated, login.Outcome())
+	s := h.load(t, cookie)
+	require.NoError(t, h.m.Commit(context.Background(), s, &sessions.Change{}))
+	assert.Equal(t, sessions.CookieKeep, s.CookieOp(), "a read with the dead cookie leaves the cookie alone")
+	require.NoError(t, h.m.Commit(context.Background(), straggler, &sessions.Change{Patches: []string{`{"b":2}`}}))
+	assert.Equal(t, sessions.OutcomeGone, straggler.Outcome())
+	assert.Equal(t, sessions.CookieKeep, straggler.CookieOp())
+}
+
+// TestDeleteOfAttributeSetSinceLoad pins a review finding: a null for an
+// attribute the request never saw must still delete it (last writer wins).
+func TestDeleteOfAttributeSetSinceLoad(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"a":1}`)
+	a := h.load(t, cookie)
+	b := h.load(t, cookie)
+	require.NoError(t, h.m.Commit(context.Background(), b, &sessions.Change{Patches: []string{`{"flag":true}`}}))
+	require.NoError(t, h.m.Commit(context.Background(), a, &sessions.Change{Patches: []string{`{"flag":null}`}}))
+	assert.Equal(t, sessions.OutcomeWritten, a.Outcome())
+	assert.Equal(t, map[string]any{"a": 1.0}, attrs(t, h.load(t, cookie)))
 }

@@ -155,7 +155,9 @@ func mergeObject(target, p json.RawMessage) (map[string]json.RawMessage, error) 
 
 // Merge applies the patches in order to a copy of attrs and returns the
 // per-attribute delta: Set holds the final value of every attribute a patch
-// left present, Delete every attribute a patch removed that attrs had.
+// left present, Delete every attribute a patch left absent, whether or not
+// attrs had it (another request may have set it since attrs was loaded,
+// and the last writer must win).
 // attrs is not modified. Any patch that is not a JSON object is ErrBadPatch
 // and no delta is returned.
 func Merge(attrs map[string]json.RawMessage, patches []string) (set map[string]json.RawMessage, del []string, err error) {
@@ -189,7 +191,7 @@ func Merge(attrs map[string]json.RawMessage, patches []string) (set map[string]j
 				set = map[string]json.RawMessage{}
 			}
 			set[k] = v
-		} else if _, had := attrs[k]; had {
+		} else {
 			del = append(del, k)
 		}
 	}

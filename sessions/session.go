@@ -19,9 +19,9 @@ const (
 	OutcomeRegenerated
 	// OutcomeDestroyed: the session was deleted and its cookie expired.
 	OutcomeDestroyed
-	// OutcomeGone: the app wrote to a session that was destroyed or
-	// expired while the request ran; the write was dropped (never
-	// resurrecting it) and the cookie expired.
+	// OutcomeGone: the app wrote to a session that was destroyed,
+	// regenerated away or expired while the request ran; the write was
+	// dropped, never resurrecting it.
 	OutcomeGone
 )
 
