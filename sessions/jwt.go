@@ -1,11 +1,13 @@
 package sessions
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -89,8 +91,17 @@ func (o HeaderOptions) withDefaults() HeaderOptions {
 }
 
 // HeaderSigner issues the X-Sidecar-Session JWT for each proxied request.
+//
+// Sign runs on every request, so it serialises the claims itself (the
+// JOSE header segment is fixed and computed once; claims are appended into
+// one buffer) and leaves only the signature to golang-jwt's HS256. The
+// output is an ordinary compact JWS that ParseHeader, and any JWT library,
+// verifies.
 type HeaderSigner struct {
-	opts HeaderOptions
+	opts     HeaderOptions
+	head     string // base64url of the fixed JOSE header, plus "."
+	issuer   []byte // JSON-quoted issuer and audience, computed once
+	audience []byte
 }
 
 // NewHeaderSigner returns a HeaderSigner; it fails without a secret.
@@ -100,37 +111,75 @@ func NewHeaderSigner(opts HeaderOptions) (*HeaderSigner, error) {
 	}
 	opts = opts.withDefaults()
 	opts.Secret = append([]byte(nil), opts.Secret...)
-	return &HeaderSigner{opts: opts}, nil
+	iss, _ := json.Marshal(opts.Issuer) // strings always marshal
+	aud, _ := json.Marshal(opts.Audience)
+	return &HeaderSigner{
+		opts:     opts,
+		head:     base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + ".",
+		issuer:   iss,
+		audience: aud,
+	}, nil
 }
 
 // Sign returns the compact JWS for s (which may be anonymous) on the
 // request with id requestID.
 func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
 	now := h.opts.Clock().Unix()
-	c := Claims{
-		Issuer:    h.opts.Issuer,
-		Audience:  h.opts.Audience,
-		IssuedAt:  now,
-		ExpiresAt: now + int64(h.opts.TTL/time.Second),
-		ID:        requestID,
-		New:       true,
-		Data:      json.RawMessage("{}"),
+	rec := s.Record()
+	size := 160 + len(requestID)
+	if rec != nil {
+		size += rec.Size() + 4*len(rec.Attrs) + len(rec.Principal) + 120
 	}
-	if rec := s.Record(); rec != nil {
-		c.SID = s.SID()
-		c.New = false
-		c.Subject = rec.Principal
-		c.Data = EncodeAttrs(rec.Attrs)
-		c.Version = rec.Version
-		c.Created = rec.Created.Unix()
-		c.IdleExp = rec.IdleExp.Unix()
-		c.AbsExp = rec.AbsExp.Unix()
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"iss":`...)
+	buf = append(buf, h.issuer...)
+	buf = append(buf, `,"aud":`...)
+	buf = append(buf, h.audience...)
+	buf = append(buf, `,"iat":`...)
+	buf = strconv.AppendInt(buf, now, 10)
+	buf = append(buf, `,"exp":`...)
+	buf = strconv.AppendInt(buf, now+int64(h.opts.TTL/time.Second), 10)
+	buf = append(buf, `,"jti":`...)
+	buf = appendJSONString(buf, requestID)
+	if rec == nil {
+		buf = append(buf, `,"sid":"","new":true,"data":{},"ver":0}`...)
+	} else {
+		buf = append(buf, `,"sid":"`...)
+		buf = append(buf, s.SID()...) // hex: needs no escaping
+		buf = append(buf, `","new":false`...)
+		if rec.Principal != "" {
+			buf = append(buf, `,"sub":`...)
+			buf = appendJSONString(buf, rec.Principal)
+		}
+		buf = append(buf, `,"data":`...)
+		buf = appendAttrs(buf, rec.Attrs)
+		buf = append(buf, `,"ver":`...)
+		buf = strconv.AppendInt(buf, rec.Version, 10)
+		buf = append(buf, `,"created":`...)
+		buf = strconv.AppendInt(buf, rec.Created.Unix(), 10)
+		buf = append(buf, `,"idle_exp":`...)
+		buf = strconv.AppendInt(buf, rec.IdleExp.Unix(), 10)
+		buf = append(buf, `,"abs_exp":`...)
+		buf = strconv.AppendInt(buf, rec.AbsExp.Unix(), 10)
+		buf = append(buf, '}')
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(h.opts.Secret)
+	enc := base64.RawURLEncoding
+	signing := make([]byte, 0, len(h.head)+enc.EncodedLen(len(buf))+1+enc.EncodedLen(sha256.Size))
+	signing = append(signing, h.head...)
+	signing = enc.AppendEncode(signing, buf)
+	sig, err := jwt.SigningMethodHS256.Sign(string(signing), h.opts.Secret)
 	if err != nil {
 		return "", fmt.Errorf("signing session header: %w", err)
 	}
-	return tok, nil
+	signing = append(signing, '.')
+	signing = enc.AppendEncode(signing, sig)
+	return string(signing), nil
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(buf, b...)
 }
 
 // ParseHeader verifies a session header JWT as an app should: HS256 only,
@@ -156,28 +205,26 @@ func (h *HeaderSigner) ParseHeader(token string) (*Claims, error) {
 // EncodeAttrs renders attributes as one JSON object with keys in sorted
 // order (so equal sessions give equal headers).
 func EncodeAttrs(attrs map[string]json.RawMessage) json.RawMessage {
+	return appendAttrs(nil, attrs)
+}
+
+func appendAttrs(buf []byte, attrs map[string]json.RawMessage) []byte {
 	if len(attrs) == 0 {
-		return json.RawMessage("{}")
+		return append(buf, "{}"...)
 	}
 	keys := make([]string, 0, len(attrs))
-	size := 2
-	for k, v := range attrs {
+	for k := range attrs {
 		keys = append(keys, k)
-		size += len(k) + len(v) + 4
 	}
 	slices.Sort(keys)
-	var buf bytes.Buffer
-	buf.Grow(size)
-	buf.WriteByte('{')
+	buf = append(buf, '{')
 	for i, k := range keys {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		name, _ := json.Marshal(k) // a string always marshals
-		buf.Write(name)
-		buf.WriteByte(':')
-		buf.Write(attrs[k])
+		buf = appendJSONString(buf, k)
+		buf = append(buf, ':')
+		buf = append(buf, attrs[k]...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes()
+	return append(buf, '}')
 }

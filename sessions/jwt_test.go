@@ -121,3 +121,41 @@ func TestEncodeAttrs(t *testing.T) {
 	assert.Equal(t, `{"a":"x","b":2,"q\"uote":null}`, string(got))
 	assert.True(t, json.Valid(got))
 }
+
+func BenchmarkHeaderSign(b *testing.B) {
+	h, err := NewHeaderSigner(HeaderOptions{Secret: []byte(headerSecret)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _ := NewToken()
+	now := time.Now()
+	s := &Session{token: tok, verified: true, rec: &Record{
+		Attrs:     raw(map[string]string{"user": `"ann"`, "roles": `["buyer","admin"]`, "cart": `{"items":[1,2,3],"total":42.5}`}),
+		Principal: "ann@example.com", Version: 3, Created: now, IdleExp: now.Add(time.Hour), AbsExp: now.Add(2 * time.Hour),
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Sign(s, "0123456789abcdef0123456789abcdef"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestHeaderEscapesPrincipalAndKeys(t *testing.T) {
+	h, err := NewHeaderSigner(HeaderOptions{Secret: []byte(headerSecret), Issuer: `edge "1"`})
+	require.NoError(t, err)
+	tok, _ := NewToken()
+	now := time.Now()
+	principal := "ann \"the\" <admin>\\ \u2028 é"
+	s := &Session{token: tok, verified: true, rec: &Record{
+		Attrs:     raw(map[string]string{`k"ey`: `"v"`, "é": `{"a":[1]}`}),
+		Principal: principal, Version: 1, Created: now, IdleExp: now.Add(time.Hour), AbsExp: now.Add(2 * time.Hour),
+	}}
+	signed, err := h.Sign(s, "rid")
+	require.NoError(t, err)
+	c, err := h.ParseHeader(signed)
+	require.NoError(t, err)
+	assert.Equal(t, principal, c.Subject)
+	assert.Equal(t, `edge "1"`, c.Issuer)
+	assert.JSONEq(t, `{"k\"ey":"v","é":{"a":[1]}}`, string(c.Data))
+}
