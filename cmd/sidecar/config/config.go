@@ -14,7 +14,9 @@ import (
 type Config struct {
 	// Listen is the client-facing address. Default "127.0.0.1:8080".
 	Listen string `koanf:"listen"`
-	// Upstreams are the app servers behind the proxy. Required: at least one.
+	// Upstreams are the app servers behind the proxy. Required: at least
+	// one. An entry's keys that are not given take the defaults of
+	// defaultUpstream (weight 1).
 	Upstreams []Upstream    `koanf:"upstreams"`
 	Server    ServerConfig  `koanf:"server"`
 	Proxy     ProxyConfig   `koanf:"proxy"`
@@ -34,6 +36,10 @@ type Upstream struct {
 	// URL is the upstream's base URL: http or https, with a host, no
 	// credentials.
 	URL string `koanf:"url"`
+	// Weight is the upstream's share of the requests relative to the
+	// others, under either [Policy]: at least 1. Default 1 (also for
+	// entries of SIDECAR_UPSTREAMS without ";weight=").
+	Weight int `koanf:"weight"`
 }
 
 // ServerConfig holds the timeouts of the client-facing HTTP server.
@@ -45,9 +51,19 @@ type ServerConfig struct {
 	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
 	// requests. Default 30s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// HandoverSocket is the unix socket through which a running Sidecar
+	// hands its listeners to a new Sidecar process, for upgrades without
+	// downtime: an absolute path of at most 104 bytes. Default "":
+	// disabled.
+	HandoverSocket string `koanf:"handover_socket"`
 }
 
-// ProxyConfig tunes the transport to the upstreams.
+// HandoverEnabled reports whether listener handover is on (HandoverSocket
+// is set).
+func (s ServerConfig) HandoverEnabled() bool { return s.HandoverSocket != "" }
+
+// ProxyConfig tunes the transport to the upstreams and the pool that
+// chooses among them.
 type ProxyConfig struct {
 	// DialTimeout bounds connecting to an upstream. Default 5s.
 	DialTimeout time.Duration `koanf:"dial_timeout"`
@@ -59,6 +75,18 @@ type ProxyConfig struct {
 	// MaxIdleConnsPerHost is the idle connection pool per upstream. Default
 	// 256 (Go's default of 2 churns connections under load).
 	MaxIdleConnsPerHost int `koanf:"max_idle_conns_per_host"`
+	// Policy chooses the upstream of each request. Default
+	// [PolicyRoundRobin].
+	Policy Policy `koanf:"policy"`
+	// HealthCheck configures active health checks; off by default.
+	HealthCheck HealthCheckConfig `koanf:"health_check"`
+	// Passive configures ejection on failures of live requests; on by
+	// default.
+	Passive PassiveConfig `koanf:"passive"`
+	// Retry configures retries on another upstream.
+	Retry RetryConfig `koanf:"retry"`
+	// Affinity routes legacy sticky sessions; off by default.
+	Affinity AffinityConfig `koanf:"affinity"`
 }
 
 // StoreConfig selects and configures the session store.
@@ -215,8 +243,9 @@ type ACMEConfig struct {
 }
 
 // Default returns the configuration used before the file and the
-// environment are applied. It is the only place defaults are set. It has no
-// upstreams and no secrets, so it does not validate on its own.
+// environment are applied. It is the only place defaults are set, with
+// defaultUpstream next to it for the keys of each upstreams entry. It has
+// no upstreams and no secrets, so it does not validate on its own.
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
@@ -230,6 +259,26 @@ func Default() Config {
 			ResponseHeaderTimeout: 60 * time.Second,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConnsPerHost:   256,
+			Policy:                PolicyRoundRobin,
+			HealthCheck: HealthCheckConfig{
+				Interval:           5 * time.Second,
+				Timeout:            2 * time.Second,
+				HealthyThreshold:   2,
+				UnhealthyThreshold: 2,
+			},
+			Passive: PassiveConfig{
+				MaxFails: 2,
+				Cooldown: 10 * time.Second,
+			},
+			Retry: RetryConfig{
+				Attempts:    3,
+				Timeout:     15 * time.Second,
+				BufferBytes: 1 << 20,
+			},
+			Affinity: AffinityConfig{
+				Mode:   AffinityRouteSuffix,
+				Routes: map[string]string{},
+			},
 		},
 		Store: StoreConfig{
 			Type:       StoreBolt,
@@ -267,6 +316,13 @@ func Default() Config {
 			Format: LogJSON,
 		},
 	}
+}
+
+// defaultUpstream holds the defaults of the keys of one upstreams entry;
+// [Load] starts every entry from it. It belongs with [Default]: Default
+// has no upstreams to carry them.
+func defaultUpstream() Upstream {
+	return Upstream{Weight: 1}
 }
 
 // The placeholder secrets shipped in config.example.yaml.

@@ -20,7 +20,7 @@ const (
 // validConfig returns Default plus the keys without a default.
 func validConfig() Config {
 	c := Default()
-	c.Upstreams = []Upstream{{Name: "app1", URL: "http://127.0.0.1:8081"}}
+	c.Upstreams = []Upstream{{Name: "app1", URL: "http://127.0.0.1:8081", Weight: 1}}
 	c.Session.Secrets = []Secret{testCookieSecret}
 	c.Headers.Secret = testHeaderSecret
 	return c
@@ -35,13 +35,30 @@ func TestDefault(t *testing.T) {
 	}{
 		{"listen", c.Listen, "127.0.0.1:8080"},
 		{"upstreams", len(c.Upstreams), 0},
+		{"upstreams[].weight", defaultUpstream().Weight, 1},
 		{"server.read_header_timeout", c.Server.ReadHeaderTimeout, 10 * time.Second},
 		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 30 * time.Second},
+		{"server.handover_socket", c.Server.HandoverSocket, ""},
 		{"proxy.dial_timeout", c.Proxy.DialTimeout, 5 * time.Second},
 		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
 		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 256},
+		{"proxy.policy", c.Proxy.Policy, PolicyRoundRobin},
+		{"proxy.health_check.path", c.Proxy.HealthCheck.Path, ""},
+		{"proxy.health_check.interval", c.Proxy.HealthCheck.Interval, 5 * time.Second},
+		{"proxy.health_check.timeout", c.Proxy.HealthCheck.Timeout, 2 * time.Second},
+		{"proxy.health_check.healthy_threshold", c.Proxy.HealthCheck.HealthyThreshold, 2},
+		{"proxy.health_check.unhealthy_threshold", c.Proxy.HealthCheck.UnhealthyThreshold, 2},
+		{"proxy.health_check.expect_status", c.Proxy.HealthCheck.ExpectStatus, 0},
+		{"proxy.passive.max_fails", c.Proxy.Passive.MaxFails, 2},
+		{"proxy.passive.cooldown", c.Proxy.Passive.Cooldown, 10 * time.Second},
+		{"proxy.retry.attempts", c.Proxy.Retry.Attempts, 3},
+		{"proxy.retry.timeout", c.Proxy.Retry.Timeout, 15 * time.Second},
+		{"proxy.retry.buffer_bytes", c.Proxy.Retry.BufferBytes, 1048576},
+		{"proxy.affinity.cookie", c.Proxy.Affinity.Cookie, ""},
+		{"proxy.affinity.mode", c.Proxy.Affinity.Mode, AffinityRouteSuffix},
+		{"proxy.affinity.routes", c.Proxy.Affinity.Routes, map[string]string{}},
 		{"store.type", c.Store.Type, StoreBolt},
 		{"store.timeout", c.Store.Timeout, 500 * time.Millisecond},
 		{"store.retry_after", c.Store.RetryAfter, 2 * time.Second},
@@ -103,7 +120,7 @@ func TestDefault(t *testing.T) {
 		}
 		for _, key := range leafKeys(configType(), "") {
 			if key == "upstreams[].name" || key == "upstreams[].url" {
-				continue
+				continue // no default: required
 			}
 			assert.True(t, covered[key], "no default test for %s", key)
 		}
@@ -113,7 +130,9 @@ func TestDefault(t *testing.T) {
 func TestDefaultReturnsFreshValues(t *testing.T) {
 	a := Default()
 	a.Store.Redis.Addrs[0] = "changed:1"
+	a.Proxy.Affinity.Routes["node1"] = "app1"
 	assert.Equal(t, []string{"127.0.0.1:6379"}, Default().Store.Redis.Addrs)
+	assert.Empty(t, Default().Proxy.Affinity.Routes)
 }
 
 func TestDefaultNeedsOnlyUpstreamsAndSecrets(t *testing.T) {
@@ -170,6 +189,21 @@ func TestHelpers(t *testing.T) {
 		assert.True(t, c.TLS.ACME.Enabled())
 		assert.True(t, TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}.Enabled())
 	})
+	t.Run("pool features", func(t *testing.T) {
+		c := validConfig()
+		assert.False(t, c.Proxy.HealthCheck.Enabled(), "off by default")
+		assert.True(t, c.Proxy.Passive.Enabled(), "on by default")
+		assert.False(t, c.Proxy.Affinity.Enabled(), "off by default")
+		assert.False(t, c.Server.HandoverEnabled(), "off by default")
+		c.Proxy.HealthCheck.Path = "/healthz"
+		c.Proxy.Passive.MaxFails = 0
+		c.Proxy.Affinity.Cookie = "JSESSIONID"
+		c.Server.HandoverSocket = "/run/sidecar/handover.sock"
+		assert.True(t, c.Proxy.HealthCheck.Enabled())
+		assert.False(t, c.Proxy.Passive.Enabled())
+		assert.True(t, c.Proxy.Affinity.Enabled())
+		assert.True(t, c.Server.HandoverEnabled())
+	})
 	t.Run("SameSite.HTTP", func(t *testing.T) {
 		assert.Equal(t, http.SameSiteLaxMode, SameSiteLax.HTTP())
 		assert.Equal(t, http.SameSiteStrictMode, SameSiteStrict.HTTP())
@@ -202,6 +236,13 @@ func TestEnumValidate(t *testing.T) {
 		{"level trace", LogLevel("trace").Validate(), `"trace" is not one of debug, info, warn, error`},
 		{"format console", LogConsole.Validate(), ""},
 		{"format text", LogFormat("text").Validate(), `"text" is not one of json, console`},
+		{"policy round_robin", PolicyRoundRobin.Validate(), ""},
+		{"policy least_conn", PolicyLeastConn.Validate(), ""},
+		{"policy random", Policy("random").Validate(), `"random" is not one of round_robin, least_conn`},
+		{"policy empty", Policy("").Validate(), `"" is not one of round_robin, least_conn`},
+		{"affinity route_suffix", AffinityRouteSuffix.Validate(), ""},
+		{"affinity map", AffinityMap.Validate(), ""},
+		{"affinity jvmroute", AffinityMode("jvmRoute").Validate(), `"jvmRoute" is not one of route_suffix, map`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

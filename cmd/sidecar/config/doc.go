@@ -10,7 +10,8 @@
 //  1. Defaults: [Default], the only place defaults are written.
 //  2. The YAML file given with --config (optional). Keys not set in the
 //     file keep their defaults; a list given in the file replaces the
-//     default list.
+//     default list. Each upstreams entry starts from the defaults of its
+//     keys, so an entry without weight has weight 1.
 //  3. Environment variables starting with SIDECAR_ (see below).
 //  4. Secrets read from files: session.secrets_file, headers.secret_file,
 //     admin.token_file and store.redis.password_file. A file key and its
@@ -49,20 +50,39 @@
 //	SIDECAR_SESSION__SECRETS=new-secret...,old-secret...
 //	SIDECAR_TLS__ACME__DOMAINS=app.example.com,www.example.com
 //
-// The upstream list is written name=url, comma-separated, and replaces the
-// whole list from the file:
+// The upstream list is written name=url, comma-separated, each entry
+// optionally followed by ;weight=N (without it, the weight is 1), and
+// replaces the whole list from the file:
 //
-//	SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082
+//	SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082;weight=2
+//
+// The affinity routes are written route=upstream, comma-separated, and
+// replace the whole map from the file (an empty value clears it). An
+// entry is split at its last '=', as an upstream name contains none, so a
+// route may contain '=' (a base64 cookie value in map mode); route names
+// keep their case:
+//
+//	SIDECAR_PROXY__AFFINITY__ROUTES=node1=app1,node2=app2
 //
 // Booleans are true or false (also 1/0, t/f); integers are decimal;
 // durations are checked as in the file. An empty value sets a string to ""
 // and a list to empty (useful to clear an inline secret from the file when
-// its *_file key is set from the environment). Lists of sections cannot be
-// set element by element (SIDECAR_UPSTREAMS__0__URL is an error). An
+// its *_file key is set from the environment). Lists of sections and maps
+// cannot be set element by element (SIDECAR_UPSTREAMS__0__URL and
+// SIDECAR_PROXY__AFFINITY__ROUTES__NODE1 are errors). An
 // environment variable that starts with SIDECAR_ but names no key is an
 // error, with a suggestion when the name is close to a key. A secret that
 // contains a comma cannot be given in SIDECAR_SESSION__SECRETS; use
 // session.secrets_file.
+//
+// # Reloading
+//
+// A running Sidecar reloads its configuration on SIGHUP with [Load], and
+// [Config.ReloadDiff] splits the changed keys into those it applies at
+// once (upstreams and their weights, proxy.policy, proxy.health_check,
+// proxy.passive, proxy.retry, proxy.affinity, log.level) and those that
+// take a restart (every other key). A restart without downtime goes
+// through server.handover_socket.
 //
 // # Errors
 //
@@ -72,6 +92,7 @@
 //	session.secrets[1]: must be at least 32 bytes (got 10)
 //	store.type: "mongo" is not one of bolt, memory, redis
 //	session.idle_timeout: invalid duration "30x"
+//	proxy.affinity.routes.node1: "app9" is not the name of an upstream (the upstreams are app1, app2)
 //
 // Errors and [Config.String] never contain the value of a secret: secret
 // keys have the type [Secret], which prints as [redacted].

@@ -22,7 +22,8 @@ func EnvName(key string) string {
 // envValue maps one environment variable to its dotted key and a value
 // typed for that key: a string for strings and durations (checked here),
 // an int, a bool, a []any of strings for lists, a []any of maps for
-// upstreams. name includes EnvPrefix.
+// upstreams, a map[string]any of strings for proxy.affinity.routes. name
+// includes EnvPrefix.
 func envValue(name, value string) (string, any, error) {
 	from := "(from environment variable " + name + ")"
 	rest := strings.TrimPrefix(name, EnvPrefix)
@@ -50,6 +51,9 @@ func envValue(name, value string) (string, any, error) {
 			continue
 		case !last && isSectionList(f.Type):
 			return "", nil, keyErr(full, "unknown key; set the whole list as %s=name=url,... %s",
+				EnvName(key), from)
+		case !last && isMap(f.Type):
+			return "", nil, keyErr(full, "unknown key; set the whole map as %s=route=upstream,... %s",
 				EnvName(key), from)
 		case !last:
 			return "", nil, keyErr(full, "unknown key: %s is a value, not a section %s", key, from)
@@ -86,6 +90,8 @@ func envConvert(t reflect.Type, s string) (any, error) {
 		return s, nil
 	case isSectionList(t):
 		return parseUpstreams(s)
+	case isMap(t):
+		return parseRoutes(s)
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		return splitList(s), nil
 	}
@@ -120,18 +126,52 @@ func splitList(s string) []any {
 	return out
 }
 
-// parseUpstreams parses "name=url,name=url" into the shape of the upstreams
-// key in YAML. An entry is not echoed in errors: its URL may hold
-// credentials.
+// weightSuffix ends an entry of SIDECAR_UPSTREAMS that sets the weight.
+const weightSuffix = ";weight="
+
+// parseUpstreams parses "name=url,name=url;weight=3" into the shape of the
+// upstreams key in YAML; an entry without ";weight=" keeps the default
+// weight. An entry is not echoed in errors: its URL may hold credentials.
 func parseUpstreams(s string) ([]any, error) {
 	out := []any{}
 	for i, item := range splitList(s) {
 		name, url, ok := strings.Cut(item.(string), "=")
 		name, url = strings.TrimSpace(name), strings.TrimSpace(url)
-		if !ok || name == "" || url == "" {
-			return nil, fmt.Errorf("entry %d is not name=url (expected e.g. app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082)", i+1)
+		entry := map[string]any{}
+		if j := strings.LastIndex(url, weightSuffix); j >= 0 {
+			w, err := strconv.ParseInt(strings.TrimSpace(url[j+len(weightSuffix):]), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: the weight after %q is not an integer", i+1, weightSuffix)
+			}
+			entry["weight"] = w
+			url = strings.TrimSpace(url[:j])
 		}
-		out = append(out, map[string]any{"name": name, "url": url})
+		if !ok || name == "" || url == "" {
+			return nil, fmt.Errorf("entry %d is not name=url (expected e.g. app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082;weight=2)", i+1)
+		}
+		entry["name"], entry["url"] = name, url
+		out = append(out, entry)
+	}
+	return out, nil
+}
+
+// parseRoutes parses "route=upstream,route=upstream" into the shape of
+// proxy.affinity.routes in YAML. An entry is split at its last '=', as an
+// upstream name has none, so that a route may contain '=' (a base64 cookie
+// value in map mode).
+func parseRoutes(s string) (map[string]any, error) {
+	out := map[string]any{}
+	for i, item := range splitList(s) {
+		item := item.(string)
+		j := strings.LastIndex(item, "=")
+		if j < 0 {
+			return nil, fmt.Errorf("entry %d is not route=upstream (expected e.g. node1=app1,node2=app2)", i+1)
+		}
+		route, upstream := strings.TrimSpace(item[:j]), strings.TrimSpace(item[j+1:])
+		if _, dup := out[route]; dup {
+			return nil, fmt.Errorf("entry %d repeats the route %q", i+1, route)
+		}
+		out[route] = upstream
 	}
 	return out, nil
 }

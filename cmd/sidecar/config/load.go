@@ -49,14 +49,22 @@ func Load(path string, environ []string) (*Config, error) {
 			return key, v
 		},
 	})
-	if err := k.Load(envProvider, nil); err != nil {
+	if err := k.Load(envProvider, nil, koanf.WithMergeFunc(mergeEnv)); err != nil {
 		return nil, fmt.Errorf("reading the environment: %w", err)
 	}
 	errs = append(errs, envErrs...)
 
 	// Decode even after the checks above failed, so that one run reports
-	// every problem; drop what would repeat a reported key.
+	// every problem; drop what would repeat a reported key. The decoder
+	// fills existing list entries key by key, so each upstream starts from
+	// its defaults.
 	cfg := Default()
+	if list, ok := k.Get("upstreams").([]any); ok {
+		cfg.Upstreams = make([]Upstream, len(list))
+		for i := range cfg.Upstreams {
+			cfg.Upstreams[i] = defaultUpstream()
+		}
+	}
 	errs = append(errs, withoutReported(decode(k, &cfg, len(errs) == 0), errs)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -68,6 +76,28 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// mergeEnv merges the keys set by the environment (src) over those of the
+// file (dest): a section is merged key by key; any other value, a list or
+// a map (proxy.affinity.routes) included, replaces the file's whole.
+func mergeEnv(src, dest map[string]any) error {
+	mergeOver(src, dest, configType())
+	return nil
+}
+
+// mergeOver sets the keys of src over dest, both of struct type t.
+func mergeOver(src, dest map[string]any, t reflect.Type) {
+	for name, v := range src {
+		f, ok := fieldByKey(t, name)
+		sm, srcIsMap := v.(map[string]any)
+		dm, destIsMap := dest[name].(map[string]any)
+		if ok && isSection(f.Type) && srcIsMap && destIsMap {
+			mergeOver(sm, dm, f.Type)
+			continue
+		}
+		dest[name] = v
+	}
 }
 
 // decode decodes the merged file and environment onto cfg, which holds the
@@ -177,11 +207,23 @@ func keyErrors(err error) []error {
 	default:
 		msg = inner.Error()
 	}
-	key := de.Name()
+	key := dottedMapKey(de.Name())
 	if key == "" {
 		key = "(top level)"
 	}
 	return []error{&KeyError{Key: key, Msg: msg}}
+}
+
+// dottedMapKey rewrites the decoder's name for an entry of a map key,
+// "proxy.affinity.routes[node1]", in the dotted form of the other errors:
+// "proxy.affinity.routes.node1".
+func dottedMapKey(name string) string {
+	for _, k := range mapKeys(configType(), "") {
+		if rest, ok := strings.CutPrefix(name, k+"["); ok && strings.HasSuffix(rest, "]") {
+			return k + "." + strings.TrimSuffix(rest, "]")
+		}
+	}
+	return name
 }
 
 // describe names a kind of value as a person writing YAML would.

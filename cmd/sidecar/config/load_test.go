@@ -97,7 +97,33 @@ func TestLoadFileOverrides(t *testing.T) {
 			assert.Equal(t, "sidecar_sid", c.Session.CookieName)
 		}},
 		{"several upstreams", "upstreams:\n  - {name: a, url: \"http://127.0.0.1:1\"}\n  - {name: b, url: \"https://b.internal\"}\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, []Upstream{{"a", "http://127.0.0.1:1"}, {"b", "https://b.internal"}}, c.Upstreams)
+			assert.Equal(t, []Upstream{{"a", "http://127.0.0.1:1", 1}, {"b", "https://b.internal", 1}}, c.Upstreams)
+		}},
+		{"weights: absent is 1", "upstreams:\n  - {name: a, url: \"http://127.0.0.1:1\", weight: 3}\n  - {name: b, url: \"http://127.0.0.1:2\"}\n  - {name: c, url: \"http://127.0.0.1:3\", weight: 1}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, []int{3, 1, 1}, []int{c.Upstreams[0].Weight, c.Upstreams[1].Weight, c.Upstreams[2].Weight})
+		}},
+		{"pool sections", "proxy:\n  policy: least_conn\n  health_check:\n    path: /healthz\n    expect_status: 204\n  passive:\n    max_fails: 0\n  retry:\n    attempts: 1\n    buffer_bytes: 0\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, PolicyLeastConn, c.Proxy.Policy)
+			assert.Equal(t, "/healthz", c.Proxy.HealthCheck.Path)
+			assert.Equal(t, 204, c.Proxy.HealthCheck.ExpectStatus)
+			assert.Equal(t, 5*time.Second, c.Proxy.HealthCheck.Interval, "sibling keeps its default")
+			assert.Equal(t, 0, c.Proxy.Passive.MaxFails)
+			assert.Equal(t, 1, c.Proxy.Retry.Attempts)
+			assert.Equal(t, 0, c.Proxy.Retry.BufferBytes)
+			assert.Equal(t, 15*time.Second, c.Proxy.Retry.Timeout)
+		}},
+		{"affinity routes", "proxy:\n  affinity:\n    cookie: JSESSIONID\n    routes:\n      node1: app1\n      node.2: app1\n    mode: map\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, AffinityConfig{
+				Cookie: "JSESSIONID",
+				Mode:   AffinityMap,
+				Routes: map[string]string{"node1": "app1", "node.2": "app1"},
+			}, c.Proxy.Affinity, "a route may contain the key delimiter")
+		}},
+		{"empty routes", "proxy:\n  affinity:\n    routes: {}\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, map[string]string{}, c.Proxy.Affinity.Routes)
+		}},
+		{"handover socket", "server:\n  handover_socket: /run/sidecar/handover.sock\n", func(t *testing.T, c *Config) {
+			assert.Equal(t, "/run/sidecar/handover.sock", c.Server.HandoverSocket)
 		}},
 		{"two session secrets", "session:\n  secrets: [\"" + testCookieSecret2 + "\", \"" + testCookieSecret + "\"]\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, []Secret{testCookieSecret2, testCookieSecret}, c.Session.Secrets)
@@ -174,9 +200,54 @@ func TestLoadEnvOverrides(t *testing.T) {
 		}},
 		{"upstreams replace the file's list", []string{"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081, app2=https://10.0.0.2:8443/base"}, func(t *testing.T, c *Config) {
 			assert.Equal(t, []Upstream{
-				{Name: "app1", URL: "http://127.0.0.1:8081"},
-				{Name: "app2", URL: "https://10.0.0.2:8443/base"},
+				{Name: "app1", URL: "http://127.0.0.1:8081", Weight: 1},
+				{Name: "app2", URL: "https://10.0.0.2:8443/base", Weight: 1},
 			}, c.Upstreams)
+		}},
+		{"upstream weights", []string{"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081;weight=3,app2=http://127.0.0.1:8082/a;b;weight=2, app3=http://127.0.0.1:8083"}, func(t *testing.T, c *Config) {
+			assert.Equal(t, []Upstream{
+				{Name: "app1", URL: "http://127.0.0.1:8081", Weight: 3},
+				{Name: "app2", URL: "http://127.0.0.1:8082/a;b", Weight: 2},
+				{Name: "app3", URL: "http://127.0.0.1:8083", Weight: 1},
+			}, c.Upstreams)
+		}},
+		{"pool keys", []string{
+			"SIDECAR_PROXY__POLICY=least_conn",
+			"SIDECAR_PROXY__HEALTH_CHECK__PATH=/healthz?deep=1",
+			"SIDECAR_PROXY__HEALTH_CHECK__INTERVAL=10s",
+			"SIDECAR_PROXY__PASSIVE__MAX_FAILS=5",
+			"SIDECAR_PROXY__RETRY__BUFFER_BYTES=65536",
+			"SIDECAR_SERVER__HANDOVER_SOCKET=/run/sidecar.sock",
+		}, func(t *testing.T, c *Config) {
+			assert.Equal(t, PolicyLeastConn, c.Proxy.Policy)
+			assert.Equal(t, "/healthz?deep=1", c.Proxy.HealthCheck.Path)
+			assert.Equal(t, 10*time.Second, c.Proxy.HealthCheck.Interval)
+			assert.Equal(t, 5, c.Proxy.Passive.MaxFails)
+			assert.Equal(t, 65536, c.Proxy.Retry.BufferBytes)
+			assert.Equal(t, "/run/sidecar.sock", c.Server.HandoverSocket)
+		}},
+		{"affinity routes", []string{
+			"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081,app2=http://127.0.0.1:8082",
+			"SIDECAR_PROXY__AFFINITY__COOKIE=JSESSIONID",
+			"SIDECAR_PROXY__AFFINITY__ROUTES=node1=app1, Node2 = app2,,",
+		}, func(t *testing.T, c *Config) {
+			assert.Equal(t, "JSESSIONID", c.Proxy.Affinity.Cookie)
+			assert.Equal(t, map[string]string{"node1": "app1", "Node2": "app2"}, c.Proxy.Affinity.Routes, "values keep their case")
+		}},
+		{"map-mode route containing '='", []string{
+			"SIDECAR_PROXY__AFFINITY__COOKIE=SERVERID",
+			"SIDECAR_PROXY__AFFINITY__MODE=map",
+			"SIDECAR_PROXY__AFFINITY__ROUTES=czE==app1",
+		}, func(t *testing.T, c *Config) {
+			assert.Equal(t, AffinityMap, c.Proxy.Affinity.Mode)
+			assert.Equal(t, map[string]string{"czE=": "app1"}, c.Proxy.Affinity.Routes)
+		}},
+		{"map-mode route containing '.'", []string{
+			"SIDECAR_PROXY__AFFINITY__COOKIE=SERVERID",
+			"SIDECAR_PROXY__AFFINITY__MODE=map",
+			"SIDECAR_PROXY__AFFINITY__ROUTES=s1.example=app1",
+		}, func(t *testing.T, c *Config) {
+			assert.Equal(t, map[string]string{"s1.example": "app1"}, c.Proxy.Affinity.Routes)
 		}},
 		{"upstream URL with a query keeps its '='", []string{"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081/?a=b"}, func(t *testing.T, c *Config) {
 			assert.Equal(t, "http://127.0.0.1:8081/?a=b", c.Upstreams[0].URL)
@@ -310,6 +381,27 @@ func TestLoadUnknownKeys(t *testing.T) {
 			wantMsg:  []string{"SIDECAR_UPSTREAMS=name=url"},
 		},
 		{
+			name:     "env: one route",
+			env:      []string{"SIDECAR_PROXY__AFFINITY__ROUTES__NODE1=app1"},
+			wantKeys: []string{"proxy.affinity.routes.node1"},
+			wantMsg:  []string{"set the whole map as SIDECAR_PROXY__AFFINITY__ROUTES=route=upstream,..."},
+		},
+		{
+			name:     "file: typo in a pool section",
+			yaml:     "proxy:\n  health_check:\n    intervall: 5s\n  retry:\n    attempt: 2\n",
+			wantKeys: []string{"proxy.health_check.intervall", "proxy.retry.attempt"},
+			wantMsg: []string{
+				"proxy.health_check.intervall: unknown key (did you mean proxy.health_check.interval?)",
+				"proxy.retry.attempt: unknown key (did you mean proxy.retry.attempts?)",
+			},
+		},
+		{
+			name:     "file: route keys are data, not keys",
+			yaml:     "upstreams:\n  - {name: app1, url: \"http://127.0.0.1:8081\", wieght: 2}\nproxy:\n  affinity:\n    routes: {anything: app1}\n",
+			wantKeys: []string{"upstreams[0].wieght"},
+			wantMsg:  []string{"(did you mean upstreams[0].weight?)"},
+		},
+		{
 			name:     "env: empty level",
 			env:      []string{"SIDECAR_SESSION____X=1", "SIDECAR_=1"},
 			wantKeys: []string{"SIDECAR_SESSION____X", "SIDECAR_"},
@@ -378,6 +470,28 @@ func TestLoadTypeErrors(t *testing.T) {
 			"session.strip_cookie", `invalid boolean "maybe"`},
 		{"env: bad upstream entry", "", []string{"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081,app2"},
 			"upstreams", "entry 2 is not name=url"},
+		{"env: bad upstream weight", "", []string{"SIDECAR_UPSTREAMS=app1=http://127.0.0.1:8081;weight=heavy"},
+			"upstreams", `entry 1: the weight after ";weight=" is not an integer`},
+		{"fraction for a weight", "upstreams:\n  - {name: app1, url: \"http://127.0.0.1:8081\", weight: 1.5}\n", nil,
+			"upstreams[0].weight", "expected an integer, got 1.5"},
+		{"quoted weight", "upstreams:\n  - {name: app1, url: \"http://127.0.0.1:8081\", weight: \"2\"}\n", nil,
+			"upstreams[0].weight", "expected an integer, got a string"},
+		{"number for a route target", "proxy:\n  affinity:\n    routes: {node1: 1}\n", nil,
+			"proxy.affinity.routes.node1", "proxy.affinity.routes.node1: expected a string, got an integer (quote the value)"},
+		{"mapping for a route target", "proxy:\n  affinity:\n    routes: {node1: {upstream: app1}}\n", nil,
+			"proxy.affinity.routes.node1", "proxy.affinity.routes.node1: expected a string, got a mapping"},
+		{"list for the routes", "proxy:\n  affinity:\n    routes: [app1]\n", nil,
+			"proxy.affinity.routes", "proxy.affinity.routes: expected a mapping, got a list"},
+		{"scalar for the routes", "proxy:\n  affinity:\n    routes: app1\n", nil,
+			"proxy.affinity.routes", "proxy.affinity.routes: expected a mapping, got a string"},
+		{"scalar for an upstream", "upstreams: [app1]\n", nil,
+			"upstreams[0]", "upstreams[0]: expected a mapping with name, url and weight, got a string"},
+		{"env: bad route entry", "", []string{"SIDECAR_PROXY__AFFINITY__ROUTES=node1=app1,node2"},
+			"proxy.affinity.routes", "entry 2 is not route=upstream (expected e.g. node1=app1,node2=app2) (from environment variable SIDECAR_PROXY__AFFINITY__ROUTES)"},
+		{"env: repeated route", "", []string{"SIDECAR_PROXY__AFFINITY__ROUTES=node1=app1,node1=app2"},
+			"proxy.affinity.routes", `entry 2 repeats the route "node1"`},
+		{"env: bad integer in a pool section", "", []string{"SIDECAR_PROXY__RETRY__ATTEMPTS=three"},
+			"proxy.retry.attempts", `invalid integer "three"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

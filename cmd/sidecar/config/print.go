@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,8 @@ func writeKeys(b *strings.Builder, key string, v reflect.Value) {
 }
 
 // formatValue renders one leaf value: strings quoted, secrets redacted,
-// durations as time.Duration.String, lists in brackets.
+// durations as time.Duration.String, lists in brackets, maps in braces
+// sorted by key.
 func formatValue(v reflect.Value) string {
 	switch x := v.Interface().(type) {
 	case Secret:
@@ -55,6 +57,14 @@ func formatValue(v reflect.Value) string {
 			items[i] = formatValue(v.Index(i))
 		}
 		return "[" + strings.Join(items, ", ") + "]"
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		items := make([]string, len(keys))
+		for i, k := range keys {
+			items[i] = formatValue(k) + ": " + formatValue(v.MapIndex(k))
+		}
+		return "{" + strings.Join(items, ", ") + "}"
 	}
 	return fmt.Sprint(v.Interface())
 }

@@ -9,9 +9,11 @@ import (
 )
 
 // The schema of the configuration is the Config type itself: a key is a
-// field's koanf tag, a section is a struct-typed field and a list of
-// sections (upstreams) is a slice of structs. These helpers walk it so that
-// unknown keys are caught the same way in the file and in the environment.
+// field's koanf tag, a section is a struct-typed field, a list of sections
+// (upstreams) is a slice of structs, and a map (proxy.affinity.routes) is
+// a value whose keys are data, not configuration keys. These helpers walk
+// it so that unknown keys are caught the same way in the file and in the
+// environment.
 
 // configType is the reflect.Type of Config.
 func configType() reflect.Type { return reflect.TypeFor[Config]() }
@@ -26,6 +28,9 @@ func isSection(t reflect.Type) bool { return t.Kind() == reflect.Struct }
 func isSectionList(t reflect.Type) bool {
 	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
+
+// isMap reports whether a field of type t is a map of values.
+func isMap(t reflect.Type) bool { return t.Kind() == reflect.Map }
 
 // fieldByKey returns the field of struct type t whose key is key.
 func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
@@ -67,6 +72,23 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	return out
 }
 
+// mapKeys returns every key of struct type t, in dotted form under prefix,
+// whose value is a map.
+func mapKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := joinKey(prefix, f.Tag.Get("koanf"))
+		switch {
+		case isSection(f.Type):
+			out = append(out, mapKeys(f.Type, key)...)
+		case isMap(f.Type):
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
 // joinKey appends key to the dotted prefix.
 func joinKey(prefix, key string) string {
 	if prefix == "" {
@@ -98,9 +120,12 @@ func checkKeys(m map[string]any, t reflect.Type, prefix string) []error {
 		case nil:
 			// An empty value keeps the default.
 		case map[string]any:
-			if isSection(f.Type) {
+			switch {
+			case isSection(f.Type):
 				errs = append(errs, checkKeys(v, f.Type, key)...)
-			} else {
+			case isMap(f.Type):
+				// Its keys are data; the decoder checks the values.
+			default:
 				errs = append(errs, keyErr(key, "expected %s, got a mapping", describe(f.Type)))
 			}
 		case []any:
@@ -112,20 +137,28 @@ func checkKeys(m map[string]any, t reflect.Type, prefix string) []error {
 						errs = append(errs, checkKeys(em, f.Type.Elem(), ekey)...)
 					} else {
 						errs = append(errs, keyErr(ekey, "expected a mapping with %s, got %s",
-							strings.Join(keysOf(f.Type.Elem()), " and "), describe(reflect.TypeOf(elem))))
+							andList(keysOf(f.Type.Elem())), describe(reflect.TypeOf(elem))))
 					}
 				}
 			case f.Type.Kind() != reflect.Slice:
 				errs = append(errs, keyErr(key, "expected %s, got a list", describe(f.Type)))
 			}
 		default:
-			if isSection(f.Type) || f.Type.Kind() == reflect.Slice {
+			if isSection(f.Type) || isMap(f.Type) || f.Type.Kind() == reflect.Slice {
 				errs = append(errs, keyErr(key, "expected %s, got %s", describe(f.Type), describe(reflect.TypeOf(v))))
 			}
 			// Other mismatches between scalars are reported by the decoder.
 		}
 	}
 	return errs
+}
+
+// andList joins items as "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // unknownKey builds the error for key, which is not defined because its

@@ -42,7 +42,9 @@ func (p *problems) positive(key string, d time.Duration) {
 // errors.Join of *[KeyError], or nil. It does no I/O: the *_file keys are
 // read by [Load], and the files named by tls.* are opened by the server.
 // Only the section of the selected store (store.bolt or store.redis) is
-// checked. No message contains a secret's value.
+// checked, and the keys of a feature that is off (admin.*,
+// proxy.health_check.*, proxy.passive.cooldown, proxy.affinity.* but its
+// mode) are not. No message contains a secret's value.
 func (c Config) Validate() error {
 	var p problems
 	if err := checkHostPort(c.Listen); err != nil {
@@ -53,6 +55,7 @@ func (c Config) Validate() error {
 	p.positive("server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	p.positive("server.idle_timeout", c.Server.IdleTimeout)
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	c.Server.validateHandover(&p)
 
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)
@@ -60,6 +63,7 @@ func (c Config) Validate() error {
 	if c.Proxy.MaxIdleConnsPerHost <= 0 {
 		p.add("proxy.max_idle_conns_per_host", "must be greater than 0 (got %d)", c.Proxy.MaxIdleConnsPerHost)
 	}
+	c.validatePool(&p)
 
 	c.Store.validate(&p)
 	c.Session.validate(&p)
@@ -92,6 +96,7 @@ func (c Config) validateUpstreams(p *problems) {
 			}
 		}
 		p.check(key+".url", checkUpstreamURL(u.URL))
+		atLeastOne(p, key+".weight", u.Weight)
 	}
 }
 

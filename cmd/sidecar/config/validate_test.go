@@ -27,7 +27,7 @@ func TestValidateRules(t *testing.T) {
 		{"upstream without name", func(c *Config) { c.Upstreams[0].Name = "" }, "upstreams[0].name", "upstreams[0].name: must not be empty"},
 		{"upstream bad name", func(c *Config) { c.Upstreams[0].Name = "a,b" }, "upstreams[0].name", `upstreams[0].name: "a,b" may contain only letters, digits, '.', '-' and '_'`},
 		{"upstream duplicate name", func(c *Config) {
-			c.Upstreams = append(c.Upstreams, Upstream{Name: "app1", URL: "http://127.0.0.1:8082"})
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "app1", URL: "http://127.0.0.1:8082", Weight: 1})
 		}, "upstreams[1].name", `upstreams[1].name: "app1" is already the name of upstreams[0]`},
 		{"upstream without url", func(c *Config) { c.Upstreams[0].URL = "" }, "upstreams[0].url", "upstreams[0].url: must not be empty"},
 		{"upstream url scheme", func(c *Config) { c.Upstreams[0].URL = "ftp://h" }, "upstreams[0].url", `upstreams[0].url: must start with "http://" or "https://"`},
@@ -35,15 +35,97 @@ func TestValidateRules(t *testing.T) {
 		{"upstream url without host", func(c *Config) { c.Upstreams[0].URL = "http:///path" }, "upstreams[0].url", "upstreams[0].url: must have a host"},
 		{"upstream url with credentials", func(c *Config) { c.Upstreams[0].URL = "http://u:p@h" }, "upstreams[0].url", "upstreams[0].url: must not contain credentials"},
 		{"upstream url unparsable", func(c *Config) { c.Upstreams[0].URL = "http://h:port" }, "upstreams[0].url", "upstreams[0].url: not a valid URL"},
+		{"upstream weight 0", func(c *Config) { c.Upstreams[0].Weight = 0 }, "upstreams[0].weight", "upstreams[0].weight: must be at least 1 (got 0)"},
+		{"upstream weight negative", func(c *Config) { c.Upstreams[0].Weight = -2 }, "upstreams[0].weight", "upstreams[0].weight: must be at least 1 (got -2)"},
 
 		// server and proxy
 		{"read_header_timeout", func(c *Config) { c.Server.ReadHeaderTimeout = 0 }, "server.read_header_timeout", "server.read_header_timeout: must be greater than 0 (got 0s)"},
 		{"server idle_timeout", func(c *Config) { c.Server.IdleTimeout = -time.Second }, "server.idle_timeout", "server.idle_timeout: must be greater than 0 (got -1s)"},
 		{"shutdown_timeout", func(c *Config) { c.Server.ShutdownTimeout = 0 }, "server.shutdown_timeout", "server.shutdown_timeout: must be greater than 0 (got 0s)"},
+		{"handover_socket relative", func(c *Config) { c.Server.HandoverSocket = "sidecar.sock" }, "server.handover_socket", `server.handover_socket: "sidecar.sock" must be an absolute path`},
+		{"handover_socket too long", func(c *Config) { c.Server.HandoverSocket = "/" + strings.Repeat("s", 104) }, "server.handover_socket", "server.handover_socket: must be at most 104 bytes, the limit of a unix socket path (got 105)"},
+		{"handover_socket with NUL", func(c *Config) { c.Server.HandoverSocket = "/run/a\x00b" }, "server.handover_socket", "server.handover_socket: must not contain a NUL byte"},
 		{"dial_timeout", func(c *Config) { c.Proxy.DialTimeout = 0 }, "proxy.dial_timeout", "proxy.dial_timeout: must be greater than 0 (got 0s)"},
 		{"response_header_timeout", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 0 }, "proxy.response_header_timeout", "proxy.response_header_timeout: must be greater than 0 (got 0s)"},
 		{"idle_conn_timeout", func(c *Config) { c.Proxy.IdleConnTimeout = 0 }, "proxy.idle_conn_timeout", "proxy.idle_conn_timeout: must be greater than 0 (got 0s)"},
 		{"max_idle_conns_per_host", func(c *Config) { c.Proxy.MaxIdleConnsPerHost = 0 }, "proxy.max_idle_conns_per_host", "proxy.max_idle_conns_per_host: must be greater than 0 (got 0)"},
+		{"policy", func(c *Config) { c.Proxy.Policy = "random" }, "proxy.policy", `proxy.policy: "random" is not one of round_robin, least_conn`},
+
+		// proxy.health_check (checked only when path is set)
+		{"health path relative", func(c *Config) { c.Proxy.HealthCheck.Path = "healthz" }, "proxy.health_check.path", `proxy.health_check.path: "healthz" must start with a single "/"`},
+		{"health path network-path reference", func(c *Config) { c.Proxy.HealthCheck.Path = "//evil.example/healthz" }, "proxy.health_check.path", `proxy.health_check.path: "//evil.example/healthz" must start with a single "/"`},
+		{"health path with a space", func(c *Config) { c.Proxy.HealthCheck.Path = "/health z" }, "proxy.health_check.path", `proxy.health_check.path: "/health z" must not contain white space, control characters or '#'`},
+		{"health path with a fragment", func(c *Config) { c.Proxy.HealthCheck.Path = "/healthz#x" }, "proxy.health_check.path", `proxy.health_check.path: "/healthz#x" must not contain`},
+		{"health path bad escape", func(c *Config) { c.Proxy.HealthCheck.Path = "/health%zz" }, "proxy.health_check.path", `proxy.health_check.path: "/health%zz" is not a valid request path`},
+		{"health interval", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.Interval = 0
+		}, "proxy.health_check.interval", "proxy.health_check.interval: must be greater than 0 (got 0s)"},
+		{"health timeout", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.Timeout = 0
+		}, "proxy.health_check.timeout", "proxy.health_check.timeout: must be greater than 0 (got 0s)"},
+		{"health timeout above interval", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.Timeout = 6 * time.Second
+		}, "proxy.health_check.timeout", "proxy.health_check.timeout: must be at most proxy.health_check.interval (5s), got 6s"},
+		{"healthy_threshold", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.HealthyThreshold = 0
+		}, "proxy.health_check.healthy_threshold", "proxy.health_check.healthy_threshold: must be at least 1 (got 0)"},
+		{"unhealthy_threshold", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.UnhealthyThreshold = -1
+		}, "proxy.health_check.unhealthy_threshold", "proxy.health_check.unhealthy_threshold: must be at least 1 (got -1)"},
+		{"expect_status below 100", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.ExpectStatus = 99
+		}, "proxy.health_check.expect_status", "proxy.health_check.expect_status: must be 0 (any 2xx or 3xx) or a status code from 100 to 599 (got 99)"},
+		{"expect_status above 599", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.ExpectStatus = 600
+		}, "proxy.health_check.expect_status", "proxy.health_check.expect_status: must be 0 (any 2xx or 3xx) or a status code from 100 to 599 (got 600)"},
+
+		// proxy.passive and proxy.retry
+		{"max_fails negative", func(c *Config) { c.Proxy.Passive.MaxFails = -1 }, "proxy.passive.max_fails", "proxy.passive.max_fails: must not be negative (got -1)"},
+		{"cooldown", func(c *Config) { c.Proxy.Passive.Cooldown = 0 }, "proxy.passive.cooldown", "proxy.passive.cooldown: must be greater than 0 (got 0s)"},
+		{"retry attempts", func(c *Config) { c.Proxy.Retry.Attempts = 0 }, "proxy.retry.attempts", "proxy.retry.attempts: must be at least 1 (got 0)"},
+		{"retry timeout", func(c *Config) { c.Proxy.Retry.Timeout = 0 }, "proxy.retry.timeout", "proxy.retry.timeout: must be greater than 0 (got 0s)"},
+		{"retry buffer_bytes", func(c *Config) { c.Proxy.Retry.BufferBytes = -1 }, "proxy.retry.buffer_bytes", "proxy.retry.buffer_bytes: must not be negative (got -1)"},
+
+		// proxy.affinity (checked only when cookie is set, but for mode)
+		{"affinity mode", func(c *Config) { c.Proxy.Affinity.Mode = "jvmroute" }, "proxy.affinity.mode", `proxy.affinity.mode: "jvmroute" is not one of route_suffix, map`},
+		{"affinity cookie not a token", func(c *Config) { c.Proxy.Affinity.Cookie = "JSESSION ID" }, "proxy.affinity.cookie", `proxy.affinity.cookie: "JSESSION ID" is not a valid cookie name`},
+		{"affinity cookie is the session cookie", func(c *Config) { c.Proxy.Affinity.Cookie = "sidecar_sid" }, "proxy.affinity.cookie", "proxy.affinity.cookie: must differ from session.cookie_name"},
+		{"route to an unknown upstream", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Routes = map[string]string{"node1": "app1", "node2": "app2"}
+		}, "proxy.affinity.routes.node2", `proxy.affinity.routes.node2: "app2" is not the name of an upstream (the upstreams are app1)`},
+		{"route to no upstream", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Routes = map[string]string{"node1": ""}
+		}, "proxy.affinity.routes.node1", "proxy.affinity.routes.node1: must name an upstream"},
+		{"empty route", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Routes = map[string]string{"": "app1"}
+		}, "proxy.affinity.routes", "proxy.affinity.routes: a route must not be empty"},
+		{"route with a dot in route_suffix mode", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Routes = map[string]string{"node.1": "app1"}
+		}, "proxy.affinity.routes.node.1", `proxy.affinity.routes.node.1: the route "node.1" contains '.', but in route_suffix mode`},
+		{"route that cannot be in a cookie", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "SERVERID"
+			c.Proxy.Affinity.Mode = AffinityMap
+			c.Proxy.Affinity.Routes = map[string]string{"a;b": "app1"}
+		}, "proxy.affinity.routes.a;b", `proxy.affinity.routes.a;b: the route "a;b" cannot appear in a cookie value`},
+		{"map mode without routes", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "SERVERID"
+			c.Proxy.Affinity.Mode = AffinityMap
+		}, "proxy.affinity.routes", "proxy.affinity.routes: must not be empty in map mode: the whole cookie value is looked up in it"},
+		{"route_suffix by name with a dotted upstream name", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Upstreams[0].Name = "app.1"
+		}, "proxy.affinity.routes", `proxy.affinity.routes: is empty, so routes are upstream names, but upstream "app.1" contains '.'`},
 
 		// store
 		{"store type", func(c *Config) { c.Store.Type = "mongo" }, "store.type", `store.type: "mongo" is not one of bolt, memory, redis`},
@@ -183,6 +265,30 @@ func TestValidateAccepts(t *testing.T) {
 			}
 		}},
 		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole} }},
+		{"weighted upstreams", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 5})
+		}},
+		{"least_conn", func(c *Config) { c.Proxy.Policy = PolicyLeastConn }},
+		{"health checks", func(c *Config) {
+			c.Proxy.HealthCheck = HealthCheckConfig{
+				Path: "/healthz?deep=1", Interval: time.Second, Timeout: time.Second,
+				HealthyThreshold: 1, UnhealthyThreshold: 1, ExpectStatus: 204,
+			}
+		}},
+		{"health check keys ignored while path is empty", func(c *Config) { c.Proxy.HealthCheck.Interval = 0; c.Proxy.HealthCheck.ExpectStatus = 42 }},
+		{"passive ejection off ignores cooldown", func(c *Config) { c.Proxy.Passive = PassiveConfig{MaxFails: 0, Cooldown: 0} }},
+		{"no retries, no buffering", func(c *Config) { c.Proxy.Retry.Attempts = 1; c.Proxy.Retry.BufferBytes = 0 }},
+		{"affinity by upstream name", func(c *Config) { c.Proxy.Affinity.Cookie = "JSESSIONID" }},
+		{"affinity with routes", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "app.2", URL: "http://127.0.0.1:8082", Weight: 1})
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Routes = map[string]string{"node1": "app1", "node2": "app.2"}
+		}},
+		{"affinity map mode", func(c *Config) {
+			c.Proxy.Affinity = AffinityConfig{Cookie: "CFID", Mode: AffinityMap, Routes: map[string]string{"czE=": "app1", "a.b": "app1"}}
+		}},
+		{"affinity routes ignored while off", func(c *Config) { c.Proxy.Affinity.Routes = map[string]string{"x": "nowhere"} }},
+		{"handover socket", func(c *Config) { c.Server.HandoverSocket = "/run/sidecar/handover.sock" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The sections of proxy that configure the upstream pool: health checks,
+// passive ejection, retries and sticky-session affinity. Their keys can be
+// changed on a running Sidecar (see [Config.ReloadDiff]).
+
+// maxSocketPath is the longest unix socket path accepted, in bytes: the
+// smaller sun_path of the usual systems (104 bytes on macOS and the BSDs,
+// 108 on Linux).
+const maxSocketPath = 104
+
+// HealthCheckConfig configures active health checks (proxy.health_check):
+// every upstream is sent GET Path each Interval. They are off while Path is
+// empty, and then the other keys are not checked.
+type HealthCheckConfig struct {
+	// Path is the path, with an optional query, that a check requests,
+	// e.g. "/healthz". It starts with "/". Default "": no active checks.
+	Path string `koanf:"path"`
+	// Interval is the time between two checks of one upstream. Default 5s.
+	Interval time.Duration `koanf:"interval"`
+	// Timeout bounds one check; at most Interval. Default 2s.
+	Timeout time.Duration `koanf:"timeout"`
+	// HealthyThreshold is the number of consecutive passes that mark an
+	// unhealthy upstream healthy: at least 1. Default 2.
+	HealthyThreshold int `koanf:"healthy_threshold"`
+	// UnhealthyThreshold is the number of consecutive failures that mark a
+	// healthy upstream unhealthy: at least 1. Default 2.
+	UnhealthyThreshold int `koanf:"unhealthy_threshold"`
+	// ExpectStatus is the status code of a passing check, 100 to 599; 0
+	// (the default) accepts any 2xx or 3xx.
+	ExpectStatus int `koanf:"expect_status"`
+}
+
+// Enabled reports whether active health checks are on (Path is set).
+func (h HealthCheckConfig) Enabled() bool { return h.Path != "" }
+
+// PassiveConfig configures passive ejection (proxy.passive): MaxFails
+// consecutive connection failures or timeouts of live requests take an
+// upstream out of the pool for Cooldown, after which it is probed back.
+type PassiveConfig struct {
+	// MaxFails is the number of consecutive failures that eject an
+	// upstream; 0 disables passive ejection. Default 2.
+	MaxFails int `koanf:"max_fails"`
+	// Cooldown is how long an ejected upstream stays out before it is
+	// probed; checked only when MaxFails is set. Default 10s.
+	Cooldown time.Duration `koanf:"cooldown"`
+}
+
+// Enabled reports whether passive ejection is on (MaxFails is set).
+func (p PassiveConfig) Enabled() bool { return p.MaxFails > 0 }
+
+// RetryConfig configures retries of a failed request on another upstream
+// (proxy.retry).
+type RetryConfig struct {
+	// Attempts is the number of tries per request, the first included: at
+	// least 1; 1 never retries. Default 3.
+	Attempts int `koanf:"attempts"`
+	// Timeout bounds a request across all its tries, until the response
+	// headers arrive. Default 15s.
+	Timeout time.Duration `koanf:"timeout"`
+	// BufferBytes is the largest request body buffered so that it can be
+	// sent again; a larger body is retried only when none of it was sent.
+	// 0 buffers nothing. Default 1048576 (1 MiB).
+	BufferBytes int `koanf:"buffer_bytes"`
+}
+
+// AffinityConfig routes the requests of legacy sticky sessions to the
+// upstream that holds them, while an app migrates to Sidecar's sessions
+// (proxy.affinity). It is off while Cookie is empty, and then only Mode is
+// checked.
+type AffinityConfig struct {
+	// Cookie is the name of the legacy cookie, e.g. "JSESSIONID" or
+	// "CFID"; it must differ from session.cookie_name. Default "":
+	// affinity off.
+	Cookie string `koanf:"cookie"`
+	// Mode says how the cookie's value names its upstream. Default
+	// [AffinityRouteSuffix].
+	Mode AffinityMode `koanf:"mode"`
+	// Routes maps a route to the name of an upstream. With
+	// [AffinityRouteSuffix] the route is the part of the value after its
+	// last '.', and an empty map means the route is the upstream's name;
+	// with [AffinityMap] the route is the whole value, and the map must not
+	// be empty. Default: empty.
+	Routes map[string]string `koanf:"routes"`
+}
+
+// Enabled reports whether affinity is on (Cookie is set).
+func (a AffinityConfig) Enabled() bool { return a.Cookie != "" }
+
+// validatePool checks proxy.policy and the pool sections of proxy.
+func (c Config) validatePool(p *problems) {
+	x := c.Proxy
+	p.check("proxy.policy", x.Policy.Validate())
+
+	if h := x.HealthCheck; h.Enabled() {
+		if err := checkRequestPath(h.Path); err != nil {
+			p.add("proxy.health_check.path", "%v", err)
+		}
+		p.positive("proxy.health_check.interval", h.Interval)
+		switch {
+		case h.Timeout <= 0:
+			p.add("proxy.health_check.timeout", "must be greater than 0 (got %v)", h.Timeout)
+		case h.Interval > 0 && h.Timeout > h.Interval:
+			p.add("proxy.health_check.timeout", "must be at most proxy.health_check.interval (%v), got %v", h.Interval, h.Timeout)
+		}
+		atLeastOne(p, "proxy.health_check.healthy_threshold", h.HealthyThreshold)
+		atLeastOne(p, "proxy.health_check.unhealthy_threshold", h.UnhealthyThreshold)
+		if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
+			p.add("proxy.health_check.expect_status", "must be 0 (any 2xx or 3xx) or a status code from 100 to 599 (got %d)", h.ExpectStatus)
+		}
+	}
+
+	switch {
+	case x.Passive.MaxFails < 0:
+		p.add("proxy.passive.max_fails", "must not be negative (got %d)", x.Passive.MaxFails)
+	case x.Passive.Enabled():
+		p.positive("proxy.passive.cooldown", x.Passive.Cooldown)
+	}
+
+	atLeastOne(p, "proxy.retry.attempts", x.Retry.Attempts)
+	p.positive("proxy.retry.timeout", x.Retry.Timeout)
+	if x.Retry.BufferBytes < 0 {
+		p.add("proxy.retry.buffer_bytes", "must not be negative (got %d)", x.Retry.BufferBytes)
+	}
+
+	c.validateAffinity(p)
+}
+
+func (c Config) validateAffinity(p *problems) {
+	a := c.Proxy.Affinity
+	p.check("proxy.affinity.mode", a.Mode.Validate())
+	if !a.Enabled() {
+		return
+	}
+	switch {
+	case !isToken(a.Cookie):
+		p.add("proxy.affinity.cookie", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~ only)", a.Cookie)
+	case a.Cookie == c.Session.CookieName:
+		p.add("proxy.affinity.cookie", "must differ from session.cookie_name")
+	}
+
+	upstreams := make([]string, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		upstreams[i] = u.Name
+	}
+	routes := make([]string, 0, len(a.Routes))
+	for r := range a.Routes {
+		routes = append(routes, r)
+	}
+	slices.Sort(routes)
+	for _, r := range routes {
+		key := "proxy.affinity.routes." + r
+		switch {
+		case r == "":
+			p.add("proxy.affinity.routes", "a route must not be empty")
+		case strings.ContainsFunc(r, badCookieValueRune):
+			p.add(key, "the route %q cannot appear in a cookie value (no spaces, '\"', ',', ';', '\\' or control characters)", r)
+		case a.Mode == AffinityRouteSuffix && strings.Contains(r, "."):
+			p.add(key, "the route %q contains '.', but in route_suffix mode a route is what follows the last '.' of the cookie value", r)
+		}
+		switch target := a.Routes[r]; {
+		case target == "":
+			p.add(key, "must name an upstream")
+		case !slices.Contains(upstreams, target):
+			p.add(key, "%q is not the name of an upstream (the upstreams are %s)", target, strings.Join(upstreams, ", "))
+		}
+	}
+
+	switch {
+	case a.Mode == AffinityMap && len(a.Routes) == 0:
+		p.add("proxy.affinity.routes", "must not be empty in map mode: the whole cookie value is looked up in it")
+	case a.Mode == AffinityRouteSuffix && len(a.Routes) == 0:
+		// The route is the upstream's name, so a name with a '.' can
+		// never be a route.
+		for _, name := range upstreams {
+			if strings.Contains(name, ".") {
+				p.add("proxy.affinity.routes", "is empty, so routes are upstream names, but upstream %q contains '.' and cannot be a route; map a route to it here", name)
+			}
+		}
+	}
+}
+
+// validateHandover checks server.handover_socket.
+func (s ServerConfig) validateHandover(p *problems) {
+	path := s.HandoverSocket
+	switch {
+	case !s.HandoverEnabled():
+	case !strings.HasPrefix(path, "/"):
+		p.add("server.handover_socket", "%q must be an absolute path (the old and the new process must agree on it)", path)
+	case len(path) > maxSocketPath:
+		p.add("server.handover_socket", "must be at most %d bytes, the limit of a unix socket path (got %d)", maxSocketPath, len(path))
+	case strings.ContainsRune(path, 0):
+		p.add("server.handover_socket", "must not contain a NUL byte")
+	}
+}
+
+// atLeastOne records a problem when n is less than 1.
+func atLeastOne(p *problems, key string, n int) {
+	if n < 1 {
+		p.add(key, "must be at least 1 (got %d)", n)
+	}
+}
+
+// checkRequestPath accepts an origin-form request target: a path starting
+// with "/", with an optional query, without a fragment or white space.
+func checkRequestPath(s string) error {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
+		return fmt.Errorf("%q must start with a single \"/\"", s)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) || strings.Contains(s, "#") {
+		return fmt.Errorf("%q must not contain white space, control characters or '#'", s)
+	}
+	if _, err := url.ParseRequestURI(s); err != nil {
+		return fmt.Errorf("%q is not a valid request path", s)
+	}
+	return nil
+}
+
+// badCookieValueRune reports runes that RFC 6265 does not allow in a
+// cookie value.
+func badCookieValueRune(r rune) bool {
+	return r <= ' ' || r == '"' || r == ',' || r == ';' || r == '\\' || r >= 0x7f
+}

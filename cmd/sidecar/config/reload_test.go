@@ -1,0 +1,126 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestReloadDiff(t *testing.T) {
+	tests := []struct {
+		name        string
+		mutate      func(c *Config)
+		applied     []string
+		needRestart []string
+	}{
+		{"nothing changed", func(*Config) {}, nil, nil},
+
+		// Applied on SIGHUP.
+		{"upstream weight", func(c *Config) { c.Upstreams[0].Weight = 3 }, []string{"upstreams[0].weight"}, nil},
+		{"upstream url", func(c *Config) { c.Upstreams[0].URL = "http://127.0.0.1:9091" }, []string{"upstreams[0].url"}, nil},
+		{"upstream added", func(c *Config) {
+			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 1})
+		}, []string{"upstreams[1]"}, nil},
+		{"upstream removed", func(c *Config) { c.Upstreams = c.Upstreams[:0] }, []string{"upstreams[0]"}, nil},
+		{"policy", func(c *Config) { c.Proxy.Policy = PolicyLeastConn }, []string{"proxy.policy"}, nil},
+		{"health check", func(c *Config) {
+			c.Proxy.HealthCheck.Path = "/healthz"
+			c.Proxy.HealthCheck.ExpectStatus = 204
+		}, []string{"proxy.health_check.path", "proxy.health_check.expect_status"}, nil},
+		{"passive", func(c *Config) { c.Proxy.Passive.Cooldown = time.Minute }, []string{"proxy.passive.cooldown"}, nil},
+		{"retry", func(c *Config) { c.Proxy.Retry.Attempts = 1 }, []string{"proxy.retry.attempts"}, nil},
+		{"affinity cookie and mode", func(c *Config) {
+			c.Proxy.Affinity.Cookie = "JSESSIONID"
+			c.Proxy.Affinity.Mode = AffinityMap
+		}, []string{"proxy.affinity.cookie", "proxy.affinity.mode"}, nil},
+		{"routes added, changed and removed", func(c *Config) {
+			c.Proxy.Affinity.Routes = map[string]string{"b": "app2", "d": "app1"}
+		}, []string{"proxy.affinity.routes.a", "proxy.affinity.routes.b", "proxy.affinity.routes.d"}, nil},
+		{"log level", func(c *Config) { c.Log.Level = LogDebug }, []string{"log.level"}, nil},
+
+		// Restart needed.
+		{"listen", func(c *Config) { c.Listen = ":9000" }, nil, []string{"listen"}},
+		{"handover socket", func(c *Config) { c.Server.HandoverSocket = "/run/s.sock" }, nil, []string{"server.handover_socket"}},
+		{"server timeout", func(c *Config) { c.Server.IdleTimeout = time.Minute }, nil, []string{"server.idle_timeout"}},
+		{"proxy timeouts and pool size", func(c *Config) {
+			c.Proxy.DialTimeout = time.Second
+			c.Proxy.MaxIdleConnsPerHost = 16
+		}, nil, []string{"proxy.dial_timeout", "proxy.max_idle_conns_per_host"}},
+		{"store", func(c *Config) {
+			c.Store.Type = StoreRedis
+			c.Store.Redis.Addrs = []string{"10.0.0.1:6379"}
+		}, nil, []string{"store.type", "store.redis.addrs"}},
+		{"session secrets, by name", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret2, testCookieSecret} }, nil, []string{"session.secrets"}},
+		{"header secret, by name", func(c *Config) { c.Headers.Secret = testCookieSecret2 }, nil, []string{"headers.secret"}},
+		{"admin", func(c *Config) {
+			c.Admin.Listen = "127.0.0.1:9090"
+			c.Admin.Token = testAdminToken
+		}, nil, []string{"admin.listen", "admin.token"}},
+		{"redis password, by name", func(c *Config) { c.Store.Redis.Password = "changed" }, nil, []string{"store.redis.password"}},
+		{"log format", func(c *Config) { c.Log.Format = LogConsole }, nil, []string{"log.format"}},
+		{"tls", func(c *Config) { c.TLS.ACME.Domains = []string{"app.example.com"} }, nil, []string{"tls.acme.domains"}},
+
+		// Both, in the order of the file.
+		{"mixed", func(c *Config) {
+			c.Log.Level = LogWarn
+			c.Log.Format = LogConsole
+			c.Upstreams[0].Weight = 2
+			c.Listen = ":9000"
+			c.Proxy.Retry.Timeout = time.Minute
+			c.Proxy.ResponseHeaderTimeout = 30 * time.Second
+		}, []string{"upstreams[0].weight", "proxy.retry.timeout", "log.level"}, []string{"listen", "proxy.response_header_timeout", "log.format"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := validConfig()
+			old.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
+			next := validConfig()
+			next.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
+			tt.mutate(&next)
+
+			applied, needRestart := old.ReloadDiff(next)
+			assert.Equal(t, tt.applied, applied, "applied")
+			assert.Equal(t, tt.needRestart, needRestart, "needRestart")
+
+			// Symmetric: the same keys changed going back.
+			back, backRestart := next.ReloadDiff(old)
+			assert.Equal(t, tt.applied, back, "applied, reversed")
+			assert.Equal(t, tt.needRestart, backRestart, "needRestart, reversed")
+
+			for _, key := range append(applied, needRestart...) {
+				for _, secret := range []string{testCookieSecret, testCookieSecret2, testHeaderSecret, testAdminToken, "changed"} {
+					assert.NotContains(t, key, secret)
+				}
+			}
+		})
+	}
+}
+
+func TestReloadDiffNilEqualsEmpty(t *testing.T) {
+	a, b := validConfig(), validConfig()
+	a.Proxy.Affinity.Routes = nil
+	a.TLS.ACME.Domains = nil
+	b.TLS.ACME.Domains = []string{}
+	applied, needRestart := a.ReloadDiff(b)
+	assert.Nil(t, applied)
+	assert.Nil(t, needRestart)
+}
+
+// TestReloadableKeysExist guards the list of reloadable keys against a
+// renamed key, which would silently turn it into one that takes a restart.
+func TestReloadableKeysExist(t *testing.T) {
+	keys := leafKeys(configType(), "")
+	for _, k := range reloadableKeys() {
+		t.Run(k, func(t *testing.T) {
+			found := false
+			for _, key := range keys {
+				if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+					found = true
+				}
+			}
+			assert.True(t, found, "%s names no key or section", k)
+		})
+	}
+}
