@@ -80,6 +80,8 @@ type PoolOptions struct {
 	Passive Passive
 	// Affinity routes legacy sticky-session cookies to their upstream.
 	Affinity Affinity
+	// Retry bounds retries on another upstream.
+	Retry RetryOptions
 }
 
 func (o PoolOptions) validate() error {
@@ -156,6 +158,7 @@ func (p *Pool) install(opts PoolOptions, old *poolState) {
 	if opts.Passive.Cooldown <= 0 {
 		opts.Passive.Cooldown = 10 * time.Second
 	}
+	opts.Retry = opts.Retry.withDefaults()
 	st := &poolState{byName: make(map[string]*Backend, len(opts.Upstreams)), opts: opts}
 	kept := map[*Backend]bool{}
 	for _, u := range opts.Upstreams {

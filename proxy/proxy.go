@@ -48,8 +48,6 @@ type Options struct {
 	// Upstreams are the app servers for the pool New builds when Pool is
 	// nil.
 	Upstreams []Upstream
-	// Retry bounds retries on another upstream.
-	Retry RetryOptions
 	// Manager loads and commits sessions. Required.
 	Manager *sessions.Manager
 	// Header signs the X-Sidecar-Session JWT. Required.
@@ -129,7 +127,7 @@ func New(o Options) (*Proxy, error) {
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		Transport:      &poolTransport{pool: pool, next: o.Transport, retry: o.Retry.withDefaults(), scrub: p.scrubResponseHeader},
+		Transport:      &poolTransport{pool: pool, next: o.Transport, scrub: p.scrubResponseHeader},
 		BufferPool:     newBufferPool(),
 		ErrorLog:       log.New(stdLogBridge{o.Logger}, "", 0),
 	}

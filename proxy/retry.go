@@ -60,9 +60,8 @@ var errRetryBudget = fmt.Errorf("proxy: upstream time budget exhausted: %w", con
 // RetryOptions describe, and keeps each backend's in-flight and failure
 // counts.
 type poolTransport struct {
-	pool  *Pool
-	next  http.RoundTripper
-	retry RetryOptions
+	pool *Pool
+	next http.RoundTripper
 	// scrub removes Sidecar's headers from interim (1xx) responses, which
 	// the ReverseProxy forwards before ModifyResponse ever runs.
 	scrub func(http.Header)
@@ -70,12 +69,13 @@ type poolTransport struct {
 
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := stateFrom(req.Context())
-	body, err := newReplayBody(req, t.retry.BufferBytes)
+	retry := t.pool.state.Load().opts.Retry // one generation for the whole request
+	body, err := newReplayBody(req, retry.BufferBytes)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	budget := time.AfterFunc(t.retry.Timeout, func() { cancel(errRetryBudget) })
+	budget := time.AfterFunc(retry.Timeout, func() { cancel(errRetryBudget) })
 	var tried []*Backend
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -115,7 +115,7 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%w: last try on %s: %w", errRetryBudget, b.Name, err)
 		}
 		t.pool.passiveFail(b)
-		if attempt >= t.retry.Attempts || !retryable(req, err, tr, body) {
+		if attempt >= retry.Attempts || !retryable(req, err, tr, body) {
 			budget.Stop()
 			cancel(nil)
 			return nil, err

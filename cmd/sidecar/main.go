@@ -7,6 +7,9 @@
 //	sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
 //	sidecar check --config FILE   validate the config and exit (non-zero on error)
 //
+// SIGHUP reloads the config file: upstreams, weights, policy, health
+// checks, retries, affinity and the log level change without dropping a
+// connection; an invalid file is refused and the running config stays.
 // Environment variables override the file: SIDECAR_ then the dotted key
 // with "__" for each dot, e.g. SIDECAR_SESSION__IDLE_TIMEOUT=45m.
 package main
@@ -69,10 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "config %s is valid\n", *path)
 		return 0
 	}
-	return serve(cfg, stderr)
+	return serve(*path, cfg, stderr)
 }
 
-func serve(cfg *config.Config, logOut io.Writer) int {
+func serve(path string, cfg *config.Config, logOut io.Writer) int {
 	m, err := server.New(cfg, logOut)
 	if err != nil {
 		fmt.Fprintf(logOut, "sidecar: %v\n", err)
@@ -84,7 +87,17 @@ func serve(cfg *config.Config, logOut io.Writer) int {
 		m.Logger().Error().Err(err).Msg("sidecar failed to start")
 		return 1
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			waiting = false
+		case <-hup:
+			reload(path, m)
+		}
+	}
 	stop() // a second signal now kills the process the default way
 	m.Logger().Info().Msg("signal received: draining in-flight requests")
 	if err := m.Shutdown(context.Background()); err != nil {
@@ -92,6 +105,20 @@ func serve(cfg *config.Config, logOut io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reload re-reads the config file on SIGHUP. A config that fails to load
+// or validate is refused with the reasons logged, and the running one
+// stays.
+func reload(path string, m *server.Main) {
+	next, err := config.Load(path, os.Environ())
+	if err == nil {
+		err = m.Reload(next)
+	}
+	if err != nil {
+		m.Logger().Error().Str("config", path).Str("reasons", indent(err)).
+			Msg("config reload refused: keeping the running config")
+	}
 }
 
 // indent puts each joined error on its own indented line.

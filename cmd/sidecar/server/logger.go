@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -10,15 +11,42 @@ import (
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 )
 
-// newLogger builds the program's logger: JSON lines by default, or
-// human-readable console output.
-func newLogger(c config.LogConfig, out io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(string(c.Level))
-	if err != nil {
-		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+// levelFilter drops events below a level that SIGHUP can change while
+// loggers copied into every component keep working: the loggers
+// themselves log at every level, the filter decides.
+type levelFilter struct {
+	w   io.Writer
+	min atomic.Int32
+}
+
+func (f *levelFilter) Write(p []byte) (int, error) { return f.w.Write(p) }
+
+// WriteLevel implements zerolog.LevelWriter.
+func (f *levelFilter) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	if l < zerolog.Level(f.min.Load()) {
+		return len(p), nil
 	}
+	return f.w.Write(p)
+}
+
+func (f *levelFilter) set(level config.LogLevel) error {
+	lvl, err := zerolog.ParseLevel(string(level))
+	if err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	f.min.Store(int32(lvl))
+	return nil
+}
+
+// newLogger builds the program's logger: JSON lines by default, or
+// human-readable console output, behind a level filter reload can move.
+func newLogger(c config.LogConfig, out io.Writer) (zerolog.Logger, *levelFilter, error) {
 	if c.Format == config.LogConsole {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
 	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+	f := &levelFilter{w: out}
+	if err := f.set(c.Level); err != nil {
+		return zerolog.Logger{}, nil, err
+	}
+	return zerolog.New(f).Level(zerolog.DebugLevel).With().Timestamp().Logger(), f, nil
 }

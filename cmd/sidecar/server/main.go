@@ -26,14 +26,20 @@ import (
 // Main is one running Sidecar. Create it with New, start it with Run, stop
 // it with Shutdown. It is not reusable after Shutdown.
 type Main struct {
-	cfg *config.Config
-	log zerolog.Logger
+	cfg      *config.Config
+	log      zerolog.Logger
+	level    *levelFilter
+	pool     *proxy.Pool
+	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
 
 	store     sessions.Store
 	closers   []func() error // run in reverse order by Shutdown
 	srv       *http.Server
 	ln        net.Listener
-	served    chan struct{} // closed when the serve loop has returned
+	served    chan struct{}  // closed when the serve loop has returned
+	handlers  sync.WaitGroup // requests being served, upgraded ones included
+	base      context.Context
+	cutoff    context.CancelFunc // ends every request context: last resort of Shutdown
 	serveErr  error
 	closeOnce sync.Once
 }
@@ -41,11 +47,11 @@ type Main struct {
 // New returns a Main for cfg, logging JSON (or console text, per
 // cfg.Log.Format) to out. It opens nothing yet.
 func New(cfg *config.Config, out io.Writer) (*Main, error) {
-	logger, err := newLogger(cfg.Log, out)
+	logger, level, err := newLogger(cfg.Log, out)
 	if err != nil {
 		return nil, err
 	}
-	return &Main{cfg: cfg, log: logger, served: make(chan struct{})}, nil
+	return &Main{cfg: cfg, log: logger, level: level, served: make(chan struct{})}, nil
 }
 
 // Logger is the program's logger.
@@ -60,6 +66,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.closeAll()
 		}
 	}()
+	if m.cfg.Session.Locking == config.LockingSession {
+		return fmt.Errorf("session.locking: %q is not available in this version; use %q", config.LockingSession, config.LockingOff)
+	}
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
@@ -78,8 +87,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.base, m.cutoff = context.WithCancel(context.Background())
 	m.srv = &http.Server{
-		Handler:           handler,
+		Handler:           m.track(handler),
+		BaseContext:       func(net.Listener) context.Context { return m.base },
 		ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       m.cfg.Server.IdleTimeout,
 		TLSConfig:         tlsConf,
@@ -115,9 +126,20 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 // Store is the session store in use.
 func (m *Main) Store() sessions.Store { return m.store }
 
-// Shutdown stops accepting connections, lets in-flight requests finish
-// until ctx is done or cfg.Server.ShutdownTimeout passes (whichever is
-// first; then remaining connections are closed), and closes the store.
+// track counts requests in flight. http.Server.Shutdown does not wait for
+// upgraded (hijacked) connections such as WebSockets; this count does.
+func (m *Main) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.handlers.Add(1)
+		defer m.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Shutdown stops accepting connections, lets in-flight requests (and
+// upgraded connections) finish until ctx is done or
+// cfg.Server.ShutdownTimeout passes, whichever is first, then cuts what
+// remains, and closes the store.
 func (m *Main) Shutdown(ctx context.Context) error {
 	var err error
 	if m.srv != nil {
@@ -129,6 +151,16 @@ func (m *Main) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, m.srv.Close())
 		}
 		<-m.served
+		handlersDone := make(chan struct{})
+		go func() { m.handlers.Wait(); close(handlersDone) }() // exits when the last handler returns
+		select {
+		case <-handlersDone:
+		case <-ctx.Done():
+			m.log.Warn().Msg("shutdown timeout: cutting upgraded connections")
+			m.cutoff() // ends request contexts; the ReverseProxy closes tunnels
+			<-handlersDone
+		}
+		m.cutoff()
 		m.log.Info().Dur("drained_in", time.Since(start)).Msg("sidecar stopped")
 	}
 	return errors.Join(err, m.serveErr, m.closeAll())
@@ -171,14 +203,6 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	ups := make([]proxy.Upstream, len(c.Upstreams))
-	for i, u := range c.Upstreams {
-		pu, err := u.ParseURL()
-		if err != nil {
-			return nil, fmt.Errorf("upstreams[%d].url: %w", i, err)
-		}
-		ups[i] = proxy.Upstream{Name: u.Name, URL: pu}
-	}
 	transport := proxy.NewTransport(proxy.TransportOptions{
 		DialTimeout:           c.Proxy.DialTimeout,
 		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
@@ -186,11 +210,21 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
 	})
 	m.closers = append(m.closers, func() error { transport.CloseIdleConnections(); return nil })
+	popts, err := poolOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := proxy.NewPool(popts, transport, m.log.With().Str("log", "pool").Logger())
+	if err != nil {
+		return nil, err
+	}
+	m.pool = pool
+	m.closers = append(m.closers, pool.Close)
 	return proxy.New(proxy.Options{
-		Upstreams: ups,
-		Manager:   manager,
-		Header:    header,
-		Prefix:    c.Headers.Prefix,
+		Pool:    pool,
+		Manager: manager,
+		Header:  header,
+		Prefix:  c.Headers.Prefix,
 		Cookie: proxy.CookieOptions{
 			Name:         c.Session.CookieName,
 			Path:         c.Session.CookiePath,

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/proxy"
+)
+
+// poolOptions translates the upstream part of the config for the proxy
+// (upstreams, policy, health checks, ejection, affinity, retries):
+// what NewPool takes at start and Pool.Update takes on SIGHUP.
+func poolOptions(c *config.Config) (proxy.PoolOptions, error) {
+	ups := make([]proxy.Upstream, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		pu, err := u.ParseURL()
+		if err != nil {
+			return proxy.PoolOptions{}, fmt.Errorf("upstreams[%d].url: %w", i, err)
+		}
+		ups[i] = proxy.Upstream{Name: u.Name, URL: pu, Weight: u.Weight}
+	}
+	p := c.Proxy
+	o := proxy.PoolOptions{
+		Upstreams: ups,
+		Policy:    proxy.Policy(p.Policy),
+		Passive:   proxy.Passive{MaxFails: p.Passive.MaxFails, Cooldown: p.Passive.Cooldown},
+		Retry: proxy.RetryOptions{
+			Attempts:    p.Retry.Attempts,
+			Timeout:     p.Retry.Timeout,
+			BufferBytes: int64(p.Retry.BufferBytes),
+		},
+	}
+	if p.HealthCheck.Enabled() {
+		o.Health = proxy.HealthCheck{
+			Path:               p.HealthCheck.Path,
+			Interval:           p.HealthCheck.Interval,
+			Timeout:            p.HealthCheck.Timeout,
+			HealthyThreshold:   p.HealthCheck.HealthyThreshold,
+			UnhealthyThreshold: p.HealthCheck.UnhealthyThreshold,
+			ExpectStatus:       p.HealthCheck.ExpectStatus,
+		}
+	}
+	if p.Affinity.Enabled() {
+		o.Affinity = proxy.Affinity{
+			Cookie: p.Affinity.Cookie,
+			Mode:   proxy.AffinityMode(p.Affinity.Mode),
+			Routes: p.Affinity.Routes,
+		}
+	}
+	return o, nil
+}
