@@ -3,11 +3,22 @@
 -- Returns {OK, new version, created, abs_exp}, or {NOT_FOUND}, {CONFLICT}
 -- or {TOO_LARGE} having written nothing. A missing or expired key is never
 -- written to, so a late write cannot bring a session back.
+--
+-- A delta that sets a principal comes with the index bound (ARGV[8]): the
+-- store has already listed the session in the principal's index until that
+-- time. A session that may live past it (abs_exp later) is not written:
+-- the script returns {REINDEX, created, abs_exp} so the store can list it
+-- for its whole life first and try again. A committed principal change is
+-- thus always findable through the index.
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local code, meta, size = check_delta(key, now)
 if code ~= OK then
   return {code}
+end
+local bound = tonumber(ARGV[8])
+if bound > 0 and tonumber(meta[3]) > bound then
+  return {REINDEX, tonumber(meta[5]), tonumber(meta[3])}
 end
 local n = tonumber(ARGV[7])
 local last_set = DELTA_SET - 1 + 2 * n

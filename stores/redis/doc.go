@@ -45,22 +45,29 @@
 // files, run with EVALSHA and falling back to EVAL), so a check and the
 // write it guards are atomic, and a write never lands on a key that was
 // deleted, regenerated away or expired. Round trips per call: Load, with
-// or without Touch, 1; Create 1; Apply 1, including a principal change
-// (the index update is pipelined with the script; see Store.Apply for the
-// rare second trip); Regenerate 2; Delete 1; ByPrincipal 2.
+// or without Touch, 1; Create 1, or 2 with a principal; Apply 1, or 2 when
+// it sets a principal (3 or 4 in the rare cases Store.Apply describes);
+// Regenerate 2, or 3 when the session has a principal; Delete 1;
+// ByPrincipal 2.
+//
+// A principal index update is never pipelined with the session write it
+// serves: on a cluster the two live on different nodes, where one can fail
+// while the other lands. The index update goes first, as a round trip of
+// its own, and the session write is sent only once it succeeded, so a
+// failed index update fails the call having written nothing, and a
+// committed write is always findable by its principal. An index entry
+// without its write (the write was then refused, or failed) is harmless:
+// ByPrincipal checks every entry.
 //
 // Regenerate never uses RENAME or a script over both keys, which fail with
 // CROSSSLOT on a cluster when the keys hash to different slots. It takes
 // the old session (checking the delta, then deleting the key, atomically)
-// and creates the new one. If the process dies or Redis becomes
-// unreachable between those two steps, the session is lost: the user is
-// logged out, but a session is never reachable under both keys.
-//
-// On a cluster, a pipeline whose commands live on different nodes is sent
-// to those nodes concurrently: a principal index update may then fail or
-// land independently of the session write it accompanies. A failure is
-// reported as an error; an index entry without its write is harmless
-// (ByPrincipal checks every entry).
+// and creates the new one. The second step runs detached from the caller's
+// context, under Options.RegenerateTimeout, and is retried once, so a
+// deadline passing between the steps does not lose the session. If the
+// process dies, or Redis stays unreachable, between those two steps, the
+// session is lost: the user is logged out, but a session is never
+// reachable under both keys, and the old key is never restored.
 //
 // # Errors
 //

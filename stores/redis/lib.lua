@@ -7,7 +7,7 @@
 -- JSON value. ARGV[1] of every script is the store clock's now in Unix ms.
 
 -- Result codes, mirrored in scripts.go.
-local OK, NOT_FOUND, CONFLICT, TOO_LARGE, EXISTS = 0, 1, 2, 3, 4
+local OK, NOT_FOUND, CONFLICT, TOO_LARGE, EXISTS, REINDEX = 0, 1, 2, 3, 4, 5
 
 -- live reports whether a record whose expiry fields are idle and abs (hash
 -- values, false when absent) is live at now.
@@ -48,11 +48,15 @@ end
 --   ARGV[5] "1" if the principal is replaced, else "0"
 --   ARGV[6] the new principal
 --   ARGV[7] n, the number of attributes set
---   ARGV[8 .. 7+2n] name/value pairs to set
---   ARGV[8+2n ..] names to delete
+--   ARGV[8] the index bound (ms): 0 when ARGV[5] is "0" or the new
+--           principal is empty; else the time until which the principal's
+--           index is known to list the session (apply.lua refuses with
+--           REINDEX a session living past it; take.lua gets 0)
+--   ARGV[9 .. 8+2n] name/value pairs to set
+--   ARGV[9+2n ..] names to delete
 -- The store sends set and deleted names disjoint and without repeats (a
 -- name both set and deleted is only deleted), so sizes add up.
-local DELTA_SET = 8
+local DELTA_SET = 9
 
 -- attr_size is what attribute name currently counts towards the size of
 -- the session at key: #name + #value, or 0 if it is absent. O(1).

@@ -9,10 +9,13 @@ import (
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
-// indexCall is the index.lua call that lists key under principal p with
-// the given score: a time (ms) at or after which the session is dead.
-func (s *Store) indexCall(now int64, p, key string, score int64) scriptCall {
-	return scriptCall{s.scripts.index, []string{s.indexKey(p)}, []any{now, score, key}}
+// index runs index.lua, listing key under principal p with the given
+// score: a time (ms) at or after which the session is dead. It is always a
+// round trip of its own, confirmed before the session write it serves is
+// sent: on a cluster the index and the session live on different nodes,
+// and a write must never commit while its index update fails.
+func (s *Store) index(ctx context.Context, now int64, p, key string, score int64) error {
+	return s.scripts.index.Run(ctx, s.client, []string{s.indexKey(p)}, now, score, key).Err()
 }
 
 // observe records rec's lifetime (AbsExp - Created) in maxLife.

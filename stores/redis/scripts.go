@@ -30,6 +30,9 @@ const (
 	codeConflict = 2
 	codeTooLarge = 3
 	codeExists   = 4
+	// codeReindex: apply.lua found the session may outlive the index
+	// bound it was given, and wrote nothing (see Store.Apply).
+	codeReindex = 5
 )
 
 // scripts are the store's Lua scripts, built once per Store by New.
@@ -46,42 +49,6 @@ func newScripts() scripts {
 		take:   redis.NewScript(libLua + takeLua),
 		index:  redis.NewScript(indexLua),
 	}
-}
-
-// scriptCall is one script invocation for runPipelined.
-type scriptCall struct {
-	script *redis.Script
-	keys   []string
-	args   []any
-}
-
-// runPipelined sends calls in one pipeline, one round trip, each as
-// EVALSHA, and returns their commands in order. A call the server refused
-// with NOSCRIPT did not run, so it is sent again as EVAL in a second
-// pipeline; that happens once per script and server (at first use, after
-// a restart or a SCRIPT FLUSH). On a cluster the pipeline's commands may go
-// to different nodes, concurrently and in no particular order. Errors are
-// left on the commands for the caller to inspect.
-func runPipelined(ctx context.Context, client redis.UniversalClient, calls ...scriptCall) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, len(calls))
-	pipe := client.Pipeline()
-	for i, c := range calls {
-		cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
-	}
-	_, _ = pipe.Exec(ctx) // errors are on the commands
-	var retry redis.Pipeliner
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			if retry == nil {
-				retry = client.Pipeline()
-			}
-			cmds[i] = calls[i].script.Eval(ctx, retry, calls[i].keys, calls[i].args...)
-		}
-	}
-	if retry != nil {
-		_, _ = retry.Exec(ctx)
-	}
-	return cmds
 }
 
 // LoadScripts loads the store's scripts into the script cache of the

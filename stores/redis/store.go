@@ -17,6 +17,10 @@ import (
 // DefaultPrefix is the key prefix used when Options.Prefix is empty.
 const DefaultPrefix = "sidecar:"
 
+// DefaultRegenerateTimeout is the Options.RegenerateTimeout used when it is
+// zero.
+const DefaultRegenerateTimeout = time.Second
+
 const (
 	// attrPrefix starts the hash field of every attribute.
 	attrPrefix = "a:"
@@ -34,6 +38,18 @@ type Options struct {
 	// Clock is the store's clock: it decides liveness and the Redis TTLs
 	// set from record expiries. Nil means time.Now.
 	Clock func() time.Time
+	// RegenerateTimeout bounds the second step of Regenerate, storing the
+	// session under the new key once the first step has taken (and so
+	// deleted) the old one. That step does not stop when the caller's
+	// context is cancelled or its deadline passes, since giving up there
+	// would lose the session and log the user out. Each of its attempts
+	// (at most two: a failure other than sessions.ErrExists is retried
+	// once) gets the longer of RegenerateTimeout and the time then left
+	// until the context's deadline, so a slow Redis still gets the time
+	// the caller granted, and a caller out of time still gets
+	// RegenerateTimeout. Zero or negative means DefaultRegenerateTimeout
+	// (1s).
+	RegenerateTimeout time.Duration
 }
 
 // Store is a sessions.Store on Redis: standalone, Sentinel (a failover
@@ -44,6 +60,8 @@ type Store struct {
 	prefix  string
 	clock   func() time.Time
 	scripts scripts
+	// regenTimeout is Options.RegenerateTimeout with its default applied.
+	regenTimeout time.Duration
 	// maxLife is the longest AbsExp-Created span, in ms, of any record
 	// this store has seen: Apply uses it to bound, without reading the
 	// session first, how long a principal index entry must last.
@@ -58,16 +76,20 @@ var _ sessions.Store = (*Store)(nil)
 // Redis holds each request for that long.
 func New(client redis.UniversalClient, opts Options) *Store {
 	s := &Store{
-		client:  client,
-		prefix:  opts.Prefix,
-		clock:   opts.Clock,
-		scripts: newScripts(),
+		client:       client,
+		prefix:       opts.Prefix,
+		clock:        opts.Clock,
+		scripts:      newScripts(),
+		regenTimeout: opts.RegenerateTimeout,
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	if s.regenTimeout <= 0 {
+		s.regenTimeout = DefaultRegenerateTimeout
 	}
 	return s
 }

@@ -30,6 +30,8 @@ func targeted(t *testing.T, client redis.UniversalClient) {
 	t.Run("ScriptCacheFlushed", func(t *testing.T) { testScriptCacheFlushed(t, client) })
 	t.Run("RegenerateRacingApply", func(t *testing.T) { testRegenerateRacingApply(t, client) })
 	t.Run("MalformedHash", func(t *testing.T) { testMalformedHash(t, client) })
+	t.Run("NoHalfWriteOnIndexFailure", func(t *testing.T) { testNoHalfWriteOnIndexFailure(t, client) })
+	t.Run("NoLogoutWhenDeadlinePassesAfterTake", func(t *testing.T) { testNoLogoutWhenDeadlinePassesAfterTake(t, client) })
 }
 
 func testRoundTrips(t *testing.T, client redis.UniversalClient) {
@@ -56,7 +58,8 @@ func testRoundTrips(t *testing.T, client redis.UniversalClient) {
 		want int64
 		call func() error
 	}{
-		{"CreateWithPrincipal", 1, func() error { return s.Create(ctx, key, record(clock, "alice")) }},
+		// The index entry is written, and confirmed, before the record.
+		{"CreateWithPrincipal", 2, func() error { return s.Create(ctx, key, record(clock, "alice")) }},
 		{"CreateAnonymous", 1, func() error { return s.Create(ctx, randomKey(), record(clock, "")) }},
 		{"Load", 1, func() error { _, err := s.Load(ctx, key, nil); return err }},
 		{"LoadTouchNotDue", 1, func() error {
@@ -81,17 +84,33 @@ func testRoundTrips(t *testing.T, client redis.UniversalClient) {
 			})
 			return err
 		}},
-		{"ApplyPrincipalChange", 1, func() error {
+		// A principal change indexes first, then writes.
+		{"ApplyPrincipalChange", 2, func() error {
 			_, err := s.Apply(ctx, key, &sessions.Delta{Principal: ptr("bob"), MaxBytes: 1000, BaseVersion: 2})
 			return err
 		}},
-		{"ApplyRefused", 1, func() error {
+		{"ApplyRefused", 2, func() error {
 			_, err := s.Apply(ctx, key, &sessions.Delta{Principal: ptr("carol"), BaseVersion: 1})
 			return ignore(err, sessions.ErrConflict)
 		}},
-		{"Regenerate", 2, func() error {
+		{"ApplyRefusedNoPrincipal", 1, func() error {
+			_, err := s.Apply(ctx, key, &sessions.Delta{BaseVersion: 1})
+			return ignore(err, sessions.ErrConflict)
+		}},
+		{"ApplyPrincipalCleared", 1, func() error {
+			_, err := s.Apply(ctx, key, &sessions.Delta{Principal: ptr("")})
+			return err
+		}},
+		// Take, index, create.
+		{"Regenerate", 3, func() error {
 			next := randomKey()
 			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("dave")})
+			key = next
+			return err
+		}},
+		{"RegenerateAnonymous", 2, func() error {
+			next := randomKey()
+			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("")})
 			key = next
 			return err
 		}},
@@ -302,8 +321,9 @@ func testPrincipalIndex(t *testing.T, client redis.UniversalClient) {
 
 	t.Run("ApplyOnFreshStoreIndexesForTheWholeLifetime", func(t *testing.T) {
 		// A store that has seen no record cannot bound a session's life
-		// without reading it: Apply then takes a second round trip, and the
-		// index entry must still last until AbsExp.
+		// without reading it: Apply's script then refuses to write and
+		// reports AbsExp, and Apply indexes until then and writes (three
+		// round trips); the index entry must last until AbsExp.
 		clock := newClock()
 		prefix := "t" + randomHex(4) + ":"
 		creator := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock.Now})
@@ -317,7 +337,7 @@ func testPrincipalIndex(t *testing.T, client redis.UniversalClient) {
 		rt := redistest.CountRoundTrips(client)
 		_, err := fresh.Apply(ctx, key, &sessions.Delta{Principal: ptr("p")})
 		require.NoError(t, err)
-		assert.EqualValues(t, 2, rt.Count(), "Apply on a store that has seen no record")
+		assert.EqualValues(t, 3, rt.Count(), "Apply on a store that has seen no record")
 		clock.Advance(rec.AbsExp.Sub(clock.Now()) - time.Millisecond)
 		keys, err := fresh.ByPrincipal(ctx, "p")
 		require.NoError(t, err)
@@ -394,7 +414,7 @@ func testScriptCacheFlushed(t *testing.T, client redis.UniversalClient) {
 	}
 	key := randomKey()
 	flush()
-	require.NoError(t, s.Create(ctx, key, record(clock, "p")), "Create (pipelined with the index)")
+	require.NoError(t, s.Create(ctx, key, record(clock, "p")), "Create (after the index update)")
 	flush()
 	_, err := s.Load(ctx, key, nil)
 	require.NoError(t, err)
