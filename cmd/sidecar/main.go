@@ -6,6 +6,8 @@
 //
 //	sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
 //	sidecar check --config FILE   validate the config and exit (non-zero on error)
+//	sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
+//	                              talk to the admin API (drain before a deploy)
 //
 // SIGHUP reloads the config file: upstreams, weights, policy, health
 // checks, retries, affinity and the log level change without dropping a
@@ -29,8 +31,10 @@ import (
 )
 
 const usage = `usage:
-  sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
+  sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT (SIGHUP reloads)
   sidecar check --config FILE   validate the config; exit 1 naming each bad key
+  sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
+                                inspect and drain upstreams through the admin API
 `
 
 func main() {
@@ -44,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
+	if cmd == "upstreams" {
+		return runUpstreams(rest, stdout, stderr, os.Environ())
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "path to the YAML config file")

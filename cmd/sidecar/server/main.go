@@ -20,6 +20,7 @@ import (
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/proxy/admin"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -36,6 +37,8 @@ type Main struct {
 	closers   []func() error // run in reverse order by Shutdown
 	srv       *http.Server
 	ln        net.Listener
+	admin     *http.Server
+	adminLn   net.Listener
 	served    chan struct{}  // closed when the serve loop has returned
 	handlers  sync.WaitGroup // requests being served, upgraded ones included
 	base      context.Context
@@ -104,6 +107,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ln = tls.NewListener(ln, tlsConf)
 	}
 	m.ln = ln
+	if err := m.startAdmin(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	go m.serve()
 	m.log.Info().Str("listen", ln.Addr().String()).Str("store", string(m.cfg.Store.Type)).
 		Int("upstreams", len(m.cfg.Upstreams)).Bool("tls", tlsConf != nil).Msg("sidecar serving")
@@ -118,6 +125,42 @@ func (m *Main) serve() {
 		m.serveErr = err
 		m.log.Error().Err(err).Msg("serve loop stopped")
 	}
+}
+
+// startAdmin serves the admin API on admin.listen when it is enabled.
+func (m *Main) startAdmin() error {
+	if !m.cfg.Admin.Enabled() {
+		return nil
+	}
+	h, err := admin.New(admin.Options{
+		Token:  m.cfg.Admin.Token.Bytes(),
+		Pool:   m.pool,
+		Logger: m.log.With().Str("log", "admin").Logger(),
+	})
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	ln, err := net.Listen("tcp", m.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	m.adminLn = ln
+	m.admin = &http.Server{Handler: h, ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout}
+	go func() { // exits when Shutdown closes the admin server
+		if err := m.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error().Err(err).Msg("admin API stopped")
+		}
+	}()
+	m.log.Info().Str("admin", ln.Addr().String()).Msg("admin API serving")
+	return nil
+}
+
+// AdminAddr is the admin API's address, or "" when it is disabled.
+func (m *Main) AdminAddr() string {
+	if m.adminLn == nil {
+		return ""
+	}
+	return m.adminLn.Addr().String()
 }
 
 // Addr is the address the proxy listens on (useful with ":0").
@@ -146,6 +189,11 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.Server.ShutdownTimeout)
 		defer cancel()
 		start := time.Now()
+		if m.admin != nil {
+			// The admin API stays up while the proxy drains, so a deploy
+			// script can watch in-flight counts; it stops with the rest.
+			defer func() { _ = m.admin.Close() }()
+		}
 		if err = m.srv.Shutdown(ctx); err != nil {
 			m.log.Warn().Err(err).Msg("shutdown timeout: closing remaining connections")
 			err = errors.Join(err, m.srv.Close())

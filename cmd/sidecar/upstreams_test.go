@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/proxy/admin"
+	"github.com/sidecarproxy/sidecar/sessions"
+	"github.com/sidecarproxy/sidecar/stores/memory"
+)
+
+const (
+	testAdminToken   = "upstreams-test-admin-token-0123"
+	testCookieSecret = "upstreams-test-cookie-secret-0123456789ab"
+	testHeaderSecret = "upstreams-test-header-secret-0123456789ab"
+)
+
+// adminEnv is a real admin.Handler over a real Pool whose upstreams are
+// httptest servers, with a real Proxy in front of them to put requests in
+// flight.
+type adminEnv struct {
+	pool      *proxy.Pool
+	admin     *httptest.Server
+	proxy     *httptest.Server
+	tokenFile string
+	arrived   chan struct{} // a request to /slow reached an upstream
+	release   chan struct{} // closed to let /slow requests finish
+}
+
+func newAdminEnv(t *testing.T, names ...string) *adminEnv {
+	t.Helper()
+	e := &adminEnv{arrived: make(chan struct{}, 8), release: make(chan struct{})}
+	var ups []proxy.Upstream
+	for _, name := range names {
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				e.arrived <- struct{}{}
+				<-e.release
+			}
+			_, _ = io.WriteString(w, name)
+		}))
+		t.Cleanup(app.Close)
+		u, err := url.Parse(app.URL)
+		require.NoError(t, err)
+		ups = append(ups, proxy.Upstream{Name: name, URL: u})
+	}
+	var err error
+	e.pool, err = proxy.NewPool(proxy.PoolOptions{Upstreams: ups}, nil, zerolog.Nop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.pool.Close() })
+
+	h, err := admin.New(admin.Options{Token: []byte(testAdminToken), Pool: e.pool})
+	require.NoError(t, err)
+	e.admin = httptest.NewServer(h)
+	t.Cleanup(e.admin.Close)
+
+	mem := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = mem.Close() })
+	signer, err := sessions.NewSigner([][]byte{[]byte(testCookieSecret)})
+	require.NoError(t, err)
+	m, err := sessions.NewManager(sessions.Options{Store: mem, Signer: signer, MaxBytes: 1024})
+	require.NoError(t, err)
+	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(testHeaderSecret)})
+	require.NoError(t, err)
+	p, err := proxy.New(proxy.Options{Pool: e.pool, Manager: m, Header: hdr})
+	require.NoError(t, err)
+	e.proxy = httptest.NewServer(p)
+	t.Cleanup(e.proxy.Close)
+
+	e.tokenFile = writeFile(t, "token", testAdminToken+"\n")
+	return e
+}
+
+// flags are the flags that reach e's admin API.
+func (e *adminEnv) flags() []string {
+	return []string{"--admin", e.admin.URL, "--token-file", e.tokenFile}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+// upstreamsCLI runs "sidecar upstreams args..." and checks that the token
+// appears in neither output.
+func upstreamsCLI(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = runUpstreams(args, &out, &errOut, environ)
+	assert.NotContains(t, out.String()+errOut.String(), testAdminToken, "the token is never printed")
+	return code, out.String(), errOut.String()
+}
+
+func TestUpstreamsUsageErrors(t *testing.T) {
+	adminFlags := []string{"--admin", "http://127.0.0.1:1", "--token-file", writeFile(t, "token", testAdminToken)}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no action":           {nil, "missing action"},
+		"unknown action":      {append([]string{"restart", "app1"}, adminFlags...), `unknown action "restart"`},
+		"list with a name":    {append([]string{"list", "app1"}, adminFlags...), "list takes no NAME"},
+		"drain without name":  {append([]string{"drain"}, adminFlags...), "drain takes exactly one NAME"},
+		"wait with two names": {append([]string{"wait", "a", "b"}, adminFlags...), "wait takes exactly one NAME (got 2)"},
+		"json on drain":       {append([]string{"drain", "app1", "--json"}, adminFlags...), "--json applies to list only"},
+		"wait-healthy on drain": {append([]string{"drain", "app1", "--wait-healthy"}, adminFlags...),
+			"--wait-healthy applies to undrain only"},
+		"unknown flag":        {append([]string{"list", "--bogus"}, adminFlags...), "flag provided but not defined: -bogus"},
+		"bad timeout":         {append([]string{"list", "--timeout", "0s"}, adminFlags...), "must be positive"},
+		"no config, no admin": {[]string{"list"}, "--config FILE or --admin URL is required"},
+		"no token": {[]string{"list", "--admin", "127.0.0.1:1"},
+			"no admin token: pass --token-file"},
+		"missing token file": {[]string{"list", "--admin", "127.0.0.1:1", "--token-file", "/nonexistent/token"},
+			"reading --token-file"},
+		"bad admin URL": {[]string{"list", "--admin", "ftp://x", "--token-file", adminFlags[3]}, `admin address "ftp://x"`},
+		"missing config": {[]string{"list", "--config", "/nonexistent/sidecar.yaml"},
+			"invalid config /nonexistent/sidecar.yaml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := upstreamsCLI(t, nil, tc.args...)
+			assert.Equal(t, 2, code, stderr)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+	code, stdout, _ := upstreamsCLI(t, nil, "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "usage: sidecar upstreams list|drain|undrain|wait")
+}
+
+func TestUpstreamsList(t *testing.T) {
+	e := newAdminEnv(t, "app1", "app2")
+	_, err := e.pool.SetDraining("app2", true)
+	require.NoError(t, err)
+
+	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"list"}, e.flags()...)...)
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 3, stdout)
+	assert.Regexp(t, `^NAME +STATE +WEIGHT +IN-FLIGHT +SERVED +FAILURES +URL$`, lines[0])
+	assert.Regexp(t, `^app1 +up +1 +0 +0 +0 +http://127\.0\.0\.1:\d+$`, lines[1])
+	assert.Regexp(t, `^app2 +draining +1 +0 +0 +0 +http://`, lines[2])
+	assert.Equal(t, strings.Index(lines[0], "URL"), strings.Index(lines[1], "http"), "columns are aligned")
+
+	code, stdout, stderr = upstreamsCLI(t, nil, append([]string{"list", "--json"}, e.flags()...)...)
+	require.Equal(t, 0, code, stderr)
+	var l admin.UpstreamList
+	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
+	assert.Equal(t, e.pool.States(), l.Upstreams)
+}
+
+func TestUpstreamsDrainUndrain(t *testing.T) {
+	e := newAdminEnv(t, "app1", "app2")
+	for _, tc := range []struct {
+		args  []string
+		out   string
+		state string
+	}{
+		{[]string{"drain", "app2"}, "app2: draining, 0 in flight\napp2: no request in flight\n", "draining"},
+		{[]string{"undrain", "app2"}, "app2: up\n", "up"},
+		{[]string{"drain", "--wait=false", "app2"}, "app2: draining, 0 in flight\n", "draining"},
+		{[]string{"wait", "app2"}, "app2: no request in flight\n", "draining"},
+		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: up\napp2: up\n", "up"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := upstreamsCLI(t, nil, append(tc.args, e.flags()...)...)
+			require.Equal(t, 0, code, stderr)
+			assert.Equal(t, tc.out, stdout)
+			assert.Equal(t, tc.state, e.pool.States()[1].State)
+			assert.Equal(t, "up", e.pool.States()[0].State, "app1 is untouched")
+		})
+	}
+	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"wait", "app1"}, e.flags()...)...)
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "app1: no request in flight\n", stdout)
+	assert.Equal(t, "warning: app1 is up, not draining: new requests keep arriving\n", stderr)
+}
+
+func TestUpstreamsFailures(t *testing.T) {
+	e := newAdminEnv(t, "app1")
+	wrongToken := writeFile(t, "wrong", "not-the-admin-token\n")
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"wrong token": {[]string{"list", "--admin", e.admin.URL, "--token-file", wrongToken},
+			"rejected the token (401 Unauthorized)"},
+		"unknown upstream drain": {append([]string{"drain", "nope"}, e.flags()...),
+			`POST /upstreams/nope/drain: 404 Not Found: unknown upstream: "nope"`},
+		"unknown upstream wait": {append([]string{"wait", "nope"}, e.flags()...), `unknown upstream "nope"`},
+		"unreachable": {[]string{"list", "--admin", "127.0.0.1:1", "--token-file", e.tokenFile},
+			"calling the admin API"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := upstreamsCLI(t, nil, tc.args...)
+			assert.Equal(t, 1, code, stderr)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+	assert.False(t, e.pool.States()[0].Draining)
+}
+
+// TestUpstreamsWaitForInFlight holds a request in flight on app1 through
+// a real Proxy: drain gives up at its timeout naming the count, and wait
+// returns once the request is done.
+func TestUpstreamsWaitForInFlight(t *testing.T) {
+	e := newAdminEnv(t, "app1")
+	released := false
+	defer func() {
+		if !released {
+			close(e.release)
+		}
+	}()
+	respDone := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(e.proxy.URL + "/slow")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		respDone <- err
+	}()
+	<-e.arrived
+	require.Equal(t, int64(1), e.pool.States()[0].InFlight)
+
+	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"drain", "app1", "--timeout", "200ms", "--interval", "10ms"}, e.flags()...)...)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "app1: draining, 1 in flight\n", stdout)
+	assert.Contains(t, stderr, "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)")
+	assert.True(t, e.pool.States()[0].Draining, "a timed-out drain leaves the upstream draining")
+
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	waited := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := runUpstreams(append([]string{"wait", "app1", "--timeout", "10s", "--interval", "10ms"}, e.flags()...), &out, &errOut, nil)
+		waited <- result{code, out.String(), errOut.String()}
+	}()
+	close(e.release)
+	released = true
+	require.NoError(t, <-respDone)
+	r := <-waited
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "app1: no request in flight\n", r.stdout)
+	assert.Equal(t, int64(0), e.pool.States()[0].InFlight)
+}
+
+// TestUpstreamsWaitPolls runs wait against a fake API whose in_flight
+// falls from 2 to 0 over three polls.
+func TestUpstreamsWaitPolls(t *testing.T) {
+	var polls atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+testAdminToken || r.URL.Path != "/upstreams" {
+			http.Error(w, "unexpected request", http.StatusTeapot)
+			return
+		}
+		inFlight := max(0, 3-polls.Add(1)) // 2, 1, 0
+		fmt.Fprintf(w, `{"upstreams":[{"name":"app1","state":"draining","draining":true,"in_flight":%d}]}`, inFlight)
+	}))
+	defer fake.Close()
+	tokenFile := writeFile(t, "token", testAdminToken)
+	code, stdout, stderr := upstreamsCLI(t, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "app1: no request in flight\n", stdout)
+	assert.Empty(t, stderr, "no warning: app1 is draining")
+	assert.Equal(t, int32(3), polls.Load(), "the look before waiting, then polls until in_flight 0")
+}
+
+// configYAML is a minimal valid config with an admin section (%s).
+const configYAML = `
+listen: 127.0.0.1:0
+upstreams:
+  - name: app1
+    url: http://127.0.0.1:8081
+store:
+  type: memory
+session:
+  secrets: [%q]
+headers:
+  secret: %q
+%s`
+
+func TestUpstreamsFromConfig(t *testing.T) {
+	e := newAdminEnv(t, "app1")
+	listen := e.admin.Listener.Addr().String()
+	cfg := func(admin string) string {
+		return writeFile(t, "sidecar.yaml", fmt.Sprintf(configYAML, testCookieSecret, testHeaderSecret, admin))
+	}
+	envToken := []string{"SIDECAR_ADMIN__TOKEN=" + testAdminToken}
+	for name, tc := range map[string]struct {
+		args    []string
+		environ []string
+	}{
+		"admin.token":          {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token: %s\n", listen, testAdminToken))}, nil},
+		"admin.token_file":     {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token_file: %s\n", listen, e.tokenFile))}, nil},
+		"SIDECAR_ADMIN__TOKEN": {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n", listen))}, envToken},
+		"--token-file over the config": {[]string{"--token-file", e.tokenFile,
+			"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token: wrong-token-but-long-enough\n", listen))}, nil},
+		"--admin over a disabled admin": {[]string{"--admin", listen, "--config", cfg("")}, envToken},
+		"--admin without a config":      {[]string{"--admin", listen}, envToken},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := upstreamsCLI(t, tc.environ, append([]string{"list"}, tc.args...)...)
+			require.Equal(t, 0, code, stderr)
+			assert.Contains(t, stdout, "app1")
+		})
+	}
+
+	t.Run("admin disabled", func(t *testing.T) {
+		code, stdout, stderr := upstreamsCLI(t, nil, "list", "--config", cfg(""))
+		assert.Equal(t, 2, code)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "admin API is disabled")
+		assert.Contains(t, stderr, "set admin.listen")
+	})
+	t.Run("invalid config", func(t *testing.T) {
+		code, _, stderr := upstreamsCLI(t, nil, "list", "--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n", listen)))
+		assert.Equal(t, 2, code)
+		assert.Contains(t, stderr, "admin.token")
+	})
+}
