@@ -101,12 +101,15 @@ func serve(path string, cfg *config.Config, logOut io.Writer) int {
 		select {
 		case <-ctx.Done():
 			waiting = false
+		case <-m.HandedOver():
+			m.Logger().Info().Msg("a new sidecar took over the listeners")
+			waiting = false
 		case <-hup:
 			reload(path, m)
 		}
 	}
 	stop() // a second signal now kills the process the default way
-	m.Logger().Info().Msg("signal received: draining in-flight requests")
+	m.Logger().Info().Msg("draining in-flight requests")
 	if err := m.Shutdown(context.Background()); err != nil {
 		m.Logger().Error().Err(err).Msg("unclean shutdown")
 		return 1

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,6 +46,15 @@ type Main struct {
 	cutoff    context.CancelFunc // ends every request context: last resort of Shutdown
 	serveErr  error
 	closeOnce sync.Once
+
+	// Zero-downtime upgrades (server.handover_socket).
+	rawLn        net.Listener // the TCP listener under any TLS wrapper
+	rawAdminLn   net.Listener
+	conns        *connTracker
+	stopHandover func() error
+	stopOnce     sync.Once
+	accepting    atomic.Bool
+	handedOver   chan struct{}
 }
 
 // New returns a Main for cfg, logging JSON (or console text, per
@@ -54,7 +64,10 @@ func New(cfg *config.Config, out io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Main{cfg: cfg, log: logger, level: level, served: make(chan struct{})}, nil
+	return &Main{
+		cfg: cfg, log: logger, level: level,
+		served: make(chan struct{}), conns: newConnTracker(), handedOver: make(chan struct{}),
+	}, nil
 }
 
 // Logger is the program's logger.
@@ -71,6 +84,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	if m.cfg.Session.Locking == config.LockingSession {
 		return fmt.Errorf("session.locking: %q is not available in this version; use %q", config.LockingSession, config.LockingOff)
+	}
+	if m.cfg.Server.HandoverEnabled() && m.cfg.Store.Type == config.StoreBolt {
+		return fmt.Errorf("server.handover_socket: needs store.type redis or memory: the bolt file stays locked by the running process until it has drained")
 	}
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
@@ -99,36 +115,117 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		TLSConfig:         tlsConf,
 		ErrorLog:          log.New(serverErrorLog{m.log}, "", 0),
 	}
-	ln, err := net.Listen("tcp", m.cfg.Listen)
+	m.srv.ConnState = m.conns.connState
+	inherited, hc, err := m.inherit(ctx)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if tlsConf != nil {
-		ln = tls.NewListener(ln, tlsConf)
-	}
-	m.ln = ln
-	if err := m.startAdmin(); err != nil {
-		_ = ln.Close()
 		return err
 	}
+	if hc != nil {
+		defer func() {
+			if err != nil {
+				_ = hc.close() // the old process keeps serving
+			}
+		}()
+	}
+	if m.rawLn = inherited["http"]; m.rawLn == nil {
+		if m.rawLn, err = net.Listen("tcp", m.cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	m.closers = append(m.closers, func() error { _ = m.rawLn.Close(); return nil })
+	m.ln = m.rawLn
+	if tlsConf != nil {
+		m.ln = tls.NewListener(m.rawLn, tlsConf)
+	}
+	if err := m.startAdmin(inherited["admin"]); err != nil {
+		return err
+	}
+	m.accepting.Store(true)
 	go m.serve()
-	m.log.Info().Str("listen", ln.Addr().String()).Str("store", string(m.cfg.Store.Type)).
-		Int("upstreams", len(m.cfg.Upstreams)).Bool("tls", tlsConf != nil).Msg("sidecar serving")
+	m.log.Info().Str("listen", m.ln.Addr().String()).Str("store", string(m.cfg.Store.Type)).
+		Int("upstreams", len(m.cfg.Upstreams)).Bool("tls", tlsConf != nil).Bool("inherited", hc != nil).Msg("sidecar serving")
+	if hc != nil {
+		if err := hc.ready(ctx); err != nil {
+			m.log.Warn().Err(err).Msg("handover: the old process did not confirm; both may accept until it exits")
+		} else {
+			m.log.Info().Msg("handover: took over the listening socket; the old process is draining")
+		}
+	}
+	return m.offerHandover()
+}
+
+// inherit takes the listening sockets over from a running Sidecar when
+// server.handover_socket is set and one answers there.
+func (m *Main) inherit(ctx context.Context) (map[string]net.Listener, *handoverClient, error) {
+	if !m.cfg.Server.HandoverEnabled() {
+		return nil, nil, nil
+	}
+	lns, hc, err := takeOver(ctx, m.cfg.Server.HandoverSocket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server.handover_socket: taking over: %w", err)
+	}
+	return lns, hc, nil
+}
+
+// offerHandover serves the handover socket so that the next Sidecar can
+// take this one's listeners over.
+func (m *Main) offerHandover() error {
+	if !m.cfg.Server.HandoverEnabled() {
+		return nil
+	}
+	lns := map[string]net.Listener{"http": m.rawLn}
+	if m.rawAdminLn != nil {
+		lns["admin"] = m.rawAdminLn
+	}
+	stop, err := serveHandover(m.cfg.Server.HandoverSocket, lns, m.stopAccepting,
+		func() { close(m.handedOver) }, m.log.With().Str("log", "handover").Logger())
+	if err != nil {
+		return fmt.Errorf("server.handover_socket: %w", err)
+	}
+	m.stopHandover = stop
 	return nil
+}
+
+// HandedOver is closed when a new Sidecar has taken this one's listeners:
+// the caller should then Shutdown (which drains) and exit.
+func (m *Main) HandedOver() <-chan struct{} { return m.handedOver }
+
+// stopAccepting closes this process's copies of the listeners (in a
+// hand-over the kernel sockets stay open in the new process) and turns
+// keep-alive off, so every connection closes after its current request.
+// Once it returns the serve loop has exited and every accepted connection
+// is tracked for the drain.
+func (m *Main) stopAccepting() {
+	m.stopOnce.Do(func() {
+		if m.srv == nil || !m.accepting.Load() {
+			return
+		}
+		m.accepting.Store(false)
+		m.srv.SetKeepAlivesEnabled(false) // also closes idle connections
+		_ = m.ln.Close()
+		if m.adminLn != nil {
+			_ = m.adminLn.Close()
+		}
+		<-m.served
+	})
 }
 
 // serve runs the HTTP server until Shutdown; it exits when the listener
 // is closed.
 func (m *Main) serve() {
 	defer close(m.served)
-	if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := m.srv.Serve(m.ln)
+	if errors.Is(err, net.ErrClosed) && !m.accepting.Load() {
+		return // stopAccepting closed the listener
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		m.serveErr = err
 		m.log.Error().Err(err).Msg("serve loop stopped")
 	}
 }
 
 // startAdmin serves the admin API on admin.listen when it is enabled.
-func (m *Main) startAdmin() error {
+func (m *Main) startAdmin(inherited net.Listener) error {
 	if !m.cfg.Admin.Enabled() {
 		return nil
 	}
@@ -140,14 +237,20 @@ func (m *Main) startAdmin() error {
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
-	ln, err := net.Listen("tcp", m.cfg.Admin.Listen)
-	if err != nil {
-		return fmt.Errorf("admin.listen: %w", err)
+	ln := inherited
+	if ln == nil {
+		if ln, err = net.Listen("tcp", m.cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
 	}
-	m.adminLn = ln
+	m.adminLn, m.rawAdminLn = ln, ln
 	m.admin = &http.Server{Handler: h, ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout}
 	go func() { // exits when Shutdown closes the admin server
-		if err := m.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := m.admin.Serve(ln)
+		if errors.Is(err, net.ErrClosed) && !m.accepting.Load() {
+			return // stopAccepting closed it
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error().Err(err).Msg("admin API stopped")
 		}
 	}()
@@ -190,15 +293,22 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		defer cancel()
 		start := time.Now()
 		if m.admin != nil {
-			// The admin API stays up while the proxy drains, so a deploy
-			// script can watch in-flight counts; it stops with the rest.
 			defer func() { _ = m.admin.Close() }()
+		}
+		if m.stopHandover != nil {
+			_ = m.stopHandover()
+		}
+		// Stop accepting first and answer every connection already
+		// accepted: http.Server.Shutdown alone drops a connection whose
+		// first request it reads after shutdown began.
+		m.stopAccepting()
+		if werr := m.conns.wait(ctx); werr != nil {
+			m.log.Warn().Err(werr).Msg("shutdown timeout: connections still open")
 		}
 		if err = m.srv.Shutdown(ctx); err != nil {
 			m.log.Warn().Err(err).Msg("shutdown timeout: closing remaining connections")
 			err = errors.Join(err, m.srv.Close())
 		}
-		<-m.served
 		handlersDone := make(chan struct{})
 		go func() { m.handlers.Wait(); close(handlersDone) }() // exits when the last handler returns
 		select {
