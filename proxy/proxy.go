@@ -241,7 +241,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
-	if resp.StatusCode != http.StatusSwitchingProtocols {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The ReverseProxy writes the 101 on the hijacked connection, not
+		// through the ResponseWriter: record it for the access log here.
+		st.sw.status = http.StatusSwitchingProtocols
+	} else {
 		// Trailers arrive after the body and are copied to the client
 		// once it is read: directives there would be unsigned leaks.
 		p.scrubResponseHeader(resp.Trailer)

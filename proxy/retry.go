@@ -20,13 +20,23 @@ import (
 // RetryOptions bound how a request is retried on another upstream. The
 // zero value of each field is its stated default.
 //
-// A request is retried, whatever its method, when nothing of it reached an
-// upstream: the connection was refused or timed out, or the upstream reset
-// a reused keep-alive connection it had closed (it discards unread
-// requests). GET, HEAD, OPTIONS, TRACE and requests carrying an
-// Idempotency-Key are also retried when the upstream died before sending
-// response headers. Nothing is retried once an upstream began responding,
-// nor after a response-header timeout (a slow app is not a dead one).
+// A request is retried, whatever its method, when no app can have acted on
+// it: the connection was refused or timed out; writing the request failed
+// (the app had closed the keep-alive connection, which is what Go reports
+// as "server closed idle connection"); or the app reset a reused
+// keep-alive connection, which a kernel does when it closes a socket with
+// the request still unread. GET, HEAD, OPTIONS, TRACE and requests carrying
+// an Idempotency-Key are also retried when the app died before sending
+// response headers. Nothing is retried once an app began responding, nor
+// after a response-header timeout (a slow app is not a dead one).
+//
+// One case stays ambiguous and is not retried for other methods: the app
+// closes a keep-alive connection cleanly just after Sidecar finished
+// writing a request on it. That looks exactly like an app that read the
+// request and crashed, and replaying a POST there could run it twice. Apps
+// that fail their health check briefly before closing (a lame-duck period,
+// as a Kubernetes preStop hook does), or a drain before the restart, avoid
+// it entirely.
 type RetryOptions struct {
 	// Attempts is the total number of tries; 0 means 3, 1 never retries.
 	Attempts int
@@ -142,8 +152,11 @@ func retryable(req *http.Request, err error, tr *attemptTrace, body *replayBody)
 	if errors.As(err, &ne) && ne.Timeout() {
 		return false // slow, not dead: retrying would double its load
 	}
-	if tr.reused.Load() && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-		return true // it had closed the idle connection and discarded our unread request
+	if !tr.wrote.Load() {
+		return true // the request never reached the app whole: it had closed the connection
+	}
+	if tr.reused.Load() && errors.Is(err, syscall.ECONNRESET) {
+		return true // it closed the keep-alive connection with our request unread
 	}
 	return idempotent(req)
 }
@@ -158,8 +171,8 @@ func idempotent(r *http.Request) bool {
 
 // attemptTrace records what one try got as far as.
 type attemptTrace struct {
-	gotConn, reused, firstByte atomic.Bool
-	scrub                      func(http.Header)
+	gotConn, reused, wrote, firstByte atomic.Bool
+	scrub                             func(http.Header)
 }
 
 func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
@@ -167,6 +180,11 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 		GotConn: func(i httptrace.GotConnInfo) {
 			a.gotConn.Store(true)
 			a.reused.Store(i.Reused)
+		},
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				a.wrote.Store(true)
+			}
 		},
 		GotFirstResponseByte: func() { a.firstByte.Store(true) },
 		// Hooks added last run first, so this cleans the header map before

@@ -54,6 +54,7 @@ type Main struct {
 	stopHandover func() error
 	stopOnce     sync.Once
 	accepting    atomic.Bool
+	draining     atomic.Bool // answers carry Connection: close
 	handedOver   chan struct{}
 }
 
@@ -186,22 +187,40 @@ func (m *Main) offerHandover() error {
 	return nil
 }
 
+// keepAliveGrace is how long busy kept-alive client connections get to
+// send one more request (answered with Connection: close) before the idle
+// ones are closed. Closing an idle connection races with a client starting
+// a request on it, which a client may not retry (a POST); with the grace,
+// a client under load has already been told to close.
+const keepAliveGrace = time.Second
+
+// closeIdleAfterGrace waits until every connection has closed, or the
+// grace (bounded by ctx) passes, then closes the idle rest.
+func (m *Main) closeIdleAfterGrace(ctx context.Context) {
+	grace, cancel := context.WithTimeout(ctx, keepAliveGrace)
+	defer cancel()
+	if m.conns.wait(grace) == nil {
+		return
+	}
+	m.srv.SetKeepAlivesEnabled(false) // closes idle connections now
+}
+
 // HandedOver is closed when a new Sidecar has taken this one's listeners:
 // the caller should then Shutdown (which drains) and exit.
 func (m *Main) HandedOver() <-chan struct{} { return m.handedOver }
 
 // stopAccepting closes this process's copies of the listeners (in a
-// hand-over the kernel sockets stay open in the new process) and turns
-// keep-alive off, so every connection closes after its current request.
-// Once it returns the serve loop has exited and every accepted connection
-// is tracked for the drain.
+// hand-over the kernel sockets stay open in the new process) and starts
+// answering with Connection: close, so each kept-alive connection closes
+// after its next answer. Once it returns the serve loop has exited and
+// every accepted connection is tracked for the drain.
 func (m *Main) stopAccepting() {
 	m.stopOnce.Do(func() {
 		if m.srv == nil || !m.accepting.Load() {
 			return
 		}
 		m.accepting.Store(false)
-		m.srv.SetKeepAlivesEnabled(false) // also closes idle connections
+		m.draining.Store(true)
 		_ = m.ln.Close()
 		if m.adminLn != nil {
 			_ = m.adminLn.Close()
@@ -278,6 +297,11 @@ func (m *Main) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.handlers.Add(1)
 		defer m.handlers.Done()
+		if m.draining.Load() {
+			// Close each kept-alive connection after its next answer
+			// rather than under a client that may be writing on it.
+			w.Header().Set("Connection", "close")
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -302,6 +326,7 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		// accepted: http.Server.Shutdown alone drops a connection whose
 		// first request it reads after shutdown began.
 		m.stopAccepting()
+		m.closeIdleAfterGrace(ctx)
 		if werr := m.conns.wait(ctx); werr != nil {
 			m.log.Warn().Err(werr).Msg("shutdown timeout: connections still open")
 		}
