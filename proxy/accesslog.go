@@ -55,6 +55,9 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 		Dur("store_time", st.storeTime()).
 		Int64("bytes", st.sw.bytes).
 		Str("remote", r.RemoteAddr)
+	if st.lockState != "" {
+		e = e.Str("lock", st.lockState).Dur("lock_wait", st.lockWait)
+	}
 	if st.attempts > 1 {
 		e = e.Int("attempts", st.attempts)
 	}

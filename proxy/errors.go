@@ -18,15 +18,19 @@ const StatusClientClosed = 499
 type errorKind uint8
 
 const (
-	kindUpstream   errorKind = iota // app unreachable or broke the connection: 502
-	kindApp                         // app response broke the protocol: 502
-	kindStore                       // store unavailable: 503 + Retry-After
-	kindTimeout                     // upstream too slow: 504
-	kindClientGone                  // client cancelled: 499, not an error
-	kindNoUpstream                  // every upstream down or draining: 503 + Retry-After
+	kindUpstream        errorKind = iota // app unreachable or broke the connection: 502
+	kindApp                              // app response broke the protocol: 502
+	kindStore                            // store unavailable: 503 + Retry-After
+	kindTimeout                          // upstream too slow: 504
+	kindClientGone                       // client cancelled: 499, not an error
+	kindNoUpstream                       // every upstream down or draining: 503 + Retry-After
+	kindLockTimeout                      // session lock held too long by another request: 503 + Retry-After
+	kindLockUnavailable                  // lock backend unreachable: 503 + Retry-After
+	kindConflict                         // guarded write lost to another write: 409
 )
 
-var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled", "no_upstream"}
+var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled", "no_upstream",
+	"session_lock_timeout", "session_lock_unavailable", "session_conflict"}
 
 func (k errorKind) String() string { return kindNames[k] }
 
@@ -43,6 +47,12 @@ func classify(r *http.Request, err error) (errorKind, int) {
 		return kindStore, http.StatusServiceUnavailable
 	case errors.Is(err, ErrNoUpstream):
 		return kindNoUpstream, http.StatusServiceUnavailable
+	case errors.Is(err, errLockTimeout):
+		return kindLockTimeout, http.StatusServiceUnavailable
+	case errors.Is(err, errLockUnavailable):
+		return kindLockUnavailable, http.StatusServiceUnavailable
+	case errors.Is(err, sessions.ErrConflict):
+		return kindConflict, http.StatusConflict
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return kindTimeout, http.StatusGatewayTimeout
 	}
@@ -63,7 +73,8 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState,
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Request-Id", st.id)
-	if kind == kindStore || kind == kindNoUpstream {
+	switch kind {
+	case kindStore, kindNoUpstream, kindLockTimeout, kindLockUnavailable:
 		h.Set("Retry-After", p.retryAfter)
 	}
 	w.WriteHeader(status)

@@ -42,6 +42,10 @@ func TestClassify(t *testing.T) {
 		{"net timeout", live, &net.OpError{Op: "read", Err: timeoutErr{}}, kindTimeout, 504},
 		{"refused", live, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, kindUpstream, 502},
 		{"client gone wins", gone, sessions.ErrStoreUnavailable, kindClientGone, StatusClientClosed},
+		{"no upstream", live, ErrNoUpstream, kindNoUpstream, 503},
+		{"lock timeout", live, errLockTimeout, kindLockTimeout, 503},
+		{"lock backend down", live, fmt.Errorf("%w: x", errLockUnavailable), kindLockUnavailable, 503},
+		{"guarded write lost", live, fmt.Errorf("apply: %w", sessions.ErrConflict), kindConflict, 409},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,8 @@ type Options struct {
 	Prefix string
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
+	// Locking serialises each session's requests; off without a Locker.
+	Locking Locking
 	// Transport carries each try to an app; nil means
 	// NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
@@ -77,6 +79,7 @@ type Proxy struct {
 	header     *sessions.HeaderSigner
 	names      names
 	cookie     CookieOptions
+	locking    Locking
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
@@ -98,6 +101,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Transport == nil {
 		o.Transport = NewTransport(TransportOptions{})
 	}
+	locking, err := o.Locking.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	pool, ownPool := o.Pool, false
 	if pool == nil {
 		var err error
@@ -117,6 +124,7 @@ func New(o Options) (*Proxy, error) {
 		header:     o.Header,
 		names:      newNames(o.Prefix),
 		cookie:     o.Cookie.withDefaults(),
+		locking:    locking,
 		pool:       pool,
 		ownPool:    ownPool,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
@@ -136,18 +144,21 @@ func New(o Options) (*Proxy, error) {
 
 // reqState is what one request carries through the ReverseProxy hooks.
 type reqState struct {
-	sw       statusWriter
-	start    time.Time
-	id       string
-	sess     *sessions.Session
-	jwt      string
-	upstream string
-	attempts int
-	spoofed  int
-	tls      bool
-	failed   bool
-	errKind  errorKind
-	err      error
+	sw        statusWriter
+	start     time.Time
+	id        string
+	sess      *sessions.Session
+	jwt       string
+	upstream  string
+	attempts  int
+	spoofed   int
+	tls       bool
+	lockWait  time.Duration
+	lockState string // "", held, lost, timeout, timeout_proceeded, unavailable
+	unlock    func()
+	failed    bool
+	errKind   errorKind
+	err       error
 }
 
 func (st *reqState) outcome() string {
@@ -191,12 +202,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.spoofed += p.names.stripPrefixed(r.Trailer)
 	}
 
-	sess, err := p.manager.Load(r.Context(), p.cookieValue(r))
+	sess := p.manager.Identify(p.cookieValue(r))
 	st.sess = sess
-	if err != nil {
+	if err := p.lockSession(r, st); err != nil {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}
+	defer st.releaseLock()
+	if err := p.manager.Fetch(r.Context(), sess); err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
+	var err error
 	st.jwt, err = p.header.Sign(sess, st.id)
 	if err != nil {
 		p.writeError(&st.sw, r, st, err)
@@ -256,7 +273,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return err
 	}
 	ch := sessions.Change{Patches: d.patches, Action: act, Principal: d.principal}
-	if err := p.manager.Commit(resp.Request.Context(), st.sess, &ch); err != nil {
+	err = p.manager.Commit(resp.Request.Context(), st.sess, &ch)
+	st.releaseLock() // the write is persisted (or refused): the next request may go
+	if err != nil {
 		return err
 	}
 	switch st.sess.CookieOp() {

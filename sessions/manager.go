@@ -110,48 +110,66 @@ func (m *Manager) call(ctx context.Context, s *Session, op string, fn func(conte
 	return nil
 }
 
-// Load resolves the request's cookie value ("" when there is none) into a
-// Session. A malformed or forged cookie, or one whose session is gone, is
-// an anonymous session, not an error; a forged cookie costs no store
-// lookup. The only error is ErrStoreUnavailable (wrapped).
-func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error) {
+// Identify verifies the request's cookie value ("" when there is none)
+// without touching the store. A malformed or forged cookie gives an
+// anonymous Session with BadCookie set. Use Fetch to read the session;
+// between the two the caller may take the session's lock (LockKey).
+func (m *Manager) Identify(cookieValue string) *Session {
 	s := &Session{}
 	if cookieValue == "" {
-		return s, nil
+		return s
 	}
 	tok, old, err := m.opts.Signer.Verify(cookieValue)
 	if err != nil {
 		s.badCookie = true
-		return s, nil
+		return s
 	}
 	s.token, s.verified, s.oldSecret = tok, true, old
+	return s
+}
+
+// Fetch reads the live record of an identified session, sliding its idle
+// expiry when a touch is due. A session that is gone stays anonymous; the
+// only error is ErrStoreUnavailable (wrapped). Sessions without a verified
+// cookie cost no store lookup.
+func (m *Manager) Fetch(ctx context.Context, s *Session) error {
+	if !s.verified {
+		return nil
+	}
 	now := m.now()
 	touch := &Touch{
 		Before:  now.Add(m.opts.IdleTimeout - m.opts.TouchInterval),
 		IdleExp: now.Add(m.opts.IdleTimeout),
 	}
 	var rec *Record
-	err = m.call(ctx, s, "load", func(ctx context.Context) error {
+	err := m.call(ctx, s, "load", func(ctx context.Context) error {
 		var err error
-		rec, err = m.opts.Store.Load(ctx, tok.Key(), touch)
+		rec, err = m.opts.Store.Load(ctx, s.token.Key(), touch)
 		return err
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return s, nil
+		return nil
 	case err != nil:
-		return s, err
+		return err
 	case !rec.Live(now):
-		return s, nil
+		return nil
 	}
 	s.rec = rec
 	s.outcome = OutcomeLoaded
-	return s, nil
+	return nil
+}
+
+// Load is Identify then Fetch.
+func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error) {
+	s := m.Identify(cookieValue)
+	return s, m.Fetch(ctx, s)
 }
 
 // Commit applies what the app's response asked for. Patches are merged
 // into per-attribute deltas (RFC 7396), then the principal, then the
-// action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge) and
+// action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge),
+// ErrConflict (with GuardVersion, when another write got in first) and
 // ErrStoreUnavailable leave the session exactly as it was. The write is
 // not cancelled when the client goes away: the app has already acted on it.
 func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
@@ -182,6 +200,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 		Principal: principal,
 		IdleExp:   now.Add(m.opts.IdleTimeout),
 		MaxBytes:  m.opts.MaxBytes,
+	}
+	if s.guardVersion && s.rec != nil {
+		d.BaseVersion = s.rec.Version
 	}
 	switch {
 	case s.rec == nil && len(set) == 0 && (principal == nil || *principal == ""):

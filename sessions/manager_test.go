@@ -404,3 +404,36 @@ func TestDeleteOfAttributeSetSinceLoad(t *testing.T) {
 	assert.Equal(t, sessions.OutcomeWritten, a.Outcome())
 	assert.Equal(t, map[string]any{"a": 1.0}, attrs(t, h.load(t, cookie)))
 }
+
+func TestGuardVersionTurnsLostUpdateIntoConflict(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"n":0}`)
+	first, second := h.load(t, cookie), h.load(t, cookie)
+	first.GuardVersion()
+	second.GuardVersion()
+	require.NoError(t, h.m.Commit(context.Background(), first, &sessions.Change{Patches: []string{`{"n":1}`}}))
+	err := h.m.Commit(context.Background(), second, &sessions.Change{Patches: []string{`{"n":1}`}})
+	require.ErrorIs(t, err, sessions.ErrConflict)
+	got := h.load(t, cookie)
+	assert.Equal(t, int64(2), got.Record().Version, "only the first write landed")
+	assert.Equal(t, map[string]any{"n": 1.0}, attrs(t, got))
+
+	unguarded := h.load(t, cookie)
+	require.NoError(t, h.m.Commit(context.Background(), h.load(t, cookie), &sessions.Change{Patches: []string{`{"x":1}`}}))
+	require.NoError(t, h.m.Commit(context.Background(), unguarded, &sessions.Change{Patches: []string{`{"y":1}`}}),
+		"without the guard, distinct attributes simply merge")
+}
+
+func TestIdentifyCostsNoStoreLookup(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"a":1}`)
+	before := h.store.calls.Load()
+	s := h.m.Identify(cookie)
+	assert.True(t, s.Verified())
+	assert.Len(t, s.LockKey(), 64)
+	assert.Nil(t, s.Record())
+	assert.Equal(t, before, h.store.calls.Load())
+	assert.Empty(t, h.m.Identify("forged").LockKey())
+	require.NoError(t, h.m.Fetch(context.Background(), s))
+	assert.NotNil(t, s.Record())
+}

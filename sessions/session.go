@@ -56,9 +56,11 @@ type Session struct {
 	oldSecret bool // it verified only under an older secret
 	badCookie bool // a cookie was present but malformed or forged
 	rec       *Record
-	outcome   Outcome
-	cookie    CookieOp
-	storeTime time.Duration
+	// guardVersion makes writes conditional on the loaded version.
+	guardVersion bool
+	outcome      Outcome
+	cookie       CookieOp
+	storeTime    time.Duration
 }
 
 // Record is the live session record, or nil when the request has none.
@@ -86,6 +88,25 @@ func (s *Session) StoreTime() time.Duration { return s.storeTime }
 
 // CookieOp says what the response must do with the cookie.
 func (s *Session) CookieOp() CookieOp { return s.cookie }
+
+// Verified reports whether the request carried a cookie whose MAC
+// verified (the session may still turn out to be gone).
+func (s *Session) Verified() bool { return s.verified }
+
+// LockKey is the name under which the session's requests are serialised:
+// the store key (a hash of the token, safe to use in a lock store), or ""
+// without a verified cookie.
+func (s *Session) LockKey() string {
+	if !s.verified {
+		return ""
+	}
+	return s.token.Key()
+}
+
+// GuardVersion makes this request's write conditional on the version it
+// loaded: if another write got in first (a lock lease that expired while
+// the app worked), Commit fails with ErrConflict instead of overwriting it.
+func (s *Session) GuardVersion() { s.guardVersion = true }
 
 // Token returns the session token, for the proxy to sign into the cookie
 // when CookieOp is CookieSet. It must never be logged.

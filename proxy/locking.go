@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/sidecarproxy/sidecar/lock"
+)
+
+// SessionLocker takes the lock that serialises one session's requests.
+// *lock.Locker implements it.
+type SessionLocker interface {
+	Acquire(ctx context.Context, key string, ttl, wait time.Duration) (*lock.Lease, error)
+}
+
+var _ SessionLocker = (*lock.Locker)(nil)
+
+// OnLockTimeout says what happens to a request that waited
+// Locking.Wait without getting its session's lock.
+type OnLockTimeout string
+
+// Lock timeout behaviours.
+const (
+	// RejectOnTimeout answers 503 with Retry-After (the default).
+	RejectOnTimeout OnLockTimeout = "reject"
+	// ProceedOnTimeout serves the request without the lock, logged;
+	// its write is still guarded by the session version.
+	ProceedOnTimeout OnLockTimeout = "proceed"
+)
+
+// Locking serialises all requests of one session across every Sidecar
+// sharing the lock backend. A request with a verified cookie takes the
+// session's lock before the session is loaded, keeps it extended while
+// the app works, and releases it once its write is persisted; its write is
+// also conditional on the version it loaded, so a lease that expired
+// mid-request becomes a 409 conflict, never a silent lost update. Requests
+// without a session never lock. The zero value of each field but Locker is
+// its stated default.
+type Locking struct {
+	// Locker takes the locks; nil disables session locking.
+	Locker SessionLocker
+	// Wait bounds the wait for the lock; 0 means 5s.
+	Wait time.Duration
+	// TTL is the lease, extended while the app works; 0 means 30s.
+	TTL time.Duration
+	// OnTimeout: "" means RejectOnTimeout.
+	OnTimeout OnLockTimeout
+	// SkipPaths are path.Match patterns that never lock (static assets,
+	// long polls).
+	SkipPaths []string
+}
+
+func (l Locking) withDefaults() (Locking, error) {
+	if l.Wait <= 0 {
+		l.Wait = 5 * time.Second
+	}
+	if l.TTL <= 0 {
+		l.TTL = 30 * time.Second
+	}
+	switch l.OnTimeout {
+	case "":
+		l.OnTimeout = RejectOnTimeout
+	case RejectOnTimeout, ProceedOnTimeout:
+	default:
+		return l, fmt.Errorf("proxy: unknown lock timeout behaviour %q", l.OnTimeout)
+	}
+	for _, p := range l.SkipPaths {
+		if _, err := path.Match(p, ""); err != nil {
+			return l, fmt.Errorf("proxy: skip path %q: %w", p, err)
+		}
+	}
+	return l, nil
+}
+
+// errLockTimeout: the session's lock stayed held by another request for
+// the whole wait. A 503 with Retry-After.
+var errLockTimeout = errors.New("proxy: timed out waiting for the session lock")
+
+// sessionLockPrefix keeps session locks apart from the app lock service's
+// names.
+const sessionLockPrefix = "session:"
+
+func (l *Locking) skip(p string) bool {
+	for _, pat := range l.SkipPaths {
+		if ok, _ := path.Match(pat, p); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// lockSession takes the session's lock for r when locking applies, and
+// arranges its extension and release. It returns an error only when the
+// request must not proceed.
+func (p *Proxy) lockSession(r *http.Request, st *reqState) error {
+	key := st.sess.LockKey()
+	if p.locking.Locker == nil || key == "" || p.locking.skip(r.URL.Path) {
+		return nil
+	}
+	start := time.Now()
+	lease, err := p.locking.Locker.Acquire(r.Context(), sessionLockPrefix+key, p.locking.TTL, p.locking.Wait)
+	st.lockWait = time.Since(start)
+	switch {
+	case err == nil:
+	case errors.Is(err, lock.ErrNotObtained) && !errors.Is(err, lock.ErrUnavailable) && r.Context().Err() == nil:
+		if p.locking.OnTimeout == ProceedOnTimeout {
+			st.lockState = "timeout_proceeded"
+			st.sess.GuardVersion()
+			return nil
+		}
+		st.lockState = "timeout"
+		return errLockTimeout
+	default:
+		st.lockState = "unavailable"
+		return fmt.Errorf("%w: %w", errLockUnavailable, err)
+	}
+	st.lockState = "held"
+	st.sess.GuardVersion()
+	lost, stop := lease.KeepAlive(context.WithoutCancel(r.Context()))
+	st.unlock = func() {
+		stop()
+		if errors.Is(context.Cause(lost), lock.ErrLost) {
+			st.lockState = "lost"
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.locking.Wait)
+		defer cancel()
+		if err := lease.Release(ctx); err != nil && !errors.Is(err, lock.ErrNotHeld) {
+			p.log.Warn().Str("request_id", st.id).Err(err).Msg("releasing the session lock failed; it expires with its lease")
+		}
+	}
+	return nil
+}
+
+// errLockUnavailable: the lock backend could not be reached.
+var errLockUnavailable = errors.New("proxy: session lock backend unavailable")
+
+// releaseLock releases the session lock if this request holds it. It runs
+// once the write is persisted, and again (as a no-op) when the request
+// ends.
+func (st *reqState) releaseLock() {
+	if st.unlock != nil {
+		u := st.unlock
+		st.unlock = nil
+		u()
+	}
+}
