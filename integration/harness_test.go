@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +56,20 @@ func newApp(t *testing.T, name string) *httptest.Server {
 			w.Header().Set("X-Sidecar-Action", "regenerate")
 		case "/set":
 			w.Header().Set("X-Sidecar-Patch", `{"`+q.Get("k")+`":`+q.Get("v")+`}`)
+		case "/incr": // read-modify-write of n, with time for others to interleave
+			var d struct{ N int }
+			_ = json.Unmarshal(claims.Data, &d)
+			time.Sleep(5 * time.Millisecond) // the app's work between its read and its write
+			w.Header().Set("X-Sidecar-Patch", `{"n":`+strconv.Itoa(d.N+1)+`}`)
+		case "/slow-set": // a write that arrives late, e.g. after a logout
+			g := slowGate(q.Get("gate"))
+			g.arrivedOnce.Do(func() { close(g.arrived) })
+			select {
+			case <-g.release:
+			case <-r.Context().Done():
+				return
+			}
+			w.Header().Set("X-Sidecar-Patch", `{"`+q.Get("k")+`":`+q.Get("v")+`}`)
 		case "/logout":
 			w.Header().Set("X-Sidecar-Action", "destroy")
 		case "/bad-patch":
@@ -98,7 +114,12 @@ func startSidecar(t *testing.T, c *config.Config) (*server.Main, string) {
 	m, err := server.New(c, io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, m.Run(context.Background()))
-	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		// Idle client connections would hold the drain for its keep-alive
+		// grace; these tests are done with them.
+		http.DefaultClient.CloseIdleConnections()
+		_ = m.Shutdown(context.Background())
+	})
 	return m, "http://" + m.Addr()
 }
 
@@ -147,3 +168,18 @@ func setCookieFor(resp *http.Response) *http.Cookie {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// slowGates lets a test hold /slow-set requests in the app: a request
+// signals arrived, then waits until the test closes release, for the gate
+// named by its ?gate= parameter (test-only coordination).
+var slowGates sync.Map // gate name -> *gate
+
+type gate struct {
+	arrived, release chan struct{}
+	arrivedOnce      sync.Once
+}
+
+func slowGate(name string) *gate {
+	g, _ := slowGates.LoadOrStore(name, &gate{arrived: make(chan struct{}), release: make(chan struct{})})
+	return g.(*gate)
+}

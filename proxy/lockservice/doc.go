@@ -50,8 +50,9 @@
 //
 // # Errors
 //
-// Errors are JSON, {"error":"..."}, naming the lock ("name") and, for a
-// bad parameter, the parameter ("param"). Statuses are decided in one
+// Errors are JSON, {"error":"..."}, naming the lock ("name", unless the
+// name is what is wrong) and, for a bad parameter, the parameter
+// ("param"). Statuses are decided in one
 // place:
 //
 //   - 400 a bad name, ttl, wait or token, or one above its maximum;
@@ -80,7 +81,8 @@
 // stops the wait (and a lease granted as it left is released). An extend
 // or release runs to completion even if its client goes away, bounded by
 // CallTimeout. Every response carries "Cache-Control: no-store". The
-// handler does not listen; cmd/sidecar serves it on lock_service.listen,
-// whose write timeout must exceed MaxWait+MaxTTL, the longest an acquire
-// can take.
+// handler does not listen; cmd/sidecar serves it on lock_service.listen.
+// A server write timeout there, if any, must leave room for the longest
+// acquire: MaxWait plus one last attempt (bounded by the lock's TTL and
+// its per-server timeout, lock.Options.ServerTimeout).
 package lockservice

@@ -22,10 +22,15 @@ type Config struct {
 	Proxy     ProxyConfig   `koanf:"proxy"`
 	Store     StoreConfig   `koanf:"store"`
 	Session   SessionConfig `koanf:"session"`
-	Headers   HeadersConfig `koanf:"headers"`
-	Admin     AdminConfig   `koanf:"admin"`
-	Log       LogConfig     `koanf:"log"`
-	TLS       TLSConfig     `koanf:"tls"`
+	// Locks says where locks live, for session locking and the lock
+	// service.
+	Locks   LocksConfig   `koanf:"locks"`
+	Headers HeadersConfig `koanf:"headers"`
+	Admin   AdminConfig   `koanf:"admin"`
+	// LockService is the HTTP lock service for the apps; off by default.
+	LockService LockServiceConfig `koanf:"lock_service"`
+	Log         LogConfig         `koanf:"log"`
+	TLS         TLSConfig         `koanf:"tls"`
 }
 
 // Upstream is one app server.
@@ -174,6 +179,8 @@ type SessionConfig struct {
 	// Locking serialises a session's requests when [LockingSession].
 	// Default [LockingOff].
 	Locking Locking `koanf:"locking"`
+	// Lock configures the lock of LockingSession.
+	Lock SessionLockConfig `koanf:"lock"`
 }
 
 // HeadersConfig configures the X-Sidecar-* headers and the session JWT.
@@ -304,12 +311,26 @@ func Default() Config {
 			TouchInterval:   time.Minute,
 			MaxBytes:        8192,
 			Locking:         LockingOff,
+			Lock: SessionLockConfig{
+				Wait:      5 * time.Second,
+				TTL:       30 * time.Second,
+				OnTimeout: LockTimeoutReject,
+				SkipPaths: []string{},
+			},
+		},
+		Locks: LocksConfig{
+			RedlockAddrs: []string{},
+			Prefix:       "sidecar:lock:",
 		},
 		Headers: HeadersConfig{
 			Prefix:   "X-Sidecar-",
 			Issuer:   "sidecar",
 			Audience: "app",
 			TTL:      60 * time.Second,
+		},
+		LockService: LockServiceConfig{
+			MaxTTL:  5 * time.Minute,
+			MaxWait: 30 * time.Second,
 		},
 		Log: LogConfig{
 			Level:  LogInfo,
@@ -330,15 +351,17 @@ const (
 	exampleCookieSecret = "example-cookie-secret-change-me-0123456789"
 	exampleHeaderSecret = "example-header-secret-change-me-0123456789"
 	exampleAdminToken   = "example-admin-token-change-me"
+	exampleLockToken    = "example-lock-token-change-me"
 )
 
-// UsesExampleSecrets reports whether any cookie secret, the header secret
-// or the admin token is one of the placeholders shipped in
-// config.example.yaml. Such a configuration runs, but its secrets are public.
+// UsesExampleSecrets reports whether any cookie secret, the header secret,
+// the admin token or the lock service token is one of the placeholders
+// shipped in config.example.yaml. Such a configuration runs, but its
+// secrets are public.
 func (c Config) UsesExampleSecrets() bool {
 	isExample := func(s Secret) bool {
 		switch string(s) {
-		case exampleCookieSecret, exampleHeaderSecret, exampleAdminToken:
+		case exampleCookieSecret, exampleHeaderSecret, exampleAdminToken, exampleLockToken:
 			return true
 		}
 		return false
@@ -348,7 +371,7 @@ func (c Config) UsesExampleSecrets() bool {
 			return true
 		}
 	}
-	return isExample(c.Headers.Secret) || isExample(c.Admin.Token)
+	return isExample(c.Headers.Secret) || isExample(c.Admin.Token) || isExample(c.LockService.Token)
 }
 
 // ParseURL parses the upstream's URL. It does not fail for a validated

@@ -15,6 +15,7 @@ const (
 	testCookieSecret2 = "test-cookie-secret-2-0123456789abcdefghij"
 	testHeaderSecret  = "test-header-secret-0123456789abcdefghij"
 	testAdminToken    = "test-admin-token-0123456789"
+	testLockToken     = "test-lock-token-0123456789"
 )
 
 // validConfig returns Default plus the keys without a default.
@@ -87,6 +88,14 @@ func TestDefault(t *testing.T) {
 		{"session.touch_interval", c.Session.TouchInterval, time.Minute},
 		{"session.max_bytes", c.Session.MaxBytes, 8192},
 		{"session.locking", c.Session.Locking, LockingOff},
+		{"session.lock.wait", c.Session.Lock.Wait, 5 * time.Second},
+		{"session.lock.ttl", c.Session.Lock.TTL, 30 * time.Second},
+		{"session.lock.on_timeout", c.Session.Lock.OnTimeout, LockTimeoutReject},
+		{"session.lock.skip_paths", c.Session.Lock.SkipPaths, []string{}},
+		{"locks.redlock_addrs", c.Locks.RedlockAddrs, []string{}},
+		{"locks.redlock_password", c.Locks.RedlockPassword, Secret("")},
+		{"locks.redlock_password_file", c.Locks.RedlockPasswordFile, ""},
+		{"locks.prefix", c.Locks.Prefix, "sidecar:lock:"},
 		{"headers.prefix", c.Headers.Prefix, "X-Sidecar-"},
 		{"headers.secret", c.Headers.Secret, Secret("")},
 		{"headers.secret_file", c.Headers.SecretFile, ""},
@@ -97,6 +106,11 @@ func TestDefault(t *testing.T) {
 		{"admin.token", c.Admin.Token, Secret("")},
 		{"admin.token_file", c.Admin.TokenFile, ""},
 		{"admin.allow_remote", c.Admin.AllowRemote, false},
+		{"lock_service.listen", c.LockService.Listen, ""},
+		{"lock_service.token", c.LockService.Token, Secret("")},
+		{"lock_service.token_file", c.LockService.TokenFile, ""},
+		{"lock_service.max_ttl", c.LockService.MaxTTL, 5 * time.Minute},
+		{"lock_service.max_wait", c.LockService.MaxWait, 30 * time.Second},
 		{"log.level", c.Log.Level, LogInfo},
 		{"log.format", c.Log.Format, LogJSON},
 		{"tls.cert_file", c.TLS.CertFile, ""},
@@ -153,6 +167,7 @@ func TestUsesExampleSecrets(t *testing.T) {
 		}, true},
 		{"example header secret", func(c *Config) { c.Headers.Secret = exampleHeaderSecret }, true},
 		{"example admin token", func(c *Config) { c.Admin.Token = exampleAdminToken }, true},
+		{"example lock service token", func(c *Config) { c.LockService.Token = exampleLockToken }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +247,9 @@ func TestEnumValidate(t *testing.T) {
 		{"secure never", CookieSecure("never").Validate(), `"never" is not one of auto, always`},
 		{"locking session", LockingSession.Validate(), ""},
 		{"locking empty", Locking("").Validate(), `"" is not one of off, session`},
+		{"lock timeout reject", LockTimeoutReject.Validate(), ""},
+		{"lock timeout proceed", LockTimeoutProceed.Validate(), ""},
+		{"lock timeout wait", LockTimeoutAction("wait").Validate(), `"wait" is not one of reject, proceed`},
 		{"level warn", LogWarn.Validate(), ""},
 		{"level trace", LogLevel("trace").Validate(), `"trace" is not one of debug, info, warn, error`},
 		{"format console", LogConsole.Validate(), ""},

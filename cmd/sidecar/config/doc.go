@@ -14,9 +14,11 @@
 //     keys, so an entry without weight has weight 1.
 //  3. Environment variables starting with SIDECAR_ (see below).
 //  4. Secrets read from files: session.secrets_file, headers.secret_file,
-//     admin.token_file and store.redis.password_file. A file key and its
-//     inline key (session.secrets, headers.secret, admin.token,
-//     store.redis.password) cannot both be set, whatever step set them.
+//     admin.token_file, store.redis.password_file,
+//     locks.redlock_password_file and lock_service.token_file. A file key
+//     and its inline key (session.secrets, headers.secret, admin.token,
+//     store.redis.password, locks.redlock_password, lock_service.token)
+//     cannot both be set, whatever step set them.
 //     A single-secret file is trimmed of surrounding white space;
 //     session.secrets_file holds one secret per line, and blank lines and
 //     lines starting with # are ignored.
@@ -49,6 +51,8 @@
 //	SIDECAR_STORE__REDIS__ADDRS=10.0.0.1:6379,10.0.0.2:6379
 //	SIDECAR_SESSION__SECRETS=new-secret...,old-secret...
 //	SIDECAR_TLS__ACME__DOMAINS=app.example.com,www.example.com
+//	SIDECAR_LOCKS__REDLOCK_ADDRS=10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379
+//	SIDECAR_SESSION__LOCK__SKIP_PATHS=/static/*,/poll
 //
 // The upstream list is written name=url, comma-separated, each entry
 // optionally followed by ;weight=N (without it, the weight is 1), and

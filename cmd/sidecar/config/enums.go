@@ -87,6 +87,23 @@ func (l Locking) Validate() error {
 	return oneOf(l, LockingOff, LockingSession)
 }
 
+// LockTimeoutAction is what happens to a request that waited
+// session.lock.wait for its session's lock in vain (session.lock.on_timeout).
+type LockTimeoutAction string
+
+// The lock timeout actions.
+const (
+	// LockTimeoutReject answers 503 with Retry-After. The default.
+	LockTimeoutReject LockTimeoutAction = "reject"
+	// LockTimeoutProceed serves the request without the lock, and logs it.
+	LockTimeoutProceed LockTimeoutAction = "proceed"
+)
+
+// Validate reports whether a is one of the lock timeout actions.
+func (a LockTimeoutAction) Validate() error {
+	return oneOf(a, LockTimeoutReject, LockTimeoutProceed)
+}
+
 // Policy chooses the upstream of each request (proxy.policy). Upstream
 // weights apply to both policies.
 type Policy string

@@ -143,3 +143,18 @@ func TestExampleFileCommentedTLSIsValid(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleFileLockServiceExampleIsValid enables the lock service with
+// the values the example file suggests in its comment, and session
+// locking, on the shipped file.
+func TestExampleFileLockServiceExampleIsValid(t *testing.T) {
+	cfg, err := config.Load(examplePath, []string{
+		"SIDECAR_SESSION__LOCKING=session",
+		"SIDECAR_LOCK_SERVICE__LISTEN=10.0.0.5:9091",
+		"SIDECAR_LOCK_SERVICE__TOKEN=example-lock-token-change-me",
+	})
+	require.NoError(t, err)
+	assert.True(t, cfg.LockService.Enabled())
+	assert.Equal(t, config.LockScopeProcess, cfg.LockScope(), "bolt, no redlock_addrs")
+	assert.True(t, cfg.UsesExampleSecrets(), "the serve command warns about the example token")
+}

@@ -32,8 +32,9 @@ func reloadableKeys() []string {
 //     proxy.health_check.*, proxy.passive.*, proxy.retry.*,
 //     proxy.affinity.* and log.level;
 //   - needRestart: every other key (listen, server.*, the proxy's timeouts
-//     and pool size, store.*, session.*, headers.*, admin.*, log.format,
-//     tls.*), which keeps its old value until Sidecar is restarted.
+//     and pool size, store.*, session.* with session.lock.*, locks.*,
+//     headers.*, admin.*, lock_service.*, log.format, tls.*), which keeps
+//     its old value until Sidecar is restarted.
 //
 // Keys are written as in errors: "upstreams[1].weight" for a changed entry,
 // "upstreams[2]" for an entry present in only one of the two,

@@ -60,6 +60,16 @@ func TestReloadDiff(t *testing.T) {
 		}, nil, []string{"admin.listen", "admin.token"}},
 		{"redis password, by name", func(c *Config) { c.Store.Redis.Password = "changed" }, nil, []string{"store.redis.password"}},
 		{"log format", func(c *Config) { c.Log.Format = LogConsole }, nil, []string{"log.format"}},
+		{"session locking and its lock", func(c *Config) {
+			c.Session.Locking = LockingSession
+			c.Session.Lock = SessionLockConfig{Wait: time.Second, TTL: time.Minute, OnTimeout: LockTimeoutProceed, SkipPaths: []string{"/poll"}}
+		}, nil, []string{"session.locking", "session.lock.wait", "session.lock.ttl", "session.lock.on_timeout", "session.lock.skip_paths"}},
+		{"locks", func(c *Config) {
+			c.Locks = LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "changed", RedlockPasswordFile: "/run/pw", Prefix: "x:"}
+		}, nil, []string{"locks.redlock_addrs", "locks.redlock_password", "locks.redlock_password_file", "locks.prefix"}},
+		{"lock service", func(c *Config) {
+			c.LockService = LockServiceConfig{Listen: "10.0.0.5:9091", Token: testLockToken, TokenFile: "/run/t", MaxTTL: time.Minute, MaxWait: time.Second}
+		}, nil, []string{"lock_service.listen", "lock_service.token", "lock_service.token_file", "lock_service.max_ttl", "lock_service.max_wait"}},
 		{"tls", func(c *Config) { c.TLS.ACME.Domains = []string{"app.example.com"} }, nil, []string{"tls.acme.domains"}},
 
 		// Both, in the order of the file.
@@ -90,7 +100,7 @@ func TestReloadDiff(t *testing.T) {
 			assert.Equal(t, tt.needRestart, backRestart, "needRestart, reversed")
 
 			for _, key := range append(applied, needRestart...) {
-				for _, secret := range []string{testCookieSecret, testCookieSecret2, testHeaderSecret, testAdminToken, "changed"} {
+				for _, secret := range []string{testCookieSecret, testCookieSecret2, testHeaderSecret, testAdminToken, testLockToken, "changed"} {
 					assert.NotContains(t, key, secret)
 				}
 			}
@@ -103,6 +113,8 @@ func TestReloadDiffNilEqualsEmpty(t *testing.T) {
 	a.Proxy.Affinity.Routes = nil
 	a.TLS.ACME.Domains = nil
 	b.TLS.ACME.Domains = []string{}
+	a.Session.Lock.SkipPaths = nil
+	a.Locks.RedlockAddrs = nil
 	applied, needRestart := a.ReloadDiff(b)
 	assert.Nil(t, applied)
 	assert.Nil(t, needRestart)

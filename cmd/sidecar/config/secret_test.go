@@ -20,6 +20,8 @@ func TestSecretNeverPrints(t *testing.T) {
 	c.Headers.Secret = value + "3"
 	c.Admin.Token = value + "4"
 	c.Store.Redis.Password = value + "5"
+	c.Locks.RedlockPassword = value + "6"
+	c.LockService.Token = value + "7"
 
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("cfg", "secret", s, "config", c)

@@ -18,6 +18,8 @@ func (c *Config) readSecretFiles() error {
 		readSecret(&c.Headers.Secret, c.Headers.SecretFile, "headers.secret", "headers.secret_file"),
 		readSecret(&c.Admin.Token, c.Admin.TokenFile, "admin.token", "admin.token_file"),
 		readSecret(&c.Store.Redis.Password, c.Store.Redis.PasswordFile, "store.redis.password", "store.redis.password_file"),
+		readSecret(&c.Locks.RedlockPassword, c.Locks.RedlockPasswordFile, "locks.redlock_password", "locks.redlock_password_file"),
+		readSecret(&c.LockService.Token, c.LockService.TokenFile, "lock_service.token", "lock_service.token_file"),
 	)
 }
 

@@ -13,7 +13,7 @@ import (
 // Minimum lengths of secrets, in bytes.
 const (
 	minSecretBytes = 32 // session.secrets[*], headers.secret
-	minTokenBytes  = 16 // admin.token
+	minTokenBytes  = 16 // admin.token, lock_service.token
 )
 
 // problems collects validation errors.
@@ -44,7 +44,9 @@ func (p *problems) positive(key string, d time.Duration) {
 // Only the section of the selected store (store.bolt or store.redis) is
 // checked, and the keys of a feature that is off (admin.*,
 // proxy.health_check.*, proxy.passive.cooldown, proxy.affinity.* but its
-// mode) are not. No message contains a secret's value.
+// mode, session.lock.* but its on_timeout while session.locking is off,
+// locks.* while neither session locking nor the lock service is on,
+// lock_service.*) are not. No message contains a secret's value.
 func (c Config) Validate() error {
 	var p problems
 	if err := checkHostPort(c.Listen); err != nil {
@@ -67,8 +69,10 @@ func (c Config) Validate() error {
 
 	c.Store.validate(&p)
 	c.Session.validate(&p)
+	c.validateLocks(&p)
 	c.validateHeaders(&p)
 	c.validateAdmin(&p)
+	c.validateLockService(&p)
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
 	c.TLS.validate(&p)
@@ -215,6 +219,7 @@ func (s SessionConfig) validate(p *problems) {
 		p.add("session.max_bytes", "must be greater than 0 (got %d)", s.MaxBytes)
 	}
 	p.check("session.locking", s.Locking.Validate())
+	s.validateSessionLock(p)
 }
 
 func (c Config) validateHeaders(p *problems) {

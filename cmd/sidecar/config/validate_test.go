@@ -169,6 +169,54 @@ func TestValidateRules(t *testing.T) {
 		{"max_bytes", func(c *Config) { c.Session.MaxBytes = 0 }, "session.max_bytes", "session.max_bytes: must be greater than 0 (got 0)"},
 		{"locking", func(c *Config) { c.Session.Locking = "on" }, "session.locking", `session.locking: "on" is not one of off, session`},
 
+		// session.lock (checked only with locking: session, but for on_timeout)
+		{"lock on_timeout, even while locking is off", func(c *Config) { c.Session.Lock.OnTimeout = "wait" }, "session.lock.on_timeout", `session.lock.on_timeout: "wait" is not one of reject, proceed`},
+		{"lock wait", func(c *Config) { sessionLocking(c); c.Session.Lock.Wait = 0 }, "session.lock.wait", "session.lock.wait: must be greater than 0 (got 0s)"},
+		{"lock ttl", func(c *Config) { sessionLocking(c); c.Session.Lock.TTL = -time.Second }, "session.lock.ttl", "session.lock.ttl: must be at least 1ms (got -1s)"},
+		{"lock ttl below 1ms", func(c *Config) { sessionLocking(c); c.Session.Lock.TTL = 999 * time.Microsecond }, "session.lock.ttl", "session.lock.ttl: must be at least 1ms (got 999µs)"},
+		{"skip path relative", func(c *Config) {
+			sessionLocking(c)
+			c.Session.Lock.SkipPaths = []string{"/poll", "static/*"}
+		}, "session.lock.skip_paths[1]", `session.lock.skip_paths[1]: "static/*" must start with "/"`},
+		{"skip path empty", func(c *Config) { sessionLocking(c); c.Session.Lock.SkipPaths = []string{""} }, "session.lock.skip_paths[0]", `session.lock.skip_paths[0]: "" must start with "/"`},
+		{"skip path unclosed class", func(c *Config) { sessionLocking(c); c.Session.Lock.SkipPaths = []string{"/static/[a-z"} }, "session.lock.skip_paths[0]", `session.lock.skip_paths[0]: "/static/[a-z" is not a valid path.Match pattern`},
+		{"skip path bad pattern after a mismatch", func(c *Config) { sessionLocking(c); c.Session.Lock.SkipPaths = []string{"/a[]"} }, "session.lock.skip_paths[0]", `session.lock.skip_paths[0]: "/a[]" is not a valid path.Match pattern`},
+		{"skip path trailing backslash", func(c *Config) { sessionLocking(c); c.Session.Lock.SkipPaths = []string{`/poll\`} }, "session.lock.skip_paths[0]", `session.lock.skip_paths[0]: "/poll\\" is not a valid path.Match pattern`},
+
+		// locks (checked only while session locking or the lock service is on)
+		{"locks prefix empty", func(c *Config) { sessionLocking(c); c.Locks.Prefix = "" }, "locks.prefix", "locks.prefix: must not be empty"},
+		{"redlock with two masters", func(c *Config) { sessionLocking(c); c.Locks.RedlockAddrs = []string{"a:1", "b:2"} }, "locks.redlock_addrs", "locks.redlock_addrs: needs at least 3 Redis masters for a quorum (got 2)"},
+		{"redlock checked for the lock service too", func(c *Config) { lockService(c); c.Locks.RedlockAddrs = []string{"a:1"} }, "locks.redlock_addrs", "locks.redlock_addrs: needs at least 3 Redis masters for a quorum (got 1)"},
+		{"redlock addr without port", func(c *Config) { sessionLocking(c); c.Locks.RedlockAddrs = []string{"a:1", "b", "c:3"} }, "locks.redlock_addrs[1]", `locks.redlock_addrs[1]: "b" is not host:port`},
+		{"redlock addr without host", func(c *Config) { sessionLocking(c); c.Locks.RedlockAddrs = []string{"a:1", "b:2", ":6379"} }, "locks.redlock_addrs[2]", `locks.redlock_addrs[2]: ":6379" has no host`},
+		{"redlock addr repeated", func(c *Config) {
+			sessionLocking(c)
+			c.Locks.RedlockAddrs = []string{"redis-a:6379", "redis-b:6379", "Redis-A:06379"}
+		}, "locks.redlock_addrs[2]", `locks.redlock_addrs[2]: "Redis-A:06379" is the same master as locks.redlock_addrs[0]; the masters must be distinct`},
+
+		// lock_service (checked only when listen is set)
+		{"lock service listen malformed", func(c *Config) { lockService(c); c.LockService.Listen = "9091" }, "lock_service.listen", `lock_service.listen: "9091" is not host:port`},
+		{"lock service listen equals listen", func(c *Config) { lockService(c); c.LockService.Listen = c.Listen }, "lock_service.listen", `lock_service.listen: must differ from listen ("127.0.0.1:8080")`},
+		{"lock service on listen's port, all interfaces", func(c *Config) {
+			lockService(c)
+			c.Listen = ":8080"
+			c.LockService.Listen = "10.0.0.5:8080"
+		}, "lock_service.listen", `lock_service.listen: must differ from listen (":8080")`},
+		{"lock service listen equals admin.listen", func(c *Config) {
+			lockService(c)
+			c.Admin.Listen, c.Admin.Token = "LOCALHOST:9090", testAdminToken
+			c.LockService.Listen = "localhost:9090"
+		}, "lock_service.listen", `lock_service.listen: must differ from admin.listen ("LOCALHOST:9090")`},
+		{"lock service token missing", func(c *Config) { lockService(c); c.LockService.Token = "" }, "lock_service.token", "lock_service.token: is required when lock_service.listen is set (or set lock_service.token_file)"},
+		{"lock service token short", func(c *Config) { lockService(c); c.LockService.Token = "short" }, "lock_service.token", "lock_service.token: must be at least 16 bytes (got 5)"},
+		{"lock service token is the admin token", func(c *Config) { lockService(c); c.Admin.Token = testLockToken }, "lock_service.token", "lock_service.token: must differ from admin.token"},
+		{"lock service token is a session secret", func(c *Config) {
+			lockService(c)
+			c.LockService.Token = testCookieSecret
+		}, "lock_service.token", "lock_service.token: must differ from every session secret (it equals session.secrets[0])"},
+		{"lock service max_ttl", func(c *Config) { lockService(c); c.LockService.MaxTTL = 0 }, "lock_service.max_ttl", "lock_service.max_ttl: must be at least 1ms (got 0s)"},
+		{"lock service max_wait", func(c *Config) { lockService(c); c.LockService.MaxWait = -time.Second }, "lock_service.max_wait", "lock_service.max_wait: must be greater than 0 (got -1s)"},
+
 		// headers
 		{"prefix empty", func(c *Config) { c.Headers.Prefix = "" }, "headers.prefix", "headers.prefix: must not be empty"},
 		{"prefix not a token", func(c *Config) { c.Headers.Prefix = "X Sidecar:" }, "headers.prefix", `headers.prefix: "X Sidecar:" is not a valid header name`},
@@ -245,6 +293,64 @@ func TestValidateAccepts(t *testing.T) {
 		{"__Host- cookie", func(c *Config) { c.Session.CookieName = "__Host-sid"; c.Session.CookieSecure = CookieSecureAlways }},
 		{"absolute equals idle", func(c *Config) { c.Session.AbsoluteTimeout = c.Session.IdleTimeout }},
 		{"session locking", func(c *Config) { c.Session.Locking = LockingSession }},
+		{"session locking with skip paths", func(c *Config) {
+			sessionLocking(c)
+			c.Session.Lock.SkipPaths = []string{"/static/*", "/poll", "/js/[a-z]*.js", `/literal\*`, "/"}
+			c.Session.Lock.OnTimeout = LockTimeoutProceed
+		}},
+		{"session lock keys ignored while locking is off", func(c *Config) {
+			c.Session.Lock.Wait = 0
+			c.Session.Lock.TTL = 0
+			c.Session.Lock.SkipPaths = []string{"static/[", ""}
+		}},
+		{"locks keys ignored while no lock is used", func(c *Config) {
+			c.Locks = LocksConfig{RedlockAddrs: []string{"x"}, Prefix: ""}
+		}},
+		{"session lock ttl below wait", func(c *Config) {
+			sessionLocking(c)
+			c.Session.Lock.Wait, c.Session.Lock.TTL = time.Minute, time.Second
+		}},
+		{"redlock with three masters and the bolt store", func(c *Config) {
+			sessionLocking(c)
+			c.Locks.RedlockAddrs = []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"}
+			c.Locks.RedlockPassword = "pw"
+		}},
+		{"redlock with four masters on one host", func(c *Config) {
+			lockService(c)
+			c.Locks.RedlockAddrs = []string{"[::1]:6379", "[::1]:6380", "localhost:6381", "127.0.0.1:6382"}
+		}},
+		{"locks in the store's Redis, under the store's prefix", func(c *Config) {
+			sessionLocking(c)
+			c.Store.Type = StoreRedis
+			c.Locks.Prefix = c.Store.Redis.Prefix
+		}},
+		{"shortest lock TTLs", func(c *Config) {
+			sessionLocking(c)
+			lockService(c)
+			c.Session.Lock.TTL = time.Millisecond
+			c.LockService.MaxTTL = time.Millisecond
+		}},
+		{"lock service on a remote address", func(c *Config) { lockService(c); c.LockService.Listen = "0.0.0.0:9091" }},
+		{"lock service next to admin on another port", func(c *Config) {
+			lockService(c)
+			c.Admin.Listen, c.Admin.Token = "127.0.0.1:9090", testAdminToken
+			c.LockService.Listen = ":9091"
+		}},
+		{"lock service on listen's port on another address", func(c *Config) {
+			lockService(c)
+			c.Listen = "127.0.0.1:8080"
+			c.LockService.Listen = "10.0.0.5:8080"
+		}},
+		{"lock service and listen on any free port", func(c *Config) {
+			lockService(c)
+			c.Listen = "127.0.0.1:0"
+			c.LockService.Listen = "127.0.0.1:0"
+		}},
+		{"lock service keys ignored while off", func(c *Config) {
+			c.LockService.Token = "short"
+			c.LockService.MaxTTL = 0
+			c.LockService.MaxWait = 0
+		}},
 		{"admin on loopback", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = testAdminToken }},
 		{"admin on localhost", func(c *Config) { c.Admin.Listen = "localhost:9090"; c.Admin.Token = testAdminToken }},
 		{"admin on IPv6 loopback", func(c *Config) { c.Admin.Listen = "[::1]:9090"; c.Admin.Token = testAdminToken }},

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/proxy/admin"
 	"github.com/sidecarproxy/sidecar/sessions"
@@ -50,6 +51,9 @@ type Main struct {
 	// Zero-downtime upgrades (server.handover_socket).
 	rawLn        net.Listener // the TCP listener under any TLS wrapper
 	rawAdminLn   net.Listener
+	locker       *lock.Locker
+	locksLn      net.Listener
+	locksSrv     *http.Server
 	conns        *connTracker
 	stopHandover func() error
 	stopOnce     sync.Once
@@ -83,21 +87,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.closeAll()
 		}
 	}()
-	if m.cfg.Session.Locking == config.LockingSession {
-		return fmt.Errorf("session.locking: %q is not available in this version; use %q", config.LockingSession, config.LockingOff)
-	}
 	if m.cfg.Server.HandoverEnabled() && m.cfg.Store.Type == config.StoreBolt {
 		return fmt.Errorf("server.handover_socket: needs store.type redis or memory: the bolt file stays locked by the running process until it has drained")
 	}
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
-	store, closeStore, err := openStore(ctx, m.cfg.Store, m.log)
+	store, closeStore, storeRedis, err := openStore(ctx, m.cfg.Store, m.log)
 	if err != nil {
 		return err
 	}
 	m.store = store
 	m.closers = append(m.closers, closeStore)
+	if err := m.openLocker(storeRedis); err != nil {
+		return err
+	}
 
 	handler, err := m.buildProxy()
 	if err != nil {
@@ -141,6 +145,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startAdmin(inherited["admin"]); err != nil {
 		return err
 	}
+	if err := m.startLockService(inherited["locks"]); err != nil {
+		return err
+	}
 	m.accepting.Store(true)
 	go m.serve()
 	m.log.Info().Str("listen", m.ln.Addr().String()).Str("store", string(m.cfg.Store.Type)).
@@ -177,6 +184,9 @@ func (m *Main) offerHandover() error {
 	lns := map[string]net.Listener{"http": m.rawLn}
 	if m.rawAdminLn != nil {
 		lns["admin"] = m.rawAdminLn
+	}
+	if m.locksLn != nil {
+		lns["locks"] = m.locksLn
 	}
 	stop, err := serveHandover(m.cfg.Server.HandoverSocket, lns, m.stopAccepting,
 		func() { close(m.handedOver) }, m.log.With().Str("log", "handover").Logger())
@@ -224,6 +234,9 @@ func (m *Main) stopAccepting() {
 		_ = m.ln.Close()
 		if m.adminLn != nil {
 			_ = m.adminLn.Close()
+		}
+		if m.locksLn != nil {
+			_ = m.locksLn.Close()
 		}
 		<-m.served
 	})
@@ -319,6 +332,9 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		if m.admin != nil {
 			defer func() { _ = m.admin.Close() }()
 		}
+		if m.locksSrv != nil {
+			defer func() { _ = m.locksSrv.Close() }()
+		}
 		if m.stopHandover != nil {
 			_ = m.stopHandover()
 		}
@@ -406,6 +422,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	return proxy.New(proxy.Options{
 		Pool:    pool,
 		Manager: manager,
+		Locking: m.sessionLocking(),
 		Header:  header,
 		Prefix:  c.Headers.Prefix,
 		Cookie: proxy.CookieOptions{

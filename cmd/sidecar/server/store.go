@@ -15,21 +15,22 @@ import (
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 )
 
-// openStore builds the configured store and returns it with its closer.
-func openStore(ctx context.Context, c config.StoreConfig, log zerolog.Logger) (sessions.Store, func() error, error) {
+// openStore builds the configured store and returns it with its closer,
+// and the Redis client when it is on Redis (locks use it too).
+func openStore(ctx context.Context, c config.StoreConfig, log zerolog.Logger) (sessions.Store, func() error, goredis.UniversalClient, error) {
 	switch c.Type {
 	case config.StoreMemory:
 		s := memory.New(memory.Options{})
-		return s, s.Close, nil
+		return s, s.Close, nil, nil
 	case config.StoreBolt:
 		s, err := boltstore.Open(c.Bolt.Path, boltstore.Options{
 			SweepInterval: c.Bolt.SweepInterval,
 			NoSync:        c.Bolt.NoSync,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("store.bolt.path: %w", err)
+			return nil, nil, nil, fmt.Errorf("store.bolt.path: %w", err)
 		}
-		return s, s.Close, nil
+		return s, s.Close, nil, nil
 	case config.StoreRedis:
 		client := NewRedisClient(c.Redis)
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -39,9 +40,9 @@ func openStore(ctx context.Context, c config.StoreConfig, log zerolog.Logger) (s
 			// Redis answers, the rest are served.
 			log.Error().Err(err).Strs("addrs", c.Redis.Addrs).Msg("redis is not answering yet; session requests get 503 until it does")
 		}
-		return redisstore.New(client, redisstore.Options{Prefix: c.Redis.Prefix}), client.Close, nil
+		return redisstore.New(client, redisstore.Options{Prefix: c.Redis.Prefix}), client.Close, client, nil
 	}
-	return nil, nil, fmt.Errorf("store.type: unsupported %q", c.Type)
+	return nil, nil, nil, fmt.Errorf("store.type: unsupported %q", c.Type)
 }
 
 // NewRedisClient returns a client for c: standalone for one address,

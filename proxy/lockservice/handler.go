@@ -1,0 +1,171 @@
+package lockservice
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidecarproxy/sidecar/lock"
+)
+
+// Limits and defaults.
+const (
+	// DefaultMaxTTL is Options.MaxTTL's default.
+	DefaultMaxTTL = 5 * time.Minute
+	// DefaultMaxWait is Options.MaxWait's default.
+	DefaultMaxWait = 30 * time.Second
+	// CallTimeout bounds an extend or a release, which run on after their
+	// client has gone, and the release of a lease granted to a client
+	// that had gone.
+	CallTimeout = 5 * time.Second
+	// MaxBodyBytes is the largest request body the service accepts.
+	MaxBodyBytes = 64 << 10
+	// KeyPrefix starts the Locker key of every lock the service takes:
+	// the lock name is KeyPrefix+name.
+	KeyPrefix = "app:"
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Locker holds the locks. Required. The Handler does not close it.
+	Locker *lock.Locker
+	// Token is the bearer token every request must present: the apps'
+	// token, not the admin API's. Required (non-empty); New keeps only its
+	// SHA-256 digest.
+	Token []byte
+	// MaxTTL is the longest lease an app may ask for, by acquire or
+	// extend. 0 means DefaultMaxTTL (5m).
+	MaxTTL time.Duration
+	// MaxWait is the longest an acquire may wait for the lock. 0 means
+	// DefaultMaxWait (30s).
+	MaxWait time.Duration
+	// Logger receives failed authentications, grants and releases (at
+	// debug) and lock backend failures; the zero Logger discards.
+	Logger zerolog.Logger
+}
+
+// Handler is the lock service. It is safe for concurrent use.
+type Handler struct {
+	digest  [sha256.Size]byte // SHA-256 of the token
+	locker  *lock.Locker
+	maxTTL  time.Duration
+	maxWait time.Duration
+	log     zerolog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns the lock service over o.Locker, or an error naming the
+// missing or invalid option.
+func New(o Options) (*Handler, error) {
+	switch {
+	case o.Locker == nil:
+		return nil, errors.New("lockservice: Options.Locker is required")
+	case len(o.Token) == 0:
+		return nil, errors.New("lockservice: Options.Token is required")
+	case o.MaxTTL < 0:
+		return nil, fmt.Errorf("lockservice: Options.MaxTTL %v is negative", o.MaxTTL)
+	case o.MaxTTL > 0 && o.MaxTTL < time.Millisecond:
+		return nil, fmt.Errorf("lockservice: Options.MaxTTL %v is below 1ms", o.MaxTTL)
+	case o.MaxWait < 0:
+		return nil, fmt.Errorf("lockservice: Options.MaxWait %v is negative", o.MaxWait)
+	}
+	h := &Handler{
+		digest:  sha256.Sum256(o.Token),
+		locker:  o.Locker,
+		maxTTL:  o.MaxTTL,
+		maxWait: o.MaxWait,
+		log:     o.Logger,
+	}
+	if h.maxTTL == 0 {
+		h.maxTTL = DefaultMaxTTL
+	}
+	if h.maxWait == 0 {
+		h.maxWait = DefaultMaxWait
+	}
+	return h, nil
+}
+
+// ServeHTTP authenticates the request and routes it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !h.authorized(r) {
+		h.log.Warn().Str("remote_addr", r.RemoteAddr).Msg("lock service: authentication failed")
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeError(w, http.StatusUnauthorized, ErrorResponse{Error: "unauthorized"})
+		return
+	}
+	if r.ContentLength > MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: "request body too large"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	h.route(w, r)
+}
+
+// route sends r to its endpoint. It routes by hand rather than with an
+// http.ServeMux because a lock name may contain "/", and a ServeMux
+// wildcard matches one segment only (and would redirect paths it
+// cleans).
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/locks/stats" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		h.stats(w, r)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/locks/")
+	i := strings.LastIndexByte(rest, '/')
+	if !ok || i < 0 {
+		writeError(w, http.StatusNotFound, ErrorResponse{Error: "not found"})
+		return
+	}
+	name, action := rest[:i], rest[i+1:]
+	var serve func(http.ResponseWriter, *http.Request, string)
+	switch action {
+	case "acquire":
+		serve = h.acquire
+	case "extend":
+		serve = h.extend
+	case "release":
+		serve = h.release
+	default:
+		writeError(w, http.StatusNotFound, ErrorResponse{Error: "not found"})
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, "POST")
+		return
+	}
+	if err := checkName(name); err != nil {
+		h.writeErr(w, r, "", err) // an invalid name is not echoed, nor logged
+		return
+	}
+	serve(w, r, name)
+}
+
+// authorized reports whether r carries "Authorization: Bearer <token>". The
+// scheme is case-insensitive (RFC 7235); the token is compared in constant
+// time over digests, so neither its bytes nor its length leak.
+func (h *Handler) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], h.digest[:]) == 1
+}
+
+// methodNotAllowed answers 405 with Allow.
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, ErrorResponse{Error: "method not allowed"})
+}
