@@ -160,8 +160,14 @@ func (h *Handler) release(w http.ResponseWriter, r *http.Request, name string) {
 
 // stats answers GET /locks/stats.
 func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
-	s := h.locker.Stats()
-	writeJSON(w, http.StatusOK, Stats{
+	writeJSON(w, http.StatusOK, StatsOf(h.locker))
+}
+
+// StatsOf is l's counters in the JSON shape of GET /locks/stats, for the
+// admin API to serve the same view.
+func StatsOf(l *lock.Locker) Stats {
+	s := l.Stats()
+	return Stats{
 		Acquired:    s.Acquired,
 		Contended:   s.Contended,
 		Waited:      s.Waited,
@@ -173,7 +179,7 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 		Released:    s.Released,
 		Lost:        s.Lost,
 		Errors:      s.Errors,
-	})
+	}
 }
 
 // leaseBody is the response for lease, granted on the lock name.

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/proxy/admin"
+	"github.com/sidecarproxy/sidecar/proxy/lockservice"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -268,6 +270,12 @@ func (m *Main) startAdmin(inherited net.Listener) error {
 	})
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
+	}
+	if m.locker != nil {
+		h.Handle("GET /locks/stats", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(lockservice.StatsOf(m.locker))
+		}))
 	}
 	ln := inherited
 	if ln == nil {
