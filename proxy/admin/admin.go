@@ -29,15 +29,13 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/proxy/bearer"
 )
 
 // MaxBodyBytes is the largest request body the API accepts.
@@ -57,10 +55,10 @@ type Options struct {
 
 // Handler is the admin API. It is safe for concurrent use.
 type Handler struct {
-	digest [sha256.Size]byte // SHA-256 of the token
-	pool   *proxy.Pool
-	log    zerolog.Logger
-	mux    *http.ServeMux // authenticated routes
+	token bearer.Token
+	pool  *proxy.Pool
+	log   zerolog.Logger
+	mux   *http.ServeMux // authenticated routes
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -74,7 +72,7 @@ func New(o Options) (*Handler, error) {
 	case o.Pool == nil:
 		return nil, errors.New("admin: Options.Pool is required")
 	}
-	h := &Handler{digest: sha256.Sum256(o.Token), pool: o.Pool, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{token: bearer.New(o.Token), pool: o.Pool, log: o.Logger, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /upstreams", h.listUpstreams)
 	h.mux.HandleFunc("POST /upstreams/{name}/drain", h.drain(true))
 	h.mux.HandleFunc("POST /upstreams/{name}/undrain", h.drain(false))
@@ -97,7 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		healthz(w, r)
 		return
 	}
-	if !h.authorized(r) {
+	if !h.token.Allows(r) {
 		h.log.Warn().Str("remote_addr", r.RemoteAddr).Msg("admin API: authentication failed")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, http.StatusUnauthorized, "unauthorized")
@@ -114,18 +112,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
-}
-
-// authorized reports whether r carries "Authorization: Bearer <token>". The
-// scheme is case-insensitive (RFC 7235); the token is compared in constant
-// time over digests, so neither its bytes nor its length leak.
-func (h *Handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], h.digest[:]) == 1
 }
 
 // healthz answers the unauthenticated liveness probe.

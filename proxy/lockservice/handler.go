@@ -1,8 +1,6 @@
 package lockservice
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/proxy/bearer"
 )
 
 // Limits and defaults.
@@ -52,7 +51,7 @@ type Options struct {
 
 // Handler is the lock service. It is safe for concurrent use.
 type Handler struct {
-	digest  [sha256.Size]byte // SHA-256 of the token
+	token   bearer.Token
 	locker  *lock.Locker
 	maxTTL  time.Duration
 	maxWait time.Duration
@@ -77,7 +76,7 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("lockservice: Options.MaxWait %v is negative", o.MaxWait)
 	}
 	h := &Handler{
-		digest:  sha256.Sum256(o.Token),
+		token:   bearer.New(o.Token),
 		locker:  o.Locker,
 		maxTTL:  o.MaxTTL,
 		maxWait: o.MaxWait,
@@ -95,7 +94,7 @@ func New(o Options) (*Handler, error) {
 // ServeHTTP authenticates the request and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.authorized(r) {
+	if !h.token.Allows(r) {
 		h.log.Warn().Str("remote_addr", r.RemoteAddr).Msg("lock service: authentication failed")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, http.StatusUnauthorized, ErrorResponse{Error: "unauthorized"})
@@ -150,18 +149,6 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serve(w, r, name)
-}
-
-// authorized reports whether r carries "Authorization: Bearer <token>". The
-// scheme is case-insensitive (RFC 7235); the token is compared in constant
-// time over digests, so neither its bytes nor its length leak.
-func (h *Handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], h.digest[:]) == 1
 }
 
 // methodNotAllowed answers 405 with Allow.
