@@ -237,23 +237,12 @@ func (p *Pool) Close() error {
 func (p *Pool) pick(r *http.Request, tried []*Backend) (*Backend, error) {
 	st := p.state.Load()
 	now := p.now().UnixNano()
-	skip := func(b *Backend) bool {
-		if !b.available(now) {
-			return true
-		}
-		for _, t := range tried {
-			if t == b {
-				return true
-			}
-		}
-		return false
-	}
 	if len(tried) == 0 {
-		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b) {
+		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b, now, nil) {
 			return b, nil
 		}
 	}
-	if b := st.sel.pick(st.backends, skip); b != nil {
+	if b := st.sel.pick(st.backends, now, tried); b != nil {
 		return b, nil
 	}
 	return nil, ErrNoUpstream

@@ -29,11 +29,26 @@ func (p Policy) Validate() error {
 	return fmt.Errorf("proxy: unknown policy %q (want %s or %s)", p, RoundRobin, LeastConn)
 }
 
-// selector picks one of the candidates, which are never empty; skip
-// reports candidates that must not be chosen (unavailable, or already
-// tried by this request). It returns nil when every candidate is skipped.
+// selector picks one of the candidates, which are never empty, skipping
+// those unavailable at now or already tried by this request. It returns
+// nil when every candidate is skipped.
 type selector interface {
-	pick(bs []*Backend, skip func(*Backend) bool) *Backend
+	pick(bs []*Backend, now int64, tried []*Backend) *Backend
+}
+
+// skip reports whether b must not be chosen: unavailable at now, or
+// already tried by this request. A plain function rather than a closure,
+// so choosing an upstream allocates nothing.
+func skip(b *Backend, now int64, tried []*Backend) bool {
+	if !b.available(now) {
+		return true
+	}
+	for _, t := range tried {
+		if t == b {
+			return true
+		}
+	}
+	return false
 }
 
 func newSelector(p Policy, bs []*Backend) selector {
@@ -52,11 +67,11 @@ func newSelector(p Policy, bs []*Backend) selector {
 // then the first candidate from there that is not skipped.
 type plainRR struct{ next atomic.Uint64 }
 
-func (rr *plainRR) pick(bs []*Backend, skip func(*Backend) bool) *Backend {
+func (rr *plainRR) pick(bs []*Backend, now int64, tried []*Backend) *Backend {
 	n := uint64(len(bs))
 	start := rr.next.Add(1) - 1
 	for i := uint64(0); i < n; i++ {
-		if b := bs[(start+i)%n]; !skip(b) {
+		if b := bs[(start+i)%n]; !skip(b, now, tried) {
 			return b
 		}
 	}
@@ -72,13 +87,13 @@ type weightedRR struct {
 	current map[*Backend]int64
 }
 
-func (w *weightedRR) pick(bs []*Backend, skip func(*Backend) bool) *Backend {
+func (w *weightedRR) pick(bs []*Backend, now int64, tried []*Backend) *Backend {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var best *Backend
 	var total int64
 	for _, b := range bs {
-		if skip(b) {
+		if skip(b, now, tried) {
 			continue
 		}
 		wt := b.weight.Load()
@@ -98,12 +113,12 @@ func (w *weightedRR) pick(bs []*Backend, skip func(*Backend) bool) *Backend {
 // inflight_a*weight_b with inflight_b*weight_a to stay in integers.
 type leastConn struct{}
 
-func (leastConn) pick(bs []*Backend, skip func(*Backend) bool) *Backend {
+func (leastConn) pick(bs []*Backend, now int64, tried []*Backend) *Backend {
 	var best *Backend
 	var bestLoad, bestWeight int64
 	ties := 0
 	for _, b := range bs {
-		if skip(b) {
+		if skip(b, now, tried) {
 			continue
 		}
 		load, wt := b.inflight.Load(), b.weight.Load()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"sync"
 	"time"
 )
@@ -52,8 +53,14 @@ func NewTransport(o TransportOptions) *http.Transport {
 }
 
 // bufferPool is the ReverseProxy copy-buffer pool: 32 KiB buffers reused
-// across requests instead of allocated per response.
+// across requests instead of allocated per response. Buffers are pooled
+// as pointers so that Put does not allocate.
 type bufferPool struct{ p sync.Pool }
+
+// NewBufferPool returns the pooled copy buffer Sidecar gives its
+// ReverseProxy, for any other ReverseProxy that should match it (the
+// baseline proxy in bench/).
+func NewBufferPool() httputil.BufferPool { return newBufferPool() }
 
 const copyBufferSize = 32 << 10
 

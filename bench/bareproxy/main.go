@@ -4,8 +4,9 @@
 // server timeouts in cmd/sidecar/server), with no session work at all. The
 // difference between it and Sidecar is the cost of sessions.
 //
-// It takes its transport from proxy.NewTransport, so the two can never be
-// tuned differently; everything else is the standard library.
+// It takes its transport and copy-buffer pool from package proxy, so the
+// two can never be tuned differently; everything else is the standard
+// library.
 package main
 
 import (
@@ -16,7 +17,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/sidecarproxy/sidecar/proxy"
@@ -39,7 +39,7 @@ func main() {
 		},
 		Transport: proxy.NewTransport(proxy.TransportOptions{}), // Sidecar's own
 
-		BufferPool: newBufferPool(),
+		BufferPool: proxy.NewBufferPool(), // Sidecar's own
 	}
 	srv := &http.Server{
 		Addr:              *listen,
@@ -52,27 +52,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bareproxy:", err)
 		os.Exit(1)
 	}
-}
-
-// bufferPool hands the ReverseProxy 32 KiB copy buffers, pooled as
-// pointers so that Put does not allocate (the same as Sidecar's).
-type bufferPool struct{ p sync.Pool }
-
-const copyBufferSize = 32 << 10
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any {
-		b := make([]byte, copyBufferSize)
-		return &b
-	}}}
-}
-
-func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
-
-func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) != copyBufferSize {
-		return
-	}
-	buf = buf[:copyBufferSize]
-	b.p.Put(&buf)
 }
