@@ -1,10 +1,8 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -84,24 +82,11 @@ func (m *Main) startLockService(inherited net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("lock_service: %w", err)
 	}
-	ln := inherited
-	if ln == nil {
-		if ln, err = net.Listen("tcp", c.Listen); err != nil {
-			return fmt.Errorf("lock_service.listen: %w", err)
-		}
+	srv, ln, err := m.serveSide("lock_service", "lock_service.listen", c.Listen, h, inherited)
+	if err != nil {
+		return err
 	}
-	m.locksLn = ln
-	m.locksSrv = &http.Server{Handler: h, ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout}
-	go func() { // exits when Shutdown closes the lock service
-		err := m.locksSrv.Serve(ln)
-		if errors.Is(err, net.ErrClosed) && !m.accepting.Load() {
-			return
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error().Err(err).Msg("lock service stopped")
-		}
-	}()
-	m.log.Info().Str("lock_service", ln.Addr().String()).Msg("lock service serving")
+	m.locksSrv, m.locksLn = srv, ln
 	return nil
 }
 

@@ -277,25 +277,37 @@ func (m *Main) startAdmin(inherited net.Listener) error {
 			_ = json.NewEncoder(w).Encode(lockservice.StatsOf(m.locker))
 		}))
 	}
+	srv, ln, err := m.serveSide("admin", "admin.listen", m.cfg.Admin.Listen, h, inherited)
+	if err != nil {
+		return err
+	}
+	m.admin, m.adminLn, m.rawAdminLn = srv, ln, ln
+	return nil
+}
+
+// serveSide serves h on a side listener (admin API, lock service): the one
+// inherited in a hand-over, or a new one on addr. Its goroutine exits when
+// Shutdown closes the server, or stopAccepting its listener.
+func (m *Main) serveSide(name, key, addr string, h http.Handler, inherited net.Listener) (*http.Server, net.Listener, error) {
 	ln := inherited
 	if ln == nil {
-		if ln, err = net.Listen("tcp", m.cfg.Admin.Listen); err != nil {
-			return fmt.Errorf("admin.listen: %w", err)
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", key, err)
 		}
 	}
-	m.adminLn, m.rawAdminLn = ln, ln
-	m.admin = &http.Server{Handler: h, ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout}
-	go func() { // exits when Shutdown closes the admin server
-		err := m.admin.Serve(ln)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: m.cfg.Server.ReadHeaderTimeout}
+	go func() {
+		err := srv.Serve(ln)
 		if errors.Is(err, net.ErrClosed) && !m.accepting.Load() {
 			return // stopAccepting closed it
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error().Err(err).Msg("admin API stopped")
+			m.log.Error().Err(err).Str("server", name).Msg("side server stopped")
 		}
 	}()
-	m.log.Info().Str("admin", ln.Addr().String()).Msg("admin API serving")
-	return nil
+	m.log.Info().Str(name, ln.Addr().String()).Msgf("%s serving", name)
+	return srv, ln, nil
 }
 
 // AdminAddr is the admin API's address, or "" when it is disabled.
