@@ -106,6 +106,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 
 			if tc.lameDuck {
 				assert.Empty(t, stats.Failures, "no request of any method may fail during a rolling restart")
+				assert.Zero(t, stats.Ambiguous)
 			} else {
 				assert.Empty(t, stats.failed(http.MethodGet), "no GET may fail during a rolling restart")
 				posts := stats.failed(http.MethodPost)
@@ -114,8 +115,8 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 					assert.Equal(t, http.StatusBadGateway, f.Status, "%s", f)
 					assert.Equal(t, "no app received it", c.whereDidItGo(f.RequestID), "a 502 here must never hide a POST an app ran: %s", f)
 				}
+				assert.LessOrEqual(t, stats.Ambiguous, len(posts), "only those failed writes were left for the next read to settle")
 			}
-			assert.Zero(t, stats.Ambiguous)
 			assert.Empty(t, final, "every session keeps its last write")
 			for _, a := range c.apps {
 				assert.Positive(t, a.served(), "%s serves after its restart", a.name)
