@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
-	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
 // counts returns how many records and indexed principals s holds,
@@ -33,7 +33,7 @@ func newRecord(now time.Time, principal string, idle time.Duration) *sessions.Re
 }
 
 func TestSweeperDropsExpiredRecords(t *testing.T) {
-	clock := storetest.NewClock()
+	clock := clocktest.New()
 	s := New(Options{Clock: clock.Now, SweepInterval: time.Millisecond})
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()

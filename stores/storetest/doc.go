@@ -28,7 +28,7 @@
 //     principals are random, and the suite never enumerates a store, so
 //     stores built by successive calls may share one backend (one Redis
 //     database) without flushing it between subtests.
-//   - Time comes only from the clock handed to newStore, a Clock that starts
+//   - Time comes only from the clock handed to newStore, a clocktest.Clock that starts
 //     at the real time truncated to the millisecond and only moves forward,
 //     by whole milliseconds, when the suite advances it. Every time the suite
 //     writes is millisecond-exact and at least minutes after the real time,

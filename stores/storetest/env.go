@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -28,14 +29,14 @@ const (
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *Clock
+	clock *clocktest.Clock
 	store sessions.Store
 }
 
 // env builds a fresh store for the subtest t.
 func (s *suite) env(t *testing.T) *env {
 	t.Helper()
-	clock := NewClock()
+	clock := clocktest.New()
 	store := s.newStore(t, clock.Now)
 	require.NotNil(t, store, "newStore returned a nil Store")
 	return &env{t: t, ctx: t.Context(), clock: clock, store: store}

@@ -1,4 +1,6 @@
-package storetest
+// Package clocktest is the one fake clock every test in the tree uses: a
+// clock that moves only when a test says so.
+package clocktest
 
 import (
 	"fmt"
@@ -6,7 +8,7 @@ import (
 	"time"
 )
 
-// Clock is a fake clock the suite controls. It starts at the real time
+// Clock is a fake clock a test controls. It starts at the real time
 // truncated to the millisecond and moves only when Advance is called: only
 // forward and only by whole milliseconds. So every time it returns is
 // millisecond-exact (what Redis keeps) and never earlier than the real time
@@ -14,14 +16,14 @@ import (
 // PEXPIREAT) from it.
 //
 // The zero value is ready to use and starts at the real time of its first
-// use; NewClock starts it at once. A Clock is safe for concurrent use.
+// use; New starts it at once. A Clock is safe for concurrent use.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-// NewClock returns a Clock set to time.Now truncated to the millisecond.
-func NewClock() *Clock {
+// New returns a Clock set to time.Now truncated to the millisecond.
+func New() *Clock {
 	return &Clock{now: time.Now().Truncate(time.Millisecond)}
 }
 
@@ -38,7 +40,7 @@ func (c *Clock) Now() time.Time {
 // It panics if d is negative: the clock never goes back.
 func (c *Clock) Advance(d time.Duration) {
 	if d < 0 {
-		panic(fmt.Sprintf("storetest: Clock.Advance(%v): the clock only moves forward", d))
+		panic(fmt.Sprintf("clocktest: Clock.Advance(%v): the clock only moves forward", d))
 	}
 	if r := d % time.Millisecond; r != 0 {
 		d += time.Millisecond - r

@@ -1,4 +1,4 @@
-package storetest
+package clocktest
 
 import (
 	"sync"
@@ -12,7 +12,7 @@ import (
 func TestClock(t *testing.T) {
 	t.Run("StartsAtRealNowInMilliseconds", func(t *testing.T) {
 		before := time.Now().Truncate(time.Millisecond)
-		c := NewClock()
+		c := New()
 		after := time.Now()
 		now := c.Now()
 		assert.False(t, now.Before(before))
@@ -42,7 +42,7 @@ func TestClock(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				c := NewClock()
+				c := New()
 				start := c.Now()
 				c.Advance(tt.d)
 				assert.Equal(t, tt.want, c.Now().Sub(start))
@@ -51,12 +51,12 @@ func TestClock(t *testing.T) {
 	})
 
 	t.Run("NeverGoesBack", func(t *testing.T) {
-		c := NewClock()
+		c := New()
 		require.Panics(t, func() { c.Advance(-time.Millisecond) })
 	})
 
 	t.Run("ConcurrentUse", func(t *testing.T) {
-		c := NewClock()
+		c := New()
 		start := c.Now()
 		var wg sync.WaitGroup
 		for range 10 {
