@@ -1,4 +1,4 @@
-package server
+package handover
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 	"syscall"
 )
 
-// handoverMsg is one parsed protocol line.
-type handoverMsg struct {
+// msg is one parsed protocol line.
+type msg struct {
 	verb string
 	args []string
 	fds  []int // passed with the line; the receiver must close them
@@ -18,9 +18,9 @@ type handoverMsg struct {
 
 // writeMsg sends one protocol line, with fds attached as SCM_RIGHTS.
 func writeMsg(conn *net.UnixConn, verb string, args []string, fds []int) error {
-	line := strings.Join(append([]string{handoverMagic, handoverVersion, verb}, args...), " ") + "\n"
-	if len(line) > handoverMaxLine {
-		return fmt.Errorf("%w: line too long", errHandoverProtocol)
+	line := strings.Join(append([]string{magic, version, verb}, args...), " ") + "\n"
+	if len(line) > maxLine {
+		return fmt.Errorf("%w: line too long", ErrProtocol)
 	}
 	var oob []byte
 	if len(fds) > 0 {
@@ -36,10 +36,10 @@ func writeMsg(conn *net.UnixConn, verb string, args []string, fds []int) error {
 // readMsg reads one protocol line and the FDs passed with it. The peer
 // sends nothing more until answered, so bytes after the newline are a
 // protocol error. On error, received FDs are closed.
-func readMsg(conn *net.UnixConn) (_ handoverMsg, err error) {
+func readMsg(conn *net.UnixConn) (_ msg, err error) {
 	var (
-		buf  = make([]byte, handoverMaxLine)
-		oob  = make([]byte, syscall.CmsgSpace(handoverMaxListeners*4))
+		buf  = make([]byte, maxLine)
+		oob  = make([]byte, syscall.CmsgSpace(maxListeners*4))
 		got  int
 		fds  []int
 		line []byte
@@ -51,44 +51,44 @@ func readMsg(conn *net.UnixConn) (_ handoverMsg, err error) {
 	}()
 	for line == nil {
 		if got == len(buf) {
-			return handoverMsg{}, fmt.Errorf("%w: line too long", errHandoverProtocol)
+			return msg{}, fmt.Errorf("%w: line too long", ErrProtocol)
 		}
 		n, oobn, flags, _, err := conn.ReadMsgUnix(buf[got:], oob)
 		if oobn > 0 {
 			rights, perr := parseRights(oob[:oobn])
 			fds = append(fds, rights...)
 			if perr != nil {
-				return handoverMsg{}, perr
+				return msg{}, perr
 			}
 		}
 		if flags&syscall.MSG_CTRUNC != 0 {
-			return handoverMsg{}, fmt.Errorf("%w: too many FDs", errHandoverProtocol)
+			return msg{}, fmt.Errorf("%w: too many FDs", ErrProtocol)
 		}
 		if err != nil {
-			return handoverMsg{}, err
+			return msg{}, err
 		}
 		if n == 0 { // ReadMsgUnix reports end of stream as (0, nil)
 			if got == 0 {
-				return handoverMsg{}, io.EOF
+				return msg{}, io.EOF
 			}
-			return handoverMsg{}, io.ErrUnexpectedEOF
+			return msg{}, io.ErrUnexpectedEOF
 		}
 		got += n
 		if i := bytes.IndexByte(buf[:got], '\n'); i >= 0 {
 			if i != got-1 {
-				return handoverMsg{}, fmt.Errorf("%w: data after the line", errHandoverProtocol)
+				return msg{}, fmt.Errorf("%w: data after the line", ErrProtocol)
 			}
 			line = buf[:i]
 		}
 	}
 	f := strings.Split(string(line), " ")
-	if len(f) < 3 || f[0] != handoverMagic {
-		return handoverMsg{}, fmt.Errorf("%w: not a handover line: %q", errHandoverProtocol, line)
+	if len(f) < 3 || f[0] != magic {
+		return msg{}, fmt.Errorf("%w: not a handover line: %q", ErrProtocol, line)
 	}
-	if f[1] != handoverVersion {
-		return handoverMsg{}, fmt.Errorf("%w: %q, want %q", errHandoverVersion, f[1], handoverVersion)
+	if f[1] != version {
+		return msg{}, fmt.Errorf("%w: %q, want %q", ErrVersion, f[1], version)
 	}
-	return handoverMsg{verb: f[2], args: f[3:], fds: fds}, nil
+	return msg{verb: f[2], args: f[3:], fds: fds}, nil
 }
 
 // parseRights returns the FDs in the SCM_RIGHTS messages of oob. On error
@@ -96,28 +96,29 @@ func readMsg(conn *net.UnixConn) (_ handoverMsg, err error) {
 func parseRights(oob []byte) ([]int, error) {
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil, fmt.Errorf("%w: control message: %v", errHandoverProtocol, err)
+		return nil, fmt.Errorf("%w: control message: %v", ErrProtocol, err)
 	}
 	var fds []int
 	for i := range msgs {
 		rights, err := syscall.ParseUnixRights(&msgs[i])
 		if err != nil {
-			return fds, fmt.Errorf("%w: control message: %v", errHandoverProtocol, err)
+			return fds, fmt.Errorf("%w: control message: %v", ErrProtocol, err)
 		}
 		fds = append(fds, rights...)
 	}
 	return fds, nil
 }
 
+// closeFDs closes received FDs that no listener took.
 func closeFDs(fds []int) {
 	for _, fd := range fds {
 		_ = syscall.Close(fd)
 	}
 }
 
-// validHandoverName reports whether name can travel in a protocol line.
-func validHandoverName(name string) bool {
-	if name == "" || len(name) > handoverMaxName {
+// validName reports whether name can travel in a protocol line.
+func validName(name string) bool {
+	if name == "" || len(name) > maxName {
 		return false
 	}
 	for _, r := range name {

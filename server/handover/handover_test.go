@@ -1,4 +1,4 @@
-package server
+package handover
 
 import (
 	"context"
@@ -19,8 +19,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// hoWait bounds every wait in these tests.
-const hoWait = 10 * time.Second
+const (
+	// hoWait bounds every wait for a condition in these tests: generous,
+	// so that a busy 2-core machine running -race does not fail them.
+	hoWait = 30 * time.Second
+	// hoTick is how often require.Eventually checks its condition.
+	hoTick = 5 * time.Millisecond
+	// hoStep is the protocol step deadline both ends get in these tests
+	// (10 s in production), so that no step times out while a test waits
+	// in the middle of an exchange (TestHandoverFull waits for B to answer
+	// before Ready). Whatever returns within hoWait did so for its own
+	// reason, never because a step timed out.
+	hoStep = time.Hour
+)
 
 // hoSockPath returns a socket path in a fresh short directory (unix socket
 // paths are limited to ~108 bytes, which t.TempDir can exceed).
@@ -33,6 +44,16 @@ func hoSockPath(t *testing.T) string {
 }
 
 func hoLog(t *testing.T) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }
+
+// hoServe is Serve with hoStep.
+func hoServe(t *testing.T, path string, lns map[string]net.Listener, release, onHandedOver func()) (func() error, error) {
+	return start(path, lns, release, onHandedOver, hoLog(t), hoStep)
+}
+
+// hoTakeOver is TakeOver with hoStep.
+func hoTakeOver(ctx context.Context, path string) (map[string]net.Listener, *Client, error) {
+	return takeOver(ctx, path, hoStep)
+}
 
 // hoGate holds "/slow" requests until released.
 type hoGate struct {
@@ -48,11 +69,11 @@ func (g *hoGate) open() { g.releaseOnce.Do(func() { close(g.release) }) }
 
 // hoHTTP is one process's HTTP server: "/" answers body, "/slow" answers
 // body+"-slow" once its gate opens. It stops accepting and drains the way
-// connTracker's doc says Main should.
+// ConnTracker's doc says a caller should.
 type hoHTTP struct {
 	srv      *http.Server
 	ln       net.Listener
-	conns    *connTracker
+	conns    *ConnTracker
 	served   chan struct{} // closed when Serve returns; the serving goroutine exits with it
 	serveErr error         // Serve's result, set before served is closed
 }
@@ -70,8 +91,8 @@ func startHoHTTP(t *testing.T, ln net.Listener, body string, gate *hoGate) *hoHT
 		}
 		_, _ = io.WriteString(w, body+"-slow")
 	})
-	h := &hoHTTP{ln: ln, conns: newConnTracker(), served: make(chan struct{})}
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: hoWait, ConnState: h.conns.connState}
+	h := &hoHTTP{ln: ln, conns: NewConnTracker(), served: make(chan struct{})}
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: hoWait, ConnState: h.conns.ConnState}
 	go func() {
 		defer close(h.served)
 		h.serveErr = h.srv.Serve(ln)
@@ -84,16 +105,16 @@ func startHoHTTP(t *testing.T, ln net.Listener, body string, gate *hoGate) *hoHT
 	return h
 }
 
-// stopAccepting is the release func Main should use.
+// stopAccepting is the release func a caller should use.
 func (h *hoHTTP) stopAccepting() {
 	h.srv.SetKeepAlivesEnabled(false)
 	_ = h.ln.Close()
 	<-h.served
 }
 
-// drain is the graceful stop Main should use after stopAccepting.
+// drain is the graceful stop a caller should use after stopAccepting.
 func (h *hoHTTP) drain(ctx context.Context) error {
-	if err := h.conns.wait(ctx); err != nil {
+	if err := h.conns.Wait(ctx); err != nil {
 		return err
 	}
 	return h.srv.Shutdown(ctx)
@@ -105,7 +126,15 @@ func hoClient() *http.Client {
 }
 
 func hoGet(c *http.Client, url string) (string, error) {
-	resp, err := c.Get(url)
+	return hoGetCtx(context.Background(), c, url)
+}
+
+func hoGetCtx(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -123,7 +152,7 @@ func hoRecv[T any](t *testing.T, ch <-chan T, what string) T {
 	case v := <-ch:
 		return v
 	case <-time.After(hoWait):
-		require.FailNow(t, "timed out waiting for "+what)
+		require.FailNow(t, "timed out after "+hoWait.String()+" waiting for "+what)
 		panic("unreachable")
 	}
 }
@@ -145,24 +174,23 @@ func startHoOld(t *testing.T, path, body string, afterHandedOver func(*hoOld)) *
 	require.NoError(t, err)
 	o := &hoOld{addr: ln.Addr().String(), gate: newHoGate(), handedOver: make(chan struct{})}
 	o.http = startHoHTTP(t, ln, body, o.gate)
-	o.stop, err = serveHandover(path, map[string]net.Listener{"http": ln},
+	o.stop, err = hoServe(t, path, map[string]net.Listener{"http": ln},
 		func() { o.released.Add(1); o.http.stopAccepting() },
 		func() {
 			close(o.handedOver)
 			if afterHandedOver != nil {
 				afterHandedOver(o)
 			}
-		},
-		hoLog(t))
+		})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, o.stop()) })
 	return o
 }
 
 // hoNew takes over from path and serves body on the inherited listener.
-func hoNew(t *testing.T, ctx context.Context, path, body string) (*handoverClient, map[string]net.Listener) {
+func hoNew(t *testing.T, ctx context.Context, path, body string) (*Client, map[string]net.Listener) {
 	t.Helper()
-	lns, hc, err := takeOver(ctx, path)
+	lns, hc, err := hoTakeOver(ctx, path)
 	require.NoError(t, err)
 	require.NotNil(t, hc)
 	require.Len(t, lns, 1)
@@ -180,7 +208,7 @@ type hoHit struct {
 }
 
 // hoHammer sends requests on fresh connections from several workers until
-// stopped (at most hoHammerMax each, and hoWait*2 in all).
+// stopped (at most hoHammerMax each).
 type hoHammer struct {
 	phase   atomic.Int32
 	stopCh  chan struct{}
@@ -194,13 +222,12 @@ const hoHammerMax = 5000
 
 func startHoHammer(t *testing.T, url string, workers int) *hoHammer {
 	h := &hoHammer{stopCh: make(chan struct{})}
-	deadline := time.Now().Add(2 * hoWait)
 	for range workers {
 		h.wg.Add(1)
-		go func() { // exits on stop, after hoHammerMax requests, or at deadline
+		go func() { // exits on finish (at the latest at cleanup) or after hoHammerMax requests
 			defer h.wg.Done()
 			c := hoClient()
-			for i := 0; i < hoHammerMax && time.Now().Before(deadline); i++ {
+			for range hoHammerMax {
 				select {
 				case <-h.stopCh:
 					return
@@ -239,48 +266,69 @@ func (h *hoHammer) finish() []hoHit {
 	return h.hits
 }
 
+// hoTaken is what takeOver returned.
+type hoTaken struct {
+	lns map[string]net.Listener
+	hc  *Client
+	err error
+}
+
+// hoTakeOverAsync runs hoTakeOver in a goroutine, which exits when it
+// returns, so that a test can bound the wait and say what it waited for.
+func hoTakeOverAsync(ctx context.Context, path string) <-chan hoTaken {
+	ch := make(chan hoTaken, 1)
+	go func() {
+		lns, hc, err := hoTakeOver(ctx, path)
+		ch <- hoTaken{lns, hc, err}
+	}()
+	return ch
+}
+
+// TestTakeOverNoOldProcess: with nothing at path, takeOver returns at once
+// with nothing. The context never ends and a step would last an hour, so
+// returning within hoWait proves it did not wait for anything.
 func TestTakeOverNoOldProcess(t *testing.T) {
 	path := hoSockPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), hoWait)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	lns, hc, err := takeOver(ctx, path)
-	require.NoError(t, err)
-	assert.Nil(t, lns)
-	assert.Nil(t, hc)
-	assert.Less(t, time.Since(start), time.Second)
+	got := hoRecv(t, hoTakeOverAsync(ctx, path), "takeOver to return: nobody listens at path, there is nothing to wait for")
+	require.NoError(t, got.err)
+	assert.Nil(t, got.lns)
+	assert.Nil(t, got.hc)
 }
 
 func TestHandoverFull(t *testing.T) {
 	path := hoSockPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*hoWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*hoWait)
 	defer cancel()
 
-	// The lead's Main drains in onHandedOver (which may block): so do we,
-	// to see the slow request through it.
+	// A caller drains in onHandedOver (which may block): so do we, to see
+	// the slow request through it.
 	drained := make(chan error, 1)
 	a := startHoOld(t, path, "A", func(o *hoOld) { drained <- o.http.drain(ctx) })
 	url := "http://" + a.addr
 
 	slow := make(chan hoHit, 1)
-	go func() { // exits when the gate opens (or at cleanup, which opens it)
+	go func() { // exits when the gate opens (or at cleanup, which opens it), or ctx ends
+		// No client timeout: the gate opens only after the whole
+		// hand-over, however long a busy machine takes for it.
 		var hit hoHit
-		hit.body, hit.err = hoGet(hoClient(), url+"/slow")
+		hit.body, hit.err = hoGetCtx(ctx, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, url+"/slow")
 		slow <- hit
 	}()
 	hoRecv(t, a.gate.started, "the slow request to reach A")
 
 	h := startHoHammer(t, url, 8)
 	require.Eventually(t, func() bool { return h.count(func(x hoHit) bool { return x.body == "A" }) >= 20 },
-		hoWait, time.Millisecond, "hammer gets answers from A")
+		hoWait, hoTick, "hammer gets answers from A")
 
 	h.phase.Store(1)
 	hc, lns := hoNew(t, ctx, path, "B")
 	// Both processes accept on the one socket for a while: A's accept loop
-	// is still running when release comes, the case connTracker handles.
+	// is still running when release comes, the case ConnTracker handles.
 	require.Eventually(t, func() bool { return h.count(func(x hoHit) bool { return x.body == "B" }) >= 20 },
-		hoWait, time.Millisecond, "B answers while A still accepts")
-	require.NoError(t, hc.ready(ctx))
+		hoWait, hoTick, "B answers while A still accepts")
+	require.NoError(t, hc.Ready(ctx))
 	h.phase.Store(2)
 	assert.EqualValues(t, 1, a.released.Load())
 	hoRecv(t, a.handedOver, "A's onHandedOver")
@@ -288,12 +336,12 @@ func TestHandoverFull(t *testing.T) {
 	assert.ErrorIs(t, a.http.serveErr, net.ErrClosed)
 
 	// B can serve hand-overs on the path A released.
-	stopB, err := serveHandover(path, lns, func() {}, func() {}, hoLog(t))
+	stopB, err := hoServe(t, path, lns, func() {}, func() {})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, stopB()) })
 
 	require.Eventually(t, func() bool { return h.count(func(x hoHit) bool { return x.start == 2 }) >= 20 },
-		hoWait, time.Millisecond, "hammer gets answers after ready")
+		hoWait, hoTick, "hammer gets answers after ready")
 	hits := h.finish()
 
 	var fromA, fromB int
@@ -315,8 +363,8 @@ func TestHandoverFull(t *testing.T) {
 	t.Logf("%d requests: %d from A, %d from B", len(hits), fromA, fromB)
 
 	select {
-	case <-slow:
-		require.FailNow(t, "the slow request finished before its gate opened")
+	case s := <-slow:
+		require.FailNow(t, "the slow request finished before its gate opened", "got %q, %v", s.body, s.err)
 	default:
 	}
 	a.gate.open()
@@ -365,24 +413,24 @@ func TestHandoverAbortedThenAgain(t *testing.T) {
 			assert.Empty(t, m.fds)
 		}},
 		{"dies after receiving the listeners", func(t *testing.T, ctx context.Context, path string) {
-			lns, hc, err := takeOver(ctx, path)
+			lns, hc, err := hoTakeOver(ctx, path)
 			require.NoError(t, err)
 			require.Contains(t, lns, "http")
 			require.NoError(t, lns["http"].Close())
-			require.NoError(t, hc.close())
+			require.NoError(t, hc.Close())
 		}},
 		{"answers something else than ready", func(t *testing.T, ctx context.Context, path string) {
-			lns, hc, err := takeOver(ctx, path)
+			lns, hc, err := hoTakeOver(ctx, path)
 			require.NoError(t, err)
 			defer func() { _ = lns["http"].Close() }()
 			require.NoError(t, writeMsg(hc.conn, "bogus", nil, nil))
 			_, err = readMsg(hc.conn)
 			assert.ErrorIs(t, err, io.EOF)
-			require.NoError(t, hc.close())
+			require.NoError(t, hc.Close())
 		}},
 	}
 	path := hoSockPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*hoWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*hoWait)
 	defer cancel()
 	a := startHoOld(t, path, "A", nil)
 	url := "http://" + a.addr
@@ -397,10 +445,12 @@ func TestHandoverAbortedThenAgain(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, "A", body)
 			}
-			lns, hc, err := takeOver(ctx, path)
+			lns, hc, err := hoTakeOver(ctx, path)
 			require.NoError(t, err)
-			require.NoError(t, hc.close())
+			require.NoError(t, hc.Close())
 			require.NoError(t, lns["http"].Close())
+			// The old process serves one exchange at a time and has
+			// served this one: the aborted one is over.
 			assert.Zero(t, a.released.Load())
 			select {
 			case <-a.handedOver:
@@ -411,7 +461,7 @@ func TestHandoverAbortedThenAgain(t *testing.T) {
 	}
 
 	c, _ := hoNew(t, ctx, path, "C")
-	require.NoError(t, c.ready(ctx))
+	require.NoError(t, c.Ready(ctx))
 	hoRecv(t, a.handedOver, "A's onHandedOver")
 	assert.EqualValues(t, 1, a.released.Load())
 	body, err := hoGet(hoClient(), url)

@@ -1,4 +1,4 @@
-package server
+package handover
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +18,51 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// hoExpiringCtx is a context whose deadline passes when the test calls
+// expire rather than at a time on the clock, so that the test decides
+// what is under way when it ends.
+type hoExpiringCtx struct {
+	context.Context // context.Background(): no deadline, no values
+	done            chan struct{}
+	once            sync.Once
+}
+
+func newHoExpiringCtx() *hoExpiringCtx {
+	return &hoExpiringCtx{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *hoExpiringCtx) Done() <-chan struct{} { return c.done }
+
+func (c *hoExpiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func (c *hoExpiringCtx) expire() { c.once.Do(func() { close(c.done) }) }
+
 // TestTakeOverContext: a silent old process does not hold the new one
-// past its context.
+// past its context. The context expires once the old process has read
+// the request, so takeOver is waiting for the answer; a step would last
+// an hour, so returning within hoWait proves the context cut it short.
 func TestTakeOverContext(t *testing.T) {
 	path := hoSockPath(t)
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
 	accepted := make(chan net.Conn, 1)
-	go func() { // exits when ln is closed at cleanup, or after one accept
-		if c, err := ln.Accept(); err == nil {
-			accepted <- c
+	asked := make(chan string, 1)
+	go func() { // exits when ln is closed at cleanup, or once it has read a line or EOF
+		c, err := ln.Accept()
+		if err != nil {
+			return
 		}
+		accepted <- c // kept open, silent, until cleanup
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		asked <- line
 	}()
 	t.Cleanup(func() {
 		select {
@@ -38,14 +72,17 @@ func TestTakeOverContext(t *testing.T) {
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
+	ctx := newHoExpiringCtx()
+	t.Cleanup(ctx.expire)
 	start := time.Now()
-	lns, hc, err := takeOver(ctx, path)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Nil(t, lns)
-	assert.Nil(t, hc)
-	assert.Less(t, time.Since(start), hoWait/2)
+	taken := hoTakeOverAsync(ctx, path)
+	assert.Equal(t, "sidecar-handover 1 take\n", hoRecv(t, asked, "the silent old process to read the request"))
+	ctx.expire()
+	got := hoRecv(t, taken, "takeOver to return once its context expired (a step lasts "+hoStep.String()+")")
+	assert.ErrorIs(t, got.err, context.DeadlineExceeded)
+	assert.Nil(t, got.lns)
+	assert.Nil(t, got.hc)
+	assert.Less(t, time.Since(start), hoStep/2, "takeOver returned because its context ended, not its step")
 }
 
 // TestHandoverStop: stop aborts an exchange that is not committed, removes
@@ -56,14 +93,14 @@ func TestHandoverStop(t *testing.T) {
 	defer cancel()
 	a := startHoOld(t, path, "A", nil)
 
-	lns, hc, err := takeOver(ctx, path)
+	lns, hc, err := hoTakeOver(ctx, path)
 	require.NoError(t, err)
 	inherited := lns["http"]
 	defer func() { _ = inherited.Close() }()
 	require.NoError(t, a.stop())
 	require.NoError(t, a.stop(), "stop is idempotent")
 
-	assert.Error(t, hc.ready(ctx))
+	assert.Error(t, hc.Ready(ctx))
 	assert.Zero(t, a.released.Load())
 	_, err = os.Lstat(path)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
@@ -71,15 +108,14 @@ func TestHandoverStop(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "A", body)
 
-	lns, hc, err = takeOver(ctx, path)
+	lns, hc, err = hoTakeOver(ctx, path)
 	require.NoError(t, err)
 	assert.Nil(t, lns)
 	assert.Nil(t, hc)
 }
 
-// TestServeHandoverExistingPath: what serveHandover does with a file
-// already at its path.
-func TestServeHandoverExistingPath(t *testing.T) {
+// TestServeExistingPath: what Serve does with a file already at its path.
+func TestServeExistingPath(t *testing.T) {
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, path string)
@@ -93,7 +129,7 @@ func TestServeHandoverExistingPath(t *testing.T) {
 			ln.SetUnlinkOnClose(false)
 			require.NoError(t, ln.Close())
 		}},
-		{name: "live handover server", wantErr: errHandoverInUse, kept: true, prepare: func(t *testing.T, path string) {
+		{name: "live handover server", wantErr: ErrInUse, kept: true, prepare: func(t *testing.T, path string) {
 			startHoOld(t, path, "A", nil)
 		}},
 		{name: "regular file", wantErr: hoErrAny, kept: true, prepare: func(t *testing.T, path string) {
@@ -110,7 +146,7 @@ func TestServeHandoverExistingPath(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), hoWait)
 			defer cancel()
 			if tt.stale {
-				lns, hc, err := takeOver(ctx, path)
+				lns, hc, err := TakeOver(ctx, path)
 				require.NoError(t, err)
 				require.Nil(t, lns, "nobody answers on a stale socket")
 				require.Nil(t, hc)
@@ -119,7 +155,7 @@ func TestServeHandoverExistingPath(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			defer ln.Close()
-			stop, err := serveHandover(path, map[string]net.Listener{"http": ln}, func() {}, func() {}, hoLog(t))
+			stop, err := hoServe(t, path, map[string]net.Listener{"http": ln}, func() {}, func() {})
 			if tt.wantErr != nil {
 				require.Error(t, err)
 				if tt.wantErr != hoErrAny {
@@ -128,11 +164,11 @@ func TestServeHandoverExistingPath(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 				defer func() { assert.NoError(t, stop()) }()
-				lns, hc, err := takeOver(ctx, path)
+				lns, hc, err := hoTakeOver(ctx, path)
 				require.NoError(t, err)
 				require.Contains(t, lns, "http")
 				assert.NoError(t, lns["http"].Close())
-				assert.NoError(t, hc.close())
+				assert.NoError(t, hc.Close())
 			}
 			after, err := os.Lstat(path)
 			require.NoError(t, err)
@@ -144,7 +180,7 @@ func TestServeHandoverExistingPath(t *testing.T) {
 // hoErrAny marks a test case that expects some error.
 var hoErrAny = errors.New("any error")
 
-func TestHandoverSocketMode(t *testing.T) {
+func TestServeSocketMode(t *testing.T) {
 	path := hoSockPath(t)
 	startHoOld(t, path, "A", nil)
 	fi, err := os.Lstat(path)
@@ -157,7 +193,7 @@ func TestHandoverSocketMode(t *testing.T) {
 	assert.Equal(t, filepath.Base(path), entries[0].Name())
 }
 
-func TestServeHandoverBadListeners(t *testing.T) {
+func TestServeBadListeners(t *testing.T) {
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer tcp.Close()
@@ -173,7 +209,7 @@ func TestServeHandoverBadListeners(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := hoSockPath(t)
-			_, err := serveHandover(path, tt.lns, func() {}, func() {}, hoLog(t))
+			_, err := Serve(path, tt.lns, func() {}, func() {}, hoLog(t))
 			require.Error(t, err)
 			_, err = os.Lstat(path)
 			assert.ErrorIs(t, err, fs.ErrNotExist, "nothing left at path")
@@ -185,11 +221,11 @@ func TestServeHandoverBadListeners(t *testing.T) {
 type hoWrapped struct{ net.Listener }
 
 // TestHandoverDrainAnswersAcceptedConn pins the net/http behaviour
-// connTracker works around: http.Server.Shutdown does not answer a request
+// ConnTracker works around: http.Server.Shutdown does not answer a request
 // it reads after Shutdown began, on a connection it accepted before. With
 // drain = srv.Shutdown alone, the client reads EOF here.
 func TestHandoverDrainAnswersAcceptedConn(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), hoWait)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hoWait)
 	defer cancel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -198,12 +234,9 @@ func TestHandoverDrainAnswersAcceptedConn(t *testing.T) {
 	c, err := net.DialTimeout("tcp", ln.Addr().String(), hoWait)
 	require.NoError(t, err)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(hoWait)))
-	require.Eventually(t, func() bool {
-		h.conns.mu.Lock()
-		defer h.conns.mu.Unlock()
-		return len(h.conns.pending) == 1
-	}, hoWait, time.Millisecond, "the server accepted the connection")
+	require.NoError(t, c.SetDeadline(time.Now().Add(2*hoWait)))
+	require.Eventually(t, func() bool { return h.conns.pendingCount() == 1 },
+		hoWait, hoTick, "the server accepted the connection")
 
 	h.stopAccepting()
 	drained := make(chan error, 1)

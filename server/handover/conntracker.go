@@ -1,4 +1,4 @@
-package server
+package handover
 
 import (
 	"context"
@@ -9,38 +9,43 @@ import (
 	"sync"
 )
 
-// connTracker lets an http.Server drain without dropping connections it
+// ConnTracker lets an http.Server drain without dropping connections it
 // accepted but has not read a request from yet. http.Server.Shutdown drops
 // those: a request read after Shutdown began is not answered, the client
 // sees EOF (net/http conn.serve returns when shuttingDown()). In a
 // hand-over the old process's accept loop races the new one's right up to
 // release, so it always has a few such connections. The way out:
 //
-//	srv.ConnState = tracker.connState  // before Serve
+//	srv.ConnState = tracker.ConnState  // before Serve
 //	// release: stop accepting; no new requests on kept-alive connections.
 //	srv.SetKeepAlivesEnabled(false)   // also closes idle connections
 //	ln.Close()                        // Serve returns net.ErrClosed, not ErrServerClosed
 //	<-served                          // Serve returned: every accepted conn is tracked
 //	// drain (onHandedOver, or any graceful stop):
-//	tracker.wait(ctx)                 // HTTP/1 connections answered and closed
+//	tracker.Wait(ctx)                 // HTTP/1 connections answered and closed
 //	srv.Shutdown(ctx)                 // HTTP/2: GOAWAY, which clients retry safely
 //
 // A connection is pending from StateNew until it is closed or hijacked, or
-// turns out to be HTTP/2 over TLS. With keep-alives disabled, every HTTP/1
-// connection closes after its request, or after ReadHeaderTimeout if the
-// client sends none. The zero value is not usable: use newConnTracker.
-type connTracker struct {
+// turns out to be HTTP/2 over TLS (it is then left to Shutdown). With
+// keep-alives disabled, every HTTP/1 connection closes after its request,
+// or after ReadHeaderTimeout if the client sends none. A ConnTracker is
+// safe for concurrent use. The zero value is not usable: use
+// [NewConnTracker].
+type ConnTracker struct {
 	mu      sync.Mutex
 	pending map[net.Conn]struct{}
 	changed chan struct{} // closed and replaced whenever pending shrinks
 }
 
-func newConnTracker() *connTracker {
-	return &connTracker{pending: make(map[net.Conn]struct{}), changed: make(chan struct{})}
+// NewConnTracker returns a ConnTracker with no pending connection.
+func NewConnTracker() *ConnTracker {
+	return &ConnTracker{pending: make(map[net.Conn]struct{}), changed: make(chan struct{})}
 }
 
-// connState is an http.Server ConnState hook.
-func (t *connTracker) connState(c net.Conn, state http.ConnState) {
+// ConnState is an http.Server ConnState hook: set srv.ConnState to it
+// before srv.Serve, so that it sees every connection's StateNew. If the
+// server needs another hook too, call both from one func.
+func (t *ConnTracker) ConnState(c net.Conn, state http.ConnState) {
 	done := state == http.StateClosed || state == http.StateHijacked
 	if state == http.StateActive || state == http.StateIdle {
 		tc, ok := c.(*tls.Conn)
@@ -59,8 +64,11 @@ func (t *connTracker) connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// wait returns nil once no connection is pending, or ctx's error.
-func (t *connTracker) wait(ctx context.Context) error {
+// Wait returns nil once no connection is pending, at once if none is.
+// If ctx ends first, it returns an error wrapping ctx.Err() that counts
+// the connections still pending. It does not close connections; stop
+// accepting first (see [ConnTracker]), or new ones may keep it waiting.
+func (t *ConnTracker) Wait(ctx context.Context) error {
 	for {
 		t.mu.Lock()
 		n, changed := len(t.pending), t.changed
