@@ -7,17 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sidecarproxy/sidecar/admin"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/proxy"
-	"github.com/sidecarproxy/sidecar/proxy/admin"
 )
 
 const upstreamsUsage = `usage: sidecar upstreams list|drain|undrain|wait [NAME] [flags]
@@ -36,7 +33,7 @@ flags (before or after NAME):
                      (without --config, SIDECAR_ADMIN__TOKEN is read)
   --timeout D        give up after D, waits included (default 60s)
   --interval D       poll interval while waiting (default 500ms)
-  --json             list: print the API's JSON
+  --json             list: print the API's JSON ({"upstreams":[...]})
   --wait=false       drain: return without waiting for in-flight requests
   --wait-healthy     undrain: wait until NAME is up (healthy, not ejected)
 
@@ -75,11 +72,15 @@ func runUpstreams(args []string, stdout, stderr io.Writer, environ []string) int
 		fmt.Fprintf(stderr, "sidecar upstreams: %v\n", err)
 		return 2
 	}
-	defer c.hc.CloseIdleConnections()
+	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), cmd.timeout)
 	defer cancel()
 	if err := cmd.run(ctx, c, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "sidecar upstreams %s: %v\n", cmd.action, err)
+		hint := ""
+		if errors.Is(err, admin.ErrUnauthorized) {
+			hint = ": check --token-file, admin.token or admin.token_file"
+		}
+		fmt.Fprintf(stderr, "sidecar upstreams %s: %v%s\n", cmd.action, err, hint)
 		return 1
 	}
 	return 0
@@ -143,7 +144,7 @@ func parseUpstreams(args []string) (*upstreamsCmd, error) {
 // client resolves the admin API's address and token: --admin and
 // --token-file first, then the config file (through config.Load, so the
 // environment applies), then, without a config, SIDECAR_ADMIN__TOKEN.
-func (cmd *upstreamsCmd) client(environ []string) (*adminClient, error) {
+func (cmd *upstreamsCmd) client(environ []string) (*admin.Client, error) {
 	addr, token := cmd.admin, ""
 	if cmd.tokFile != "" {
 		b, err := os.ReadFile(cmd.tokFile)
@@ -180,49 +181,19 @@ func (cmd *upstreamsCmd) client(environ []string) (*adminClient, error) {
 	if token == "" {
 		return nil, errors.New("no admin token: pass --token-file, or set admin.token / admin.token_file in the config, or SIDECAR_ADMIN__TOKEN")
 	}
-	base, err := adminBaseURL(addr)
-	if err != nil {
-		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil // the token goes to the admin API only, never through a proxy
-	return &adminClient{base: base, token: token, hc: &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}, nil
-}
-
-// adminBaseURL turns an http(s) URL or a listen address (host:port; an
-// unspecified host means loopback) into the API's base URL.
-func adminBaseURL(addr string) (string, error) {
-	if strings.Contains(addr, "://") {
-		u, err := url.Parse(addr)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return "", fmt.Errorf("admin address %q: want http://host:port or https://host:port", addr)
-		}
-		return strings.TrimRight(addr, "/"), nil
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("admin address %q: want host:port or a URL", addr)
-	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
+	// A nil http.Client: no proxy from the environment, no redirects, so
+	// the token goes to the admin API only.
+	return admin.NewClient(addr, []byte(token), nil)
 }
 
 // run performs the action.
-func (cmd *upstreamsCmd) run(ctx context.Context, c *adminClient, stdout, stderr io.Writer) error {
+func (cmd *upstreamsCmd) run(ctx context.Context, c *admin.Client, stdout, stderr io.Writer) error {
 	idle := func(s proxy.State) bool { return s.InFlight == 0 }
 	switch cmd.action {
 	case "list":
 		return cmd.list(ctx, c, stdout)
 	case "drain":
-		st, err := c.setDraining(ctx, cmd.name, true)
+		st, err := c.SetDraining(ctx, cmd.name, true)
 		if err != nil {
 			return err
 		}
@@ -232,7 +203,7 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *adminClient, stdout, stderr
 		}
 		return cmd.waitFor(ctx, c, stdout, idle, "no request in flight")
 	case "wait":
-		st, err := c.state(ctx, cmd.name)
+		st, err := c.State(ctx, cmd.name)
 		if err != nil {
 			return err
 		}
@@ -241,7 +212,7 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *adminClient, stdout, stderr
 		}
 		return cmd.waitFor(ctx, c, stdout, idle, "no request in flight")
 	default: // undrain
-		st, err := c.setDraining(ctx, cmd.name, false)
+		st, err := c.SetDraining(ctx, cmd.name, false)
 		if err != nil {
 			return err
 		}
@@ -253,14 +224,19 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *adminClient, stdout, stderr
 	}
 }
 
-// list prints the upstreams as a table, or the API's JSON with --json.
-func (cmd *upstreamsCmd) list(ctx context.Context, c *adminClient, stdout io.Writer) error {
-	states, raw, err := c.list(ctx)
+// list prints the upstreams as a table or, with --json, as the API's
+// JSON ({"upstreams":[...]}).
+func (cmd *upstreamsCmd) list(ctx context.Context, c *admin.Client, stdout io.Writer) error {
+	states, err := c.List(ctx)
 	if err != nil {
 		return err
 	}
 	if cmd.json {
-		_, err := stdout.Write(raw)
+		b, err := json.Marshal(admin.UpstreamList{Upstreams: states})
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(append(b, '\n'))
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -271,114 +247,20 @@ func (cmd *upstreamsCmd) list(ctx context.Context, c *adminClient, stdout io.Wri
 	return tw.Flush()
 }
 
-// waitFor polls the upstream every --interval until done holds, then
-// prints "NAME: what"; at the deadline it fails with the last state seen.
-func (cmd *upstreamsCmd) waitFor(ctx context.Context, c *adminClient, stdout io.Writer, done func(proxy.State) bool, what string) error {
-	t := time.NewTicker(cmd.interval)
-	defer t.Stop()
-	var last *proxy.State
-	for {
-		st, err := c.state(ctx, cmd.name)
-		switch {
-		case err == nil && done(st):
-			fmt.Fprintf(stdout, "%s: %s\n", st.Name, what)
-			return nil
-		case err == nil:
-			last = &st
-		case ctx.Err() == nil || last == nil:
-			return err
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			if what == "up" {
-				return fmt.Errorf("timed out after %v: %s is %s, not up", cmd.timeout, last.Name, last.State)
-			}
-			return fmt.Errorf("timed out after %v: %s still has %d request(s) in flight (state %s)",
-				cmd.timeout, last.Name, last.InFlight, last.State)
-		}
+// waitFor waits, polling every --interval, until done holds for the
+// upstream, then prints "NAME: what"; at the --timeout deadline it fails
+// with the last state seen.
+func (cmd *upstreamsCmd) waitFor(ctx context.Context, c *admin.Client, stdout io.Writer, done func(proxy.State) bool, what string) error {
+	st, err := c.Wait(ctx, cmd.name, done, cmd.interval)
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "%s: %s\n", st.Name, what)
+		return nil
+	case !errors.Is(err, admin.ErrNotReached):
+		return err
+	case what == "up":
+		return fmt.Errorf("timed out after %v: %s is %s, not up", cmd.timeout, st.Name, st.State)
 	}
-}
-
-// adminClient calls the admin API with the bearer token. Its errors never
-// include the token.
-type adminClient struct {
-	base  string
-	token string
-	hc    *http.Client
-}
-
-// list returns GET /upstreams decoded and raw.
-func (c *adminClient) list(ctx context.Context) ([]proxy.State, []byte, error) {
-	raw, err := c.call(ctx, http.MethodGet, "/upstreams")
-	if err != nil {
-		return nil, nil, err
-	}
-	var l admin.UpstreamList
-	if err := json.Unmarshal(raw, &l); err != nil {
-		return nil, nil, fmt.Errorf("decoding GET /upstreams: %w", err)
-	}
-	return l.Upstreams, raw, nil
-}
-
-// state returns the named upstream's State from GET /upstreams.
-func (c *adminClient) state(ctx context.Context, name string) (proxy.State, error) {
-	states, _, err := c.list(ctx)
-	if err != nil {
-		return proxy.State{}, err
-	}
-	for _, s := range states {
-		if s.Name == name {
-			return s, nil
-		}
-	}
-	return proxy.State{}, fmt.Errorf("unknown upstream %q", name)
-}
-
-// setDraining drains or undrains name and returns its new State.
-func (c *adminClient) setDraining(ctx context.Context, name string, on bool) (proxy.State, error) {
-	op := "undrain"
-	if on {
-		op = "drain"
-	}
-	raw, err := c.call(ctx, http.MethodPost, "/upstreams/"+url.PathEscape(name)+"/"+op)
-	if err != nil {
-		return proxy.State{}, err
-	}
-	var st proxy.State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return proxy.State{}, fmt.Errorf("decoding the %s response: %w", op, err)
-	}
-	return st, nil
-}
-
-// call sends one request and returns the body of a 200, or an error that
-// carries the API's {"error"} message.
-func (c *adminClient) call(ctx context.Context, method, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("calling the admin API: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s %s: %w", method, path, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusUnauthorized:
-		return nil, fmt.Errorf("the admin API at %s rejected the token (401 Unauthorized): check --token-file, admin.token or admin.token_file", c.base)
-	}
-	msg := resp.Status
-	var er admin.ErrorResponse
-	if json.Unmarshal(body, &er) == nil && er.Error != "" {
-		msg += ": " + er.Error
-	}
-	return nil, fmt.Errorf("%s %s: %s", method, path, msg)
+	return fmt.Errorf("timed out after %v: %s still has %d request(s) in flight (state %s)",
+		cmd.timeout, st.Name, st.InFlight, st.State)
 }

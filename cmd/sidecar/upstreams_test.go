@@ -18,40 +18,34 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/admin"
 	"github.com/sidecarproxy/sidecar/proxy"
-	"github.com/sidecarproxy/sidecar/proxy/admin"
-	"github.com/sidecarproxy/sidecar/sessions"
-	"github.com/sidecarproxy/sidecar/stores/memory"
 )
 
+// The admin client's own behaviour (requests, errors, waiting) is tested
+// in package admin; these tests cover the CLI: flags, the config lookup,
+// what it prints and its exit status.
+
 const (
-	testAdminToken   = "upstreams-test-admin-token-0123"
-	testCookieSecret = "upstreams-test-cookie-secret-0123456789ab"
-	testHeaderSecret = "upstreams-test-header-secret-0123456789ab"
+	testAdminToken        = "upstreams-test-admin-token-0123"
+	upstreamsCookieSecret = "upstreams-test-cookie-secret-0123456789ab"
+	upstreamsHeaderSecret = "upstreams-test-header-secret-0123456789ab"
 )
 
 // adminEnv is a real admin.Handler over a real Pool whose upstreams are
-// httptest servers, with a real Proxy in front of them to put requests in
-// flight.
+// httptest servers.
 type adminEnv struct {
 	pool      *proxy.Pool
 	admin     *httptest.Server
-	proxy     *httptest.Server
 	tokenFile string
-	arrived   chan struct{} // a request to /slow reached an upstream
-	release   chan struct{} // closed to let /slow requests finish
 }
 
 func newAdminEnv(t *testing.T, names ...string) *adminEnv {
 	t.Helper()
-	e := &adminEnv{arrived: make(chan struct{}, 8), release: make(chan struct{})}
+	e := &adminEnv{}
 	var ups []proxy.Upstream
 	for _, name := range names {
-		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/slow" {
-				e.arrived <- struct{}{}
-				<-e.release
-			}
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, name)
 		}))
 		t.Cleanup(app.Close)
@@ -68,19 +62,6 @@ func newAdminEnv(t *testing.T, names ...string) *adminEnv {
 	require.NoError(t, err)
 	e.admin = httptest.NewServer(h)
 	t.Cleanup(e.admin.Close)
-
-	mem := memory.New(memory.Options{})
-	t.Cleanup(func() { _ = mem.Close() })
-	signer, err := sessions.NewSigner([][]byte{[]byte(testCookieSecret)})
-	require.NoError(t, err)
-	m, err := sessions.NewManager(sessions.Options{Store: mem, Signer: signer, MaxBytes: 1024})
-	require.NoError(t, err)
-	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(testHeaderSecret)})
-	require.NoError(t, err)
-	p, err := proxy.New(proxy.Options{Pool: e.pool, Manager: m, Header: hdr})
-	require.NoError(t, err)
-	e.proxy = httptest.NewServer(p)
-	t.Cleanup(e.proxy.Close)
 
 	e.tokenFile = writeFile(t, "token", testAdminToken+"\n")
 	return e
@@ -201,7 +182,7 @@ func TestUpstreamsFailures(t *testing.T) {
 		want string
 	}{
 		"wrong token": {[]string{"list", "--admin", e.admin.URL, "--token-file", wrongToken},
-			"rejected the token (401 Unauthorized)"},
+			"rejected the token (401 Unauthorized): check --token-file, admin.token or admin.token_file"},
 		"unknown upstream drain": {append([]string{"drain", "nope"}, e.flags()...),
 			`POST /upstreams/nope/drain: 404 Not Found: unknown upstream: "nope"`},
 		"unknown upstream wait": {append([]string{"wait", "nope"}, e.flags()...), `unknown upstream "nope"`},
@@ -217,67 +198,65 @@ func TestUpstreamsFailures(t *testing.T) {
 	assert.False(t, e.pool.States()[0].Draining)
 }
 
-// TestUpstreamsWaitForInFlight holds a request in flight on app1 through
-// a real Proxy: drain gives up at its timeout naming the count, and wait
-// returns once the request is done.
-func TestUpstreamsWaitForInFlight(t *testing.T) {
-	e := newAdminEnv(t, "app1")
-	released := false
-	defer func() {
-		if !released {
-			close(e.release)
+// fakeAdmin is a fake admin API for app1 alone, which answers its n-th
+// request (from 1) with app1 as state(n) gives it, a JSON object: in the
+// list of GET /upstreams, or alone for POST /upstreams/app1/drain or
+// /undrain. It returns the server and its count of requests.
+func fakeAdmin(t *testing.T, state func(n int32) string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+testAdminToken {
+			http.Error(w, "unexpected request", http.StatusTeapot)
+			return
 		}
-	}()
-	respDone := make(chan error, 1)
-	go func() {
-		resp, err := http.Get(e.proxy.URL + "/slow")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+		switch r.Method + " " + r.URL.Path {
+		case "GET /upstreams":
+			fmt.Fprintf(w, `{"upstreams":[%s]}`, state(calls.Add(1)))
+		case "POST /upstreams/app1/drain", "POST /upstreams/app1/undrain":
+			fmt.Fprint(w, state(calls.Add(1)))
+		default:
+			http.Error(w, "unexpected request", http.StatusTeapot)
 		}
-		respDone <- err
-	}()
-	<-e.arrived
-	require.Equal(t, int64(1), e.pool.States()[0].InFlight)
+	}))
+	t.Cleanup(fake.Close)
+	return fake, &calls
+}
 
-	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"drain", "app1", "--timeout", "200ms", "--interval", "10ms"}, e.flags()...)...)
-	assert.Equal(t, 1, code)
-	assert.Equal(t, "app1: draining, 1 in flight\n", stdout)
-	assert.Contains(t, stderr, "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)")
-	assert.True(t, e.pool.States()[0].Draining, "a timed-out drain leaves the upstream draining")
-
-	type result struct {
-		code           int
-		stdout, stderr string
+// TestUpstreamsWaitTimeout: at --timeout a drain or undrain that waits
+// exits 1, naming what it waited for and the last state seen.
+func TestUpstreamsWaitTimeout(t *testing.T) {
+	tokenFile := writeFile(t, "token", testAdminToken)
+	for name, tc := range map[string]struct {
+		args          []string
+		state, stdout string
+		stderr        string
+	}{
+		"drain": {[]string{"drain", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":1}`,
+			"app1: draining, 1 in flight\n", "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)"},
+		"wait": {[]string{"wait", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":3}`,
+			"", "timed out after 200ms: app1 still has 3 request(s) in flight (state draining)"},
+		"undrain --wait-healthy": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"unhealthy","in_flight":0}`,
+			"app1: unhealthy\n", "timed out after 200ms: app1 is unhealthy, not up"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fake, _ := fakeAdmin(t, func(int32) string { return tc.state })
+			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "200ms", "--interval", "10ms")
+			code, stdout, stderr := upstreamsCLI(t, nil, args...)
+			assert.Equal(t, 1, code)
+			assert.Equal(t, tc.stdout, stdout)
+			assert.Contains(t, stderr, tc.stderr)
+		})
 	}
-	waited := make(chan result, 1)
-	go func() {
-		var out, errOut bytes.Buffer
-		code := runUpstreams(append([]string{"wait", "app1", "--timeout", "10s", "--interval", "10ms"}, e.flags()...), &out, &errOut, nil)
-		waited <- result{code, out.String(), errOut.String()}
-	}()
-	close(e.release)
-	released = true
-	require.NoError(t, <-respDone)
-	r := <-waited
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Equal(t, "app1: no request in flight\n", r.stdout)
-	assert.Equal(t, int64(0), e.pool.States()[0].InFlight)
 }
 
 // TestUpstreamsWaitPolls runs wait against a fake API whose in_flight
 // falls from 2 to 0 over three polls.
 func TestUpstreamsWaitPolls(t *testing.T) {
-	var polls atomic.Int32
-	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+testAdminToken || r.URL.Path != "/upstreams" {
-			http.Error(w, "unexpected request", http.StatusTeapot)
-			return
-		}
-		inFlight := max(0, 3-polls.Add(1)) // 2, 1, 0
-		fmt.Fprintf(w, `{"upstreams":[{"name":"app1","state":"draining","draining":true,"in_flight":%d}]}`, inFlight)
-	}))
-	defer fake.Close()
+	fake, polls := fakeAdmin(t, func(n int32) string {
+		inFlight := max(0, 3-n) // 2, 1, 0
+		return fmt.Sprintf(`{"name":"app1","state":"draining","draining":true,"in_flight":%d}`, inFlight)
+	})
 	tokenFile := writeFile(t, "token", testAdminToken)
 	code, stdout, stderr := upstreamsCLI(t, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
 	require.Equal(t, 0, code, stderr)
@@ -304,7 +283,7 @@ func TestUpstreamsFromConfig(t *testing.T) {
 	e := newAdminEnv(t, "app1")
 	listen := e.admin.Listener.Addr().String()
 	cfg := func(admin string) string {
-		return writeFile(t, "sidecar.yaml", fmt.Sprintf(configYAML, testCookieSecret, testHeaderSecret, admin))
+		return writeFile(t, "sidecar.yaml", fmt.Sprintf(configYAML, upstreamsCookieSecret, upstreamsHeaderSecret, admin))
 	}
 	envToken := []string{"SIDECAR_ADMIN__TOKEN=" + testAdminToken}
 	for name, tc := range map[string]struct {

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/lockservice"
 )
 
 // Take a lock, do the work, release it: what an app does over HTTP.

@@ -1,23 +1,23 @@
-// Package admin is Sidecar's admin HTTP API: an http.Handler that lists the
-// upstreams and drains or undrains them, so that a deploy script can take
-// one app server out of rotation, wait for its requests to finish, restart
-// it and put it back.
+// Package admin is Sidecar's admin HTTP API and its client. The Handler
+// lists the upstreams and drains or undrains them, so that a deploy script
+// can take one app server out of rotation, wait for its requests to
+// finish, restart it and put it back; the Client does that from Go (it is
+// what "sidecar upstreams" runs).
 //
 // Endpoints:
 //
 //	GET  /upstreams               {"upstreams":[State...]} in configured order
 //	POST /upstreams/{name}/drain   drain: no new requests; returns the new State
 //	POST /upstreams/{name}/undrain undrain; returns the new State
+//	GET  /locks/stats             lockservice.Stats of Options.Locker (404 when nil)
 //	GET  /healthz                 200 "ok" (liveness; no authentication)
 //
-// Further endpoints can be mounted with [Handler.Handle]; they sit behind
-// the same authentication and limits.
-//
-// Every endpoint but /healthz requires "Authorization: Bearer <token>". The
-// token is compared in constant time (over SHA-256 digests, so not even
-// its length leaks); a missing, malformed or wrong token gets the same 401
-// with "WWW-Authenticate: Bearer", and a log line with the client's address
-// only, never the token presented.
+// Every endpoint but /healthz requires "Authorization: Bearer <token>"
+// (checked by package httpauth). The token is compared in constant time
+// (over SHA-256 digests, so not even its length leaks); a missing,
+// malformed or wrong token gets the same 401 with "WWW-Authenticate:
+// Bearer", and a log line with the client's address only, never the token
+// presented.
 //
 // Errors are JSON, {"error":"..."}: 401, 404 for an unknown upstream or
 // path, 405 (with Allow) for a wrong method, 413 for a request body over
@@ -26,6 +26,13 @@
 // The handler does not listen. cmd/sidecar serves it on admin.listen, which
 // must be a loopback address unless admin.allow_remote is set: the API
 // speaks plain HTTP, so the token must not cross a network.
+//
+// A Client (NewClient) calls the API given its URL or the admin.listen
+// address: List, State, SetDraining, and Wait, which polls an upstream
+// until a condition holds (no request in flight, up). Its errors wrap
+// ErrUnauthorized for a refused token, proxy.ErrUnknownUpstream for a name
+// the pool does not have, and ErrNotReached for a Wait whose context ended
+// first.
 package admin
 
 import (
@@ -34,8 +41,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidecarproxy/sidecar/httpauth"
+	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
-	"github.com/sidecarproxy/sidecar/proxy/bearer"
 )
 
 // MaxBodyBytes is the largest request body the API accepts.
@@ -48,6 +56,11 @@ type Options struct {
 	Token []byte
 	// Pool is the upstream pool the API reports on and drains. Required.
 	Pool *proxy.Pool
+	// Locker, when non-nil, is served at GET /locks/stats: its counters in
+	// the shape of the lock service's own GET /locks/stats
+	// (lockservice.Stats). Nil means no such route (404). The Handler does
+	// not close it.
+	Locker *lock.Locker
 	// Logger receives failed authentications and drain changes; the zero
 	// Logger discards.
 	Logger zerolog.Logger
@@ -55,10 +68,11 @@ type Options struct {
 
 // Handler is the admin API. It is safe for concurrent use.
 type Handler struct {
-	token bearer.Token
-	pool  *proxy.Pool
-	log   zerolog.Logger
-	mux   *http.ServeMux // authenticated routes
+	token  httpauth.Bearer
+	pool   *proxy.Pool
+	locker *lock.Locker // nil: no /locks/stats
+	log    zerolog.Logger
+	mux    *http.ServeMux // authenticated routes
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -72,20 +86,20 @@ func New(o Options) (*Handler, error) {
 	case o.Pool == nil:
 		return nil, errors.New("admin: Options.Pool is required")
 	}
-	h := &Handler{token: bearer.New(o.Token), pool: o.Pool, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{
+		token:  httpauth.NewBearer(o.Token),
+		pool:   o.Pool,
+		locker: o.Locker,
+		log:    o.Logger,
+		mux:    http.NewServeMux(),
+	}
 	h.mux.HandleFunc("GET /upstreams", h.listUpstreams)
 	h.mux.HandleFunc("POST /upstreams/{name}/drain", h.drain(true))
 	h.mux.HandleFunc("POST /upstreams/{name}/undrain", h.drain(false))
+	if h.locker != nil {
+		h.mux.HandleFunc("GET /locks/stats", h.lockStats)
+	}
 	return h, nil
-}
-
-// Handle mounts hd at pattern (a Go 1.22 ServeMux pattern such as
-// "POST /locks/{key}") behind the API's authentication and body limit.
-// Like http.ServeMux.Handle it panics on a pattern that is invalid or
-// conflicts with one already mounted; "/healthz" is always the Handler's
-// own. Call it before serving.
-func (h *Handler) Handle(pattern string, hd http.Handler) {
-	h.mux.Handle(pattern, hd)
 }
 
 // ServeHTTP answers /healthz, then authenticates the request and routes it.

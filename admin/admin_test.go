@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,13 +11,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/admin"
+	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
-	"github.com/sidecarproxy/sidecar/proxy/admin"
 )
 
 const token = "test-admin-token-0123456789"
@@ -51,6 +55,12 @@ type env struct {
 // upstreams, app1 and app2.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvLocker(t, nil)
+}
+
+// newEnvLocker is newEnv with Options.Locker set to locker.
+func newEnvLocker(t *testing.T, locker *lock.Locker) *env {
+	t.Helper()
 	var ups []proxy.Upstream
 	for _, name := range []string{"app1", "app2"} {
 		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -65,7 +75,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pool.Close() })
 	e := &env{pool: pool, logs: &syncBuffer{}}
-	e.h, err = admin.New(admin.Options{Token: []byte(token), Pool: pool, Logger: zerolog.New(e.logs)})
+	e.h, err = admin.New(admin.Options{Token: []byte(token), Pool: pool, Locker: locker, Logger: zerolog.New(e.logs)})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
@@ -134,14 +144,13 @@ func TestAuth(t *testing.T) {
 }
 
 func TestAuthGuardsEveryRoute(t *testing.T) {
-	e := newEnv(t)
-	e.h.Handle("GET /mounted", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "mounted")
-	}))
+	locks := lock.NewLocal(lock.Options{})
+	t.Cleanup(func() { _ = locks.Close() })
+	e := newEnvLocker(t, locks)
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodPost, "/upstreams/app1/drain"},
 		{http.MethodPost, "/upstreams/app1/undrain"},
-		{http.MethodGet, "/mounted"},
+		{http.MethodGet, "/locks/stats"},
 		{http.MethodGet, "/nowhere"},
 		{http.MethodDelete, "/upstreams"},
 	} {
@@ -152,10 +161,41 @@ func TestAuthGuardsEveryRoute(t *testing.T) {
 	}
 	assert.False(t, e.pool.States()[0].Draining, "an unauthenticated drain changed nothing")
 
-	resp, body := e.do(t, http.MethodGet, "/mounted", "Bearer "+token, nil)
+	resp, body := e.do(t, http.MethodGet, "/locks/stats", "Bearer "+token, nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "mounted", body)
+	assert.JSONEq(t, `{"acquired":0,"contended":0,"waited":0,"waiting":0,"wait_time_ms":0,"notified":0,`+
+		`"not_obtained":0,"extended":0,"released":0,"lost":0,"errors":0}`, body)
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+}
+
+// GET /locks/stats serves Options.Locker' counters in the lock service's
+// shape, and exists only when Options.Locker is set.
+func TestLockStats(t *testing.T) {
+	locks := lock.NewLocal(lock.Options{})
+	t.Cleanup(func() { _ = locks.Close() })
+	ctx := context.Background()
+	held, err := locks.Acquire(ctx, "k", time.Minute, 0)
+	require.NoError(t, err)
+	_, err = locks.Acquire(ctx, "k", time.Minute, 0)
+	require.ErrorIs(t, err, lock.ErrNotObtained)
+	require.NoError(t, held.Release(ctx))
+
+	e := newEnvLocker(t, locks)
+	resp, body := e.do(t, http.MethodGet, "/locks/stats", "Bearer "+token, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var s lockservice.Stats
+	require.NoError(t, json.Unmarshal([]byte(body), &s))
+	assert.Equal(t, lockservice.Stats{Acquired: 1, Contended: 1, NotObtained: 1, Released: 1}, s)
+	assert.Equal(t, lockservice.StatsOf(locks), s)
+
+	resp, body = e.do(t, http.MethodPost, "/locks/stats", "Bearer "+token, nil)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, body)
+	assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+
+	resp, body = newEnv(t).do(t, http.MethodGet, "/locks/stats", "Bearer "+token, nil)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no Options.Locker, no route")
+	assert.JSONEq(t, `{"error":"not found"}`, body)
 }
 
 func TestListUpstreams(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
 
@@ -26,6 +26,10 @@ const (
 	// pause is how long a holder waits between reading the counter and
 	// writing it back: long enough that an overlap loses updates.
 	pause = 200 * time.Microsecond
+	// maxWait bounds each acquire's wait; like the lease's ttl (1m) it is
+	// far above what a round needs, so that a client starved on a busy
+	// machine waits on instead of failing the test.
+	maxWait = 2 * time.Minute
 )
 
 // grantRecord is one acquisition, in the order clients got the lock.
@@ -44,7 +48,7 @@ func TestMutualExclusionAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
 	var envs []*env
 	for range instances {
-		envs = append(envs, serve(t, lock.NewRedis(srv.Client(t), lock.Options{Prefix: "mutex:"}), lockservice.Options{}))
+		envs = append(envs, serve(t, lock.NewRedis(srv.Client(t), lock.Options{Prefix: "mutex:"}), lockservice.Options{MaxWait: maxWait}))
 	}
 	for _, e := range envs {
 		t.Cleanup(func() { _ = e.locker.Close() })
@@ -64,7 +68,7 @@ func TestMutualExclusionAcrossInstances(t *testing.T) {
 		wg.Go(func() {
 			for range rounds {
 				var l lockservice.Lease
-				status, er, err := e.call(client, "/locks/counter/acquire?ttl=5s&wait=5s", &l)
+				status, er, err := e.call(client, "/locks/counter/acquire?ttl=1m&wait="+maxWait.String(), &l)
 				if !assert.NoError(t, err) || !assert.Equal(t, http.StatusOK, status, "client %d: %+v", c, er) {
 					return
 				}

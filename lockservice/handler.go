@@ -9,8 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sidecarproxy/sidecar/httpauth"
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/bearer"
 )
 
 // Limits and defaults.
@@ -51,7 +51,7 @@ type Options struct {
 
 // Handler is the lock service. It is safe for concurrent use.
 type Handler struct {
-	token   bearer.Token
+	token   httpauth.Bearer
 	locker  *lock.Locker
 	maxTTL  time.Duration
 	maxWait time.Duration
@@ -76,7 +76,7 @@ func New(o Options) (*Handler, error) {
 		return nil, fmt.Errorf("lockservice: Options.MaxWait %v is negative", o.MaxWait)
 	}
 	h := &Handler{
-		token:   bearer.New(o.Token),
+		token:   httpauth.NewBearer(o.Token),
 		locker:  o.Locker,
 		maxTTL:  o.MaxTTL,
 		maxWait: o.MaxWait,

@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/lockservice"
 )
 
 func TestNewValidatesOptions(t *testing.T) {
@@ -36,7 +37,7 @@ func TestNewValidatesOptions(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	for name, tc := range map[string]struct {
 		auth   string
 		status int
@@ -68,7 +69,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestAuthGuardsEveryEndpoint(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodPost, "/locks/x/acquire?ttl=1m"},
 		{http.MethodPost, "/locks/x/extend?ttl=1m&token=T"},
@@ -85,7 +86,7 @@ func TestAuthGuardsEveryEndpoint(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	post := func(path string) request { return request{method: http.MethodPost, path: path, auth: auth} }
 	withBody := func(path, ct, body string) request {
 		return request{method: http.MethodPost, path: path, auth: auth, contentType: ct, body: body}
@@ -161,7 +162,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestParameterSources(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	for name, tc := range map[string]struct {
 		rq    request
 		ttlMS int64

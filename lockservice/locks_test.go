@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/lockservice"
 )
 
 func TestRoundTrip(t *testing.T) {
-	backends(t, func(t *testing.T, e *env, _ *fakeClock) {
+	backends(t, func(t *testing.T, e *env, _ *clocktest.Clock) {
 		start := time.Now()
 		status, l, _ := e.acquire(t, nil, "orders/42", "ttl=30s&wait=1s")
 		require.Equal(t, http.StatusOK, status)
@@ -80,10 +81,12 @@ func TestRoundTrip(t *testing.T) {
 // A lease that runs out frees the lock: the next acquire gets it with a
 // higher fence, and the old token can neither extend nor release.
 func TestExpiryFreesTheLock(t *testing.T) {
-	backends(t, func(t *testing.T, e *env, clock *fakeClock) {
+	backends(t, func(t *testing.T, e *env, clock *clocktest.Clock) {
 		ttl := "10s"
 		if clock == nil {
-			ttl = "300ms" // real time: short enough to wait out
+			// Real time: short enough to wait out, long enough that the
+			// next request surely finds it held on a busy machine.
+			ttl = "2s"
 		}
 		status, first, _ := e.acquire(t, nil, "expiring", "ttl="+ttl)
 		require.Equal(t, http.StatusOK, status)
@@ -95,10 +98,11 @@ func TestExpiryFreesTheLock(t *testing.T) {
 			clock.Advance(10 * time.Second)
 			status, next, _ = e.acquire(t, nil, "expiring", "ttl=10s")
 		} else {
-			// The wait ends at the expiry (bounded by wait, 5s).
+			// The wait ends at the expiry, about 2s, well before wait
+			// (20s) would end it.
 			start := time.Now()
-			status, next, _ = e.acquire(t, nil, "expiring", "ttl=10s&wait=5s")
-			assert.Less(t, time.Since(start), 2*time.Second)
+			status, next, _ = e.acquire(t, nil, "expiring", "ttl=10s&wait=20s")
+			assert.Less(t, time.Since(start), 10*time.Second)
 		}
 		require.Equal(t, http.StatusOK, status)
 		assert.Greater(t, next.Fence, first.Fence)
@@ -117,7 +121,7 @@ func TestExpiryFreesTheLock(t *testing.T) {
 // Apps' locks live under KeyPrefix: an app's lock named like one of
 // Sidecar's own keys is a different lock.
 func TestNamespace(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	ctx := context.Background()
 	internal, err := e.locker.Acquire(ctx, "session:abc", time.Minute, 0)
 	require.NoError(t, err)
@@ -136,7 +140,7 @@ func TestNamespace(t *testing.T) {
 
 // A client that disconnects while it waits stops the wait.
 func TestDisconnectStopsTheWait(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	status, held, _ := e.acquire(t, nil, "busy", "ttl=1m")
 	require.Equal(t, http.StatusOK, status)
 
@@ -153,11 +157,11 @@ func TestDisconnectStopsTheWait(t *testing.T) {
 		done <- err
 	}()
 	require.Eventually(t, func() bool { return e.locker.Stats().Waiting == 1 },
-		5*time.Second, time.Millisecond, "the acquire is waiting")
+		10*time.Second, time.Millisecond, "the acquire is waiting")
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	require.Eventually(t, func() bool { return e.locker.Stats().Waiting == 0 },
-		5*time.Second, time.Millisecond, "the server stopped waiting well before wait=30s")
+		10*time.Second, time.Millisecond, "the server stopped waiting well before wait=30s")
 	assert.Equal(t, int64(1), e.locker.Stats().NotObtained)
 
 	status, _ = e.release(t, nil, "busy", held.Token)
@@ -196,7 +200,7 @@ func TestBackendUnavailable(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	e := newLocal(t, &fakeClock{now: time.Now()})
+	e := newLocal(t, clocktest.New())
 	status, l, _ := e.acquire(t, nil, "s", "ttl=1m")
 	require.Equal(t, http.StatusOK, status)
 	status, _, _ = e.acquire(t, nil, "s", "ttl=1m")

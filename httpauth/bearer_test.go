@@ -1,4 +1,4 @@
-package bearer
+package httpauth
 
 import (
 	"net/http/httptest"
@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestAllows(t *testing.T) {
-	tok := New([]byte("s3cret-token-0123456789"))
+func TestBearerAllows(t *testing.T) {
+	tok := NewBearer([]byte("s3cret-token-0123456789"))
 	for _, tc := range []struct {
 		header string
 		want   bool
@@ -22,10 +22,12 @@ func TestAllows(t *testing.T) {
 		{"s3cret-token-0123456789", false},
 		{"", false},
 	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		if tc.header != "" {
-			r.Header.Set("Authorization", tc.header)
-		}
-		assert.Equal(t, tc.want, tok.Allows(r), "%q", tc.header)
+		t.Run(tc.header, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.header != "" {
+				r.Header.Set("Authorization", tc.header)
+			}
+			assert.Equal(t, tc.want, tok.Allows(r), "%q", tc.header)
+		})
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/lock"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
 
@@ -45,24 +45,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// fakeClock is a clock that moves only when told, for lock.NewLocal.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is a lock service under test, served by httptest.
 type env struct {
 	locker *lock.Locker
@@ -86,7 +68,7 @@ func serve(t testing.TB, locker *lock.Locker, opts lockservice.Options) *env {
 }
 
 // newLocal serves a Handler over an in-process Locker on clock.
-func newLocal(t testing.TB, clock *fakeClock) *env {
+func newLocal(t testing.TB, clock *clocktest.Clock) *env {
 	t.Helper()
 	return serve(t, lock.NewLocal(lock.Options{Clock: clock.Now}), lockservice.Options{})
 }
@@ -110,9 +92,9 @@ func newRedis(t testing.TB) (*env, *redistest.Server) {
 // backends runs f as a subtest against the in-process Locker (on a fake
 // clock, returned to f) and against a Locker on a real redis-server (the
 // clock is then nil).
-func backends(t *testing.T, f func(t *testing.T, e *env, clock *fakeClock)) {
+func backends(t *testing.T, f func(t *testing.T, e *env, clock *clocktest.Clock)) {
 	t.Run("Local", func(t *testing.T) {
-		clock := &fakeClock{now: time.Now()}
+		clock := clocktest.New()
 		f(t, newLocal(t, clock), clock)
 	})
 	t.Run("Redis", func(t *testing.T) {

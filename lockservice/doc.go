@@ -71,9 +71,10 @@
 //
 // Every request needs "Authorization: Bearer <token>" with Options.Token,
 // which the apps hold, distinct from the admin API's. As in the admin API
-// it is compared in constant time over SHA-256 digests; a missing or wrong
-// one gets 401 and a log line with the client's address only. Neither the
-// bearer token nor a lease's token is ever logged.
+// (both check it with package httpauth) it is compared in constant time
+// over SHA-256 digests; a missing or wrong one gets 401 and a log line
+// with the client's address only. Neither the bearer token nor a lease's
+// token is ever logged.
 //
 // # Waiting and timeouts
 //

@@ -163,8 +163,8 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, StatsOf(h.locker))
 }
 
-// StatsOf is l's counters in the JSON shape of GET /locks/stats, for the
-// admin API to serve the same view.
+// StatsOf is l's counters in the JSON shape of GET /locks/stats; the
+// admin API serves the same view (admin.Options.Locker).
 func StatsOf(l *lock.Locker) Stats {
 	s := l.Stats()
 	return Stats{

@@ -1,0 +1,34 @@
+// Package httpauth authenticates requests to Sidecar's own HTTP APIs, the
+// admin API (package admin) and the lock service (package lockservice),
+// with a bearer token: "Authorization: Bearer <token>".
+package httpauth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// Bearer is an expected bearer token, kept only as its SHA-256 digest.
+// The zero value accepts nothing useful: build one with NewBearer. A
+// Bearer is immutable and safe for concurrent use.
+type Bearer struct {
+	digest [sha256.Size]byte
+}
+
+// NewBearer returns the Bearer that accepts token.
+func NewBearer(token []byte) Bearer { return Bearer{digest: sha256.Sum256(token)} }
+
+// Allows reports whether r carries "Authorization: Bearer <token>". The
+// scheme is case-insensitive (RFC 7235) and spaces around the token are
+// ignored; the token is compared in constant time over digests, so
+// neither its bytes nor its length leak.
+func (b Bearer) Allows(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], b.digest[:]) == 1
+}
