@@ -21,6 +21,10 @@ const (
 	DefaultServerTimeout = 500 * time.Millisecond
 )
 
+// MinTTL is the shortest lease granted: Acquire and Extend refuse a
+// shorter ttl, since Redis keeps expiries in milliseconds.
+const MinTTL = time.Millisecond
+
 // driftFloor is added to every clock-drift allowance: the Redlock
 // algorithm's 2ms for the granularity of Redis's expiry.
 const driftFloor = 2 * time.Millisecond
@@ -106,8 +110,8 @@ func checkArgs(key string, ttl time.Duration) error {
 	if key == "" {
 		return fmt.Errorf("lock: empty key")
 	}
-	if ttl < time.Millisecond {
-		return fmt.Errorf("lock: ttl %v for %q is below 1ms", ttl, key)
+	if ttl < MinTTL {
+		return fmt.Errorf("lock: ttl %v for %q is below %v", ttl, key, MinTTL)
 	}
 	return nil
 }

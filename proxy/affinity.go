@@ -19,6 +19,18 @@ const (
 	ValueMap AffinityMode = "map"
 )
 
+// Validate reports whether m is one of the affinity modes. "" is not one:
+// Affinity reads it as RouteSuffix before it validates. The error names the
+// value and the accepted ones, without context, for the caller to prefix
+// with the field or configuration key.
+func (m AffinityMode) Validate() error {
+	switch m {
+	case RouteSuffix, ValueMap:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of %s, %s", string(m), RouteSuffix, ValueMap)
+}
+
 // Affinity keeps users who still hold an in-app session (from before
 // Sidecar) on the upstream that holds it, while that upstream is
 // available; everyone else goes through the pool's policy. An empty Cookie
@@ -38,14 +50,13 @@ func (a Affinity) validate(names map[string]bool) error {
 	if a.Cookie == "" {
 		return nil
 	}
-	switch a.Mode {
-	case "", RouteSuffix:
-	case ValueMap:
-		if len(a.Routes) == 0 {
-			return fmt.Errorf("proxy: affinity mode %q needs routes", a.Mode)
+	if a.Mode != "" {
+		if err := a.Mode.Validate(); err != nil {
+			return fmt.Errorf("proxy: affinity mode: %w", err)
 		}
-	default:
-		return fmt.Errorf("proxy: unknown affinity mode %q", a.Mode)
+	}
+	if a.Mode == ValueMap && len(a.Routes) == 0 {
+		return fmt.Errorf("proxy: affinity mode %q needs routes", a.Mode)
 	}
 	for k, name := range a.Routes {
 		if !names[name] {

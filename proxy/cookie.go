@@ -9,9 +9,9 @@ import (
 // CookieOptions describe Sidecar's session cookie. The zero value of each
 // optional field is its stated default.
 type CookieOptions struct {
-	// Name is the cookie name; "" means "sidecar_sid".
+	// Name is the cookie name; "" means DefaultCookieName ("sidecar_sid").
 	Name string
-	// Path is the cookie path; "" means "/".
+	// Path is the cookie path; "" means DefaultCookiePath ("/").
 	Path string
 	// Domain, when set, is sent as the Domain attribute.
 	Domain string
@@ -30,10 +30,10 @@ type CookieOptions struct {
 
 func (c CookieOptions) withDefaults() CookieOptions {
 	if c.Name == "" {
-		c.Name = "sidecar_sid"
+		c.Name = DefaultCookieName
 	}
 	if c.Path == "" {
-		c.Path = "/"
+		c.Path = DefaultCookiePath
 	}
 	if c.SameSite == 0 {
 		c.SameSite = http.SameSiteLaxMode

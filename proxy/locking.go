@@ -32,6 +32,18 @@ const (
 	ProceedOnTimeout OnLockTimeout = "proceed"
 )
 
+// Validate reports whether o is one of the lock timeout behaviours. "" is
+// not one: Locking reads it as RejectOnTimeout before it validates. The
+// error names the value and the accepted ones, without context, for the
+// caller to prefix with the field or configuration key.
+func (o OnLockTimeout) Validate() error {
+	switch o {
+	case RejectOnTimeout, ProceedOnTimeout:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of %s, %s", string(o), RejectOnTimeout, ProceedOnTimeout)
+}
+
 // Locking serialises all requests of one session across every Sidecar
 // sharing the lock backend. A request with a verified cookie takes the
 // session's lock before the session is loaded, keeps it extended while
@@ -43,9 +55,10 @@ const (
 type Locking struct {
 	// Locker takes the locks; nil disables session locking.
 	Locker SessionLocker
-	// Wait bounds the wait for the lock; 0 means 5s.
+	// Wait bounds the wait for the lock; 0 means DefaultLockWait (5s).
 	Wait time.Duration
-	// TTL is the lease, extended while the app works; 0 means 30s.
+	// TTL is the lease, extended while the app works; 0 means
+	// DefaultLockTTL (30s).
 	TTL time.Duration
 	// OnTimeout: "" means RejectOnTimeout.
 	OnTimeout OnLockTimeout
@@ -56,17 +69,16 @@ type Locking struct {
 
 func (l Locking) withDefaults() (Locking, error) {
 	if l.Wait <= 0 {
-		l.Wait = 5 * time.Second
+		l.Wait = DefaultLockWait
 	}
 	if l.TTL <= 0 {
-		l.TTL = 30 * time.Second
+		l.TTL = DefaultLockTTL
 	}
-	switch l.OnTimeout {
-	case "":
+	if l.OnTimeout == "" {
 		l.OnTimeout = RejectOnTimeout
-	case RejectOnTimeout, ProceedOnTimeout:
-	default:
-		return l, fmt.Errorf("proxy: unknown lock timeout behaviour %q", l.OnTimeout)
+	}
+	if err := l.OnTimeout.Validate(); err != nil {
+		return l, fmt.Errorf("proxy: lock timeout behaviour: %w", err)
 	}
 	for _, p := range l.SkipPaths {
 		if _, err := path.Match(p, ""); err != nil {

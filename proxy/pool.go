@@ -25,14 +25,16 @@ var ErrUnknownUpstream = errors.New("proxy: unknown upstream")
 type HealthCheck struct {
 	// Path is requested on each upstream (GET, with the upstream's Host).
 	Path string
-	// Interval between checks of one upstream; 0 means 5s.
+	// Interval between checks of one upstream; 0 means
+	// DefaultHealthInterval (5s).
 	Interval time.Duration
-	// Timeout of one check; 0 means 2s.
+	// Timeout of one check; 0 means DefaultHealthTimeout (2s).
 	Timeout time.Duration
 	// HealthyThreshold consecutive passes mark an upstream healthy; 0
-	// means 2.
+	// means DefaultHealthyThreshold (2).
 	HealthyThreshold int
-	// UnhealthyThreshold consecutive failures mark it unhealthy; 0 means 2.
+	// UnhealthyThreshold consecutive failures mark it unhealthy; 0 means
+	// DefaultUnhealthyThreshold (2).
 	UnhealthyThreshold int
 	// ExpectStatus is the status a pass must have; 0 means any 2xx or 3xx.
 	ExpectStatus int
@@ -40,16 +42,16 @@ type HealthCheck struct {
 
 func (h HealthCheck) withDefaults() HealthCheck {
 	if h.Interval <= 0 {
-		h.Interval = 5 * time.Second
+		h.Interval = DefaultHealthInterval
 	}
 	if h.Timeout <= 0 {
-		h.Timeout = 2 * time.Second
+		h.Timeout = DefaultHealthTimeout
 	}
 	if h.HealthyThreshold <= 0 {
-		h.HealthyThreshold = 2
+		h.HealthyThreshold = DefaultHealthyThreshold
 	}
 	if h.UnhealthyThreshold <= 0 {
-		h.UnhealthyThreshold = 2
+		h.UnhealthyThreshold = DefaultUnhealthyThreshold
 	}
 	return h
 }
@@ -63,7 +65,7 @@ type Passive struct {
 	// disables passive ejection.
 	MaxFails int
 	// Cooldown is how long an ejected upstream stays out before each
-	// probe; 0 means 10s.
+	// probe; 0 means DefaultCooldown (10s).
 	Cooldown time.Duration
 }
 
@@ -100,8 +102,10 @@ func (o PoolOptions) validate() error {
 		}
 		seen[u.Name] = true
 	}
-	if err := o.Policy.Validate(); err != nil {
-		return err
+	if o.Policy != "" {
+		if err := o.Policy.Validate(); err != nil {
+			return fmt.Errorf("proxy: policy: %w", err)
+		}
 	}
 	return o.Affinity.validate(seen)
 }
@@ -156,7 +160,7 @@ func (p *Pool) install(opts PoolOptions, old *poolState) {
 	opts.Health = opts.Health.withDefaults()
 	opts.Health.Path = path
 	if opts.Passive.Cooldown <= 0 {
-		opts.Passive.Cooldown = 10 * time.Second
+		opts.Passive.Cooldown = DefaultCooldown
 	}
 	opts.Retry = opts.Retry.withDefaults()
 	st := &poolState{byName: make(map[string]*Backend, len(opts.Upstreams)), opts: opts}

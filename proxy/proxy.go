@@ -52,7 +52,8 @@ type Options struct {
 	Manager *sessions.Manager
 	// Header signs the X-Sidecar-Session JWT. Required.
 	Header *sessions.HeaderSigner
-	// Prefix is the header prefix Sidecar owns; "" means "X-Sidecar-".
+	// Prefix is the header prefix Sidecar owns; "" means DefaultPrefix
+	// ("X-Sidecar-").
 	Prefix string
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
@@ -62,7 +63,7 @@ type Options struct {
 	// NewTransport(TransportOptions{}).
 	Transport http.RoundTripper
 	// RetryAfter is sent with 503 when the store is unavailable, rounded up
-	// to whole seconds; 0 means 2s.
+	// to whole seconds; 0 means DefaultRetryAfter (2s).
 	RetryAfter time.Duration
 	// Logger receives the access log and errors; the zero Logger discards.
 	Logger zerolog.Logger
@@ -96,7 +97,7 @@ func New(o Options) (*Proxy, error) {
 		return nil, errors.New("proxy: Options.Header is required")
 	}
 	if o.Prefix == "" {
-		o.Prefix = "X-Sidecar-"
+		o.Prefix = DefaultPrefix
 	}
 	if o.Transport == nil {
 		o.Transport = NewTransport(TransportOptions{})
@@ -114,7 +115,7 @@ func New(o Options) (*Proxy, error) {
 		ownPool = true
 	}
 	if o.RetryAfter <= 0 {
-		o.RetryAfter = 2 * time.Second
+		o.RetryAfter = DefaultRetryAfter
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

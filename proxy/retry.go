@@ -38,26 +38,28 @@ import (
 // as a Kubernetes preStop hook does), or a drain before the restart, avoid
 // it entirely.
 type RetryOptions struct {
-	// Attempts is the total number of tries; 0 means 3, 1 never retries.
+	// Attempts is the total number of tries; 0 means DefaultRetryAttempts
+	// (3), 1 never retries.
 	Attempts int
 	// Timeout bounds the whole request until response headers, across
-	// tries; 0 means 15s. Passing it answers 504.
+	// tries; 0 means DefaultRetryTimeout (15s). Passing it answers 504.
 	Timeout time.Duration
 	// BufferBytes: request bodies up to this size are buffered so they can
-	// be replayed; 0 means 1 MiB, negative never buffers. A larger body is
+	// be replayed; 0 means DefaultRetryBufferBytes (1 MiB), negative never
+	// buffers. A larger body is
 	// retried only if not one byte of it was sent.
 	BufferBytes int64
 }
 
 func (o RetryOptions) withDefaults() RetryOptions {
 	if o.Attempts <= 0 {
-		o.Attempts = 3
+		o.Attempts = DefaultRetryAttempts
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 15 * time.Second
+		o.Timeout = DefaultRetryTimeout
 	}
 	if o.BufferBytes == 0 {
-		o.BufferBytes = 1 << 20
+		o.BufferBytes = DefaultRetryBufferBytes
 	}
 	return o
 }

@@ -20,13 +20,16 @@ const (
 	LeastConn Policy = "least_conn"
 )
 
-// Validate reports whether p is a known policy ("" is RoundRobin).
+// Validate reports whether p is one of the policies. "" is not one:
+// PoolOptions reads it as RoundRobin before it validates. The error names
+// the value and the accepted ones, without context, for the caller to
+// prefix with the field or configuration key.
 func (p Policy) Validate() error {
 	switch p {
-	case "", RoundRobin, LeastConn:
+	case RoundRobin, LeastConn:
 		return nil
 	}
-	return fmt.Errorf("proxy: unknown policy %q (want %s or %s)", p, RoundRobin, LeastConn)
+	return fmt.Errorf("%q is not one of %s, %s", string(p), RoundRobin, LeastConn)
 }
 
 // selector picks one of the candidates, which are never empty, skipping

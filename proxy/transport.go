@@ -11,31 +11,35 @@ import (
 // TransportOptions tune the connection pool to the apps. The zero value of
 // each field is its stated default.
 type TransportOptions struct {
-	// DialTimeout bounds connecting to an app; 0 means 5s.
+	// DialTimeout bounds connecting to an app; 0 means DefaultDialTimeout
+	// (5s).
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for an app's response headers
-	// after the request is written (a 504 when it passes); 0 means 60s.
+	// after the request is written (a 504 when it passes); 0 means
+	// DefaultResponseHeaderTimeout (60s).
 	ResponseHeaderTimeout time.Duration
-	// IdleConnTimeout closes idle keep-alive connections; 0 means 90s.
+	// IdleConnTimeout closes idle keep-alive connections; 0 means
+	// DefaultIdleConnTimeout (90s).
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerHost keeps this many idle connections per app; 0
-	// means 256. Go's default of 2 churns connections under load.
+	// means DefaultMaxIdleConnsPerHost (256). Go's default of 2 churns
+	// connections under load.
 	MaxIdleConnsPerHost int
 }
 
 // NewTransport returns an HTTP/1.1 keep-alive transport for the apps.
 func NewTransport(o TransportOptions) *http.Transport {
 	if o.DialTimeout == 0 {
-		o.DialTimeout = 5 * time.Second
+		o.DialTimeout = DefaultDialTimeout
 	}
 	if o.ResponseHeaderTimeout == 0 {
-		o.ResponseHeaderTimeout = 60 * time.Second
+		o.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	if o.IdleConnTimeout == 0 {
-		o.IdleConnTimeout = 90 * time.Second
+		o.IdleConnTimeout = DefaultIdleConnTimeout
 	}
 	if o.MaxIdleConnsPerHost == 0 {
-		o.MaxIdleConnsPerHost = 256
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
 	return &http.Transport{
 		DialContext: (&net.Dialer{

@@ -64,11 +64,11 @@ func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrin
 type HeaderOptions struct {
 	// Secret is the HS256 key shared with the apps. Required.
 	Secret []byte
-	// Issuer is the iss claim; "" means "sidecar".
+	// Issuer is the iss claim; "" means DefaultIssuer ("sidecar").
 	Issuer string
-	// Audience is the aud claim; "" means "app".
+	// Audience is the aud claim; "" means DefaultAudience ("app").
 	Audience string
-	// TTL is exp - iat; 0 means 60s.
+	// TTL is exp - iat; 0 means DefaultHeaderTTL (60s).
 	TTL time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
@@ -76,13 +76,13 @@ type HeaderOptions struct {
 
 func (o HeaderOptions) withDefaults() HeaderOptions {
 	if o.Issuer == "" {
-		o.Issuer = "sidecar"
+		o.Issuer = DefaultIssuer
 	}
 	if o.Audience == "" {
-		o.Audience = "app"
+		o.Audience = DefaultAudience
 	}
 	if o.TTL == 0 {
-		o.TTL = 60 * time.Second
+		o.TTL = DefaultHeaderTTL
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

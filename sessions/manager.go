@@ -20,16 +20,19 @@ type Options struct {
 	Store Store
 	// Signer signs and verifies cookie values. Required.
 	Signer *Signer
-	// IdleTimeout is the sliding expiry; 0 means 30m.
+	// IdleTimeout is the sliding expiry; 0 means DefaultIdleTimeout (30m).
 	IdleTimeout time.Duration
-	// AbsoluteTimeout caps a session's life from creation; 0 means 12h.
+	// AbsoluteTimeout caps a session's life from creation; 0 means
+	// DefaultAbsoluteTimeout (12h).
 	AbsoluteTimeout time.Duration
 	// TouchInterval: a read slides the idle expiry only when it was last
-	// slid longer ago than this; 0 means 1m.
+	// slid longer ago than this; 0 means DefaultTouchInterval (1m).
 	TouchInterval time.Duration
-	// MaxBytes is the largest session (Record.Size); 0 means 8192.
+	// MaxBytes is the largest session (Record.Size); 0 means
+	// DefaultMaxBytes (8192).
 	MaxBytes int
-	// StoreTimeout bounds each store operation; 0 means 500ms.
+	// StoreTimeout bounds each store operation; 0 means
+	// DefaultStoreTimeout (500ms).
 	StoreTimeout time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
@@ -37,19 +40,19 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 30 * time.Minute
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.AbsoluteTimeout == 0 {
-		o.AbsoluteTimeout = 12 * time.Hour
+		o.AbsoluteTimeout = DefaultAbsoluteTimeout
 	}
 	if o.TouchInterval == 0 {
-		o.TouchInterval = time.Minute
+		o.TouchInterval = DefaultTouchInterval
 	}
 	if o.MaxBytes == 0 {
-		o.MaxBytes = 8192
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.StoreTimeout == 0 {
-		o.StoreTimeout = 500 * time.Millisecond
+		o.StoreTimeout = DefaultStoreTimeout
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

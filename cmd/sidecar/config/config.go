@@ -3,6 +3,14 @@ package config
 import (
 	"net/url"
 	"time"
+
+	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/lockservice"
+	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/server"
+	"github.com/sidecarproxy/sidecar/sessions"
+	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
+	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 )
 
 // Config is Sidecar's whole configuration. The koanf tag of each field is
@@ -42,7 +50,7 @@ type Upstream struct {
 	// credentials.
 	URL string `koanf:"url"`
 	// Weight is the upstream's share of the requests relative to the
-	// others, under either [Policy]: at least 1. Default 1 (also for
+	// others, under either [proxy.Policy]: at least 1. Default 1 (also for
 	// entries of SIDECAR_UPSTREAMS without ";weight=").
 	Weight int `koanf:"weight"`
 }
@@ -80,9 +88,9 @@ type ProxyConfig struct {
 	// MaxIdleConnsPerHost is the idle connection pool per upstream. Default
 	// 256 (Go's default of 2 churns connections under load).
 	MaxIdleConnsPerHost int `koanf:"max_idle_conns_per_host"`
-	// Policy chooses the upstream of each request. Default
-	// [PolicyRoundRobin].
-	Policy Policy `koanf:"policy"`
+	// Policy chooses the upstream of each request: round_robin or
+	// least_conn. Default [proxy.RoundRobin].
+	Policy proxy.Policy `koanf:"policy"`
 	// HealthCheck configures active health checks; off by default.
 	HealthCheck HealthCheckConfig `koanf:"health_check"`
 	// Passive configures ejection on failures of live requests; on by
@@ -250,87 +258,99 @@ type ACMEConfig struct {
 }
 
 // Default returns the configuration used before the file and the
-// environment are applied. It is the only place defaults are set, with
-// defaultUpstream next to it for the keys of each upstreams entry. It has
-// no upstreams and no secrets, so it does not validate on its own.
+// environment are applied. It is the only place the configuration's
+// defaults are set, with defaultUpstream next to it for the keys of each
+// upstreams entry. It has no upstreams and no secrets, so it does not
+// validate on its own.
+//
+// A key that configures a library option takes that option's default,
+// the library's exported Default constant (proxy.DefaultDialTimeout,
+// sessions.DefaultIdleTimeout, lock.DefaultPrefix ...), so each number is
+// written once. Every key holds its effective value: a Config never leaves
+// a key at zero for a library to fill in, which is why [Config.String]
+// shows what runs and why zero keeps the meaning the key documents (no
+// retry buffer, no passive ejection) instead of "the library's default".
+// The keys without a library default (listen, server.*, store.type,
+// store.bolt.path, store.redis.addrs, proxy.passive.max_fails, the cookie
+// modes, log.*) are written here.
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		Server: ServerConfig{
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ShutdownTimeout:   30 * time.Second,
+			ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
+			IdleTimeout:       server.DefaultIdleTimeout,
+			ShutdownTimeout:   server.DefaultShutdownTimeout,
 		},
 		Proxy: ProxyConfig{
-			DialTimeout:           5 * time.Second,
-			ResponseHeaderTimeout: 60 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   256,
-			Policy:                PolicyRoundRobin,
+			DialTimeout:           proxy.DefaultDialTimeout,
+			ResponseHeaderTimeout: proxy.DefaultResponseHeaderTimeout,
+			IdleConnTimeout:       proxy.DefaultIdleConnTimeout,
+			MaxIdleConnsPerHost:   proxy.DefaultMaxIdleConnsPerHost,
+			Policy:                proxy.RoundRobin,
 			HealthCheck: HealthCheckConfig{
-				Interval:           5 * time.Second,
-				Timeout:            2 * time.Second,
-				HealthyThreshold:   2,
-				UnhealthyThreshold: 2,
+				Interval:           proxy.DefaultHealthInterval,
+				Timeout:            proxy.DefaultHealthTimeout,
+				HealthyThreshold:   proxy.DefaultHealthyThreshold,
+				UnhealthyThreshold: proxy.DefaultUnhealthyThreshold,
 			},
 			Passive: PassiveConfig{
-				MaxFails: 2,
-				Cooldown: 10 * time.Second,
+				MaxFails: 2, // the library's zero value is off
+				Cooldown: proxy.DefaultCooldown,
 			},
 			Retry: RetryConfig{
-				Attempts:    3,
-				Timeout:     15 * time.Second,
-				BufferBytes: 1 << 20,
+				Attempts:    proxy.DefaultRetryAttempts,
+				Timeout:     proxy.DefaultRetryTimeout,
+				BufferBytes: proxy.DefaultRetryBufferBytes,
 			},
 			Affinity: AffinityConfig{
-				Mode:   AffinityRouteSuffix,
+				Mode:   proxy.RouteSuffix,
 				Routes: map[string]string{},
 			},
 		},
 		Store: StoreConfig{
 			Type:       StoreBolt,
-			Timeout:    500 * time.Millisecond,
-			RetryAfter: 2 * time.Second,
+			Timeout:    sessions.DefaultStoreTimeout,
+			RetryAfter: proxy.DefaultRetryAfter,
 			Bolt: BoltConfig{
 				Path:          "sidecar.db",
-				SweepInterval: time.Minute,
+				SweepInterval: boltstore.DefaultSweepInterval,
 			},
 			Redis: RedisConfig{
 				Addrs:  []string{"127.0.0.1:6379"},
-				Prefix: "sidecar:",
+				Prefix: redisstore.DefaultPrefix,
 			},
 		},
 		Session: SessionConfig{
-			CookieName:      "sidecar_sid",
-			CookiePath:      "/",
+			CookieName:      proxy.DefaultCookieName,
+			CookiePath:      proxy.DefaultCookiePath,
 			CookieSameSite:  SameSiteLax,
 			CookieSecure:    CookieSecureAuto,
 			StripCookie:     true,
-			IdleTimeout:     30 * time.Minute,
-			AbsoluteTimeout: 12 * time.Hour,
-			TouchInterval:   time.Minute,
-			MaxBytes:        8192,
+			IdleTimeout:     sessions.DefaultIdleTimeout,
+			AbsoluteTimeout: sessions.DefaultAbsoluteTimeout,
+			TouchInterval:   sessions.DefaultTouchInterval,
+			MaxBytes:        sessions.DefaultMaxBytes,
 			Locking:         LockingOff,
 			Lock: SessionLockConfig{
-				Wait:      5 * time.Second,
-				TTL:       30 * time.Second,
-				OnTimeout: LockTimeoutReject,
+				Wait:      proxy.DefaultLockWait,
+				TTL:       proxy.DefaultLockTTL,
+				OnTimeout: proxy.RejectOnTimeout,
 				SkipPaths: []string{},
 			},
 		},
 		Locks: LocksConfig{
 			RedlockAddrs: []string{},
-			Prefix:       "sidecar:lock:",
+			Prefix:       lock.DefaultPrefix,
 		},
 		Headers: HeadersConfig{
-			Prefix:   "X-Sidecar-",
-			Issuer:   "sidecar",
-			Audience: "app",
-			TTL:      60 * time.Second,
+			Prefix:   proxy.DefaultPrefix,
+			Issuer:   sessions.DefaultIssuer,
+			Audience: sessions.DefaultAudience,
+			TTL:      sessions.DefaultHeaderTTL,
 		},
 		LockService: LockServiceConfig{
-			MaxTTL:  5 * time.Minute,
-			MaxWait: 30 * time.Second,
+			MaxTTL:  lockservice.DefaultMaxTTL,
+			MaxWait: lockservice.DefaultMaxWait,
 		},
 		Log: LogConfig{
 			Level:  LogInfo,
@@ -380,12 +400,6 @@ func (u Upstream) ParseURL() (*url.URL, error) {
 	return url.Parse(u.URL)
 }
 
-// RetryAfterSeconds is RetryAfter in whole seconds, for the Retry-After
-// header.
-func (s StoreConfig) RetryAfterSeconds() int {
-	return int(s.RetryAfter / time.Second)
-}
-
 // SecretBytes returns the cookie secrets as HMAC keys, signing key first.
 func (s SessionConfig) SecretBytes() [][]byte {
 	keys := make([][]byte, len(s.Secrets))
@@ -397,10 +411,6 @@ func (s SessionConfig) SecretBytes() [][]byte {
 
 // Enabled reports whether the admin API is on (Listen is set).
 func (a AdminConfig) Enabled() bool { return a.Listen != "" }
-
-// Enabled reports whether the client-facing listener serves TLS, from a
-// static certificate or from ACME.
-func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.ACME.Enabled() }
 
 // Enabled reports whether ACME is on (Domains is set).
 func (a ACMEConfig) Enabled() bool { return len(a.Domains) > 0 }

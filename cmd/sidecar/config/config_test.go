@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // Secrets that pass validation in tests; none appears in any output.
@@ -45,7 +47,7 @@ func TestDefault(t *testing.T) {
 		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
 		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 256},
-		{"proxy.policy", c.Proxy.Policy, PolicyRoundRobin},
+		{"proxy.policy", c.Proxy.Policy, proxy.RoundRobin},
 		{"proxy.health_check.path", c.Proxy.HealthCheck.Path, ""},
 		{"proxy.health_check.interval", c.Proxy.HealthCheck.Interval, 5 * time.Second},
 		{"proxy.health_check.timeout", c.Proxy.HealthCheck.Timeout, 2 * time.Second},
@@ -58,7 +60,7 @@ func TestDefault(t *testing.T) {
 		{"proxy.retry.timeout", c.Proxy.Retry.Timeout, 15 * time.Second},
 		{"proxy.retry.buffer_bytes", c.Proxy.Retry.BufferBytes, 1048576},
 		{"proxy.affinity.cookie", c.Proxy.Affinity.Cookie, ""},
-		{"proxy.affinity.mode", c.Proxy.Affinity.Mode, AffinityRouteSuffix},
+		{"proxy.affinity.mode", c.Proxy.Affinity.Mode, proxy.RouteSuffix},
 		{"proxy.affinity.routes", c.Proxy.Affinity.Routes, map[string]string{}},
 		{"store.type", c.Store.Type, StoreBolt},
 		{"store.timeout", c.Store.Timeout, 500 * time.Millisecond},
@@ -90,7 +92,7 @@ func TestDefault(t *testing.T) {
 		{"session.locking", c.Session.Locking, LockingOff},
 		{"session.lock.wait", c.Session.Lock.Wait, 5 * time.Second},
 		{"session.lock.ttl", c.Session.Lock.TTL, 30 * time.Second},
-		{"session.lock.on_timeout", c.Session.Lock.OnTimeout, LockTimeoutReject},
+		{"session.lock.on_timeout", c.Session.Lock.OnTimeout, proxy.RejectOnTimeout},
 		{"session.lock.skip_paths", c.Session.Lock.SkipPaths, []string{}},
 		{"locks.redlock_addrs", c.Locks.RedlockAddrs, []string{}},
 		{"locks.redlock_password", c.Locks.RedlockPassword, Secret("")},
@@ -185,9 +187,6 @@ func TestHelpers(t *testing.T) {
 	t.Run("SecretBytes keeps order", func(t *testing.T) {
 		assert.Equal(t, [][]byte{[]byte(testCookieSecret), []byte(testCookieSecret2)}, c.Session.SecretBytes())
 	})
-	t.Run("RetryAfterSeconds", func(t *testing.T) {
-		assert.Equal(t, 2, c.Store.RetryAfterSeconds())
-	})
 	t.Run("ParseURL", func(t *testing.T) {
 		u, err := c.Upstreams[0].ParseURL()
 		require.NoError(t, err)
@@ -195,14 +194,11 @@ func TestHelpers(t *testing.T) {
 	})
 	t.Run("Enabled", func(t *testing.T) {
 		assert.False(t, c.Admin.Enabled())
-		assert.False(t, c.TLS.Enabled())
 		assert.False(t, c.TLS.ACME.Enabled())
 		c.Admin.Listen = "127.0.0.1:9090"
 		c.TLS.ACME.Domains = []string{"app.example.com"}
 		assert.True(t, c.Admin.Enabled())
-		assert.True(t, c.TLS.Enabled())
 		assert.True(t, c.TLS.ACME.Enabled())
-		assert.True(t, TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}.Enabled())
 	})
 	t.Run("pool features", func(t *testing.T) {
 		c := validConfig()
@@ -247,20 +243,20 @@ func TestEnumValidate(t *testing.T) {
 		{"secure never", CookieSecure("never").Validate(), `"never" is not one of auto, always`},
 		{"locking session", LockingSession.Validate(), ""},
 		{"locking empty", Locking("").Validate(), `"" is not one of off, session`},
-		{"lock timeout reject", LockTimeoutReject.Validate(), ""},
-		{"lock timeout proceed", LockTimeoutProceed.Validate(), ""},
-		{"lock timeout wait", LockTimeoutAction("wait").Validate(), `"wait" is not one of reject, proceed`},
+		{"lock timeout reject", proxy.RejectOnTimeout.Validate(), ""},
+		{"lock timeout proceed", proxy.ProceedOnTimeout.Validate(), ""},
+		{"lock timeout wait", proxy.OnLockTimeout("wait").Validate(), `"wait" is not one of reject, proceed`},
 		{"level warn", LogWarn.Validate(), ""},
 		{"level trace", LogLevel("trace").Validate(), `"trace" is not one of debug, info, warn, error`},
 		{"format console", LogConsole.Validate(), ""},
 		{"format text", LogFormat("text").Validate(), `"text" is not one of json, console`},
-		{"policy round_robin", PolicyRoundRobin.Validate(), ""},
-		{"policy least_conn", PolicyLeastConn.Validate(), ""},
-		{"policy random", Policy("random").Validate(), `"random" is not one of round_robin, least_conn`},
-		{"policy empty", Policy("").Validate(), `"" is not one of round_robin, least_conn`},
-		{"affinity route_suffix", AffinityRouteSuffix.Validate(), ""},
-		{"affinity map", AffinityMap.Validate(), ""},
-		{"affinity jvmroute", AffinityMode("jvmRoute").Validate(), `"jvmRoute" is not one of route_suffix, map`},
+		{"policy round_robin", proxy.RoundRobin.Validate(), ""},
+		{"policy least_conn", proxy.LeastConn.Validate(), ""},
+		{"policy random", proxy.Policy("random").Validate(), `"random" is not one of round_robin, least_conn`},
+		{"policy empty", proxy.Policy("").Validate(), `"" is not one of round_robin, least_conn`},
+		{"affinity route_suffix", proxy.RouteSuffix.Validate(), ""},
+		{"affinity map", proxy.ValueMap.Validate(), ""},
+		{"affinity jvmroute", proxy.AffinityMode("jvmRoute").Validate(), `"jvmRoute" is not one of route_suffix, map`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,11 @@
 // [Load] builds a Config in five steps; each later step overrides the
 // earlier ones key by key:
 //
-//  1. Defaults: [Default], the only place defaults are written.
+//  1. Defaults: [Default], the only place defaults are set. A key that
+//     configures a library option takes the library's exported default
+//     (proxy.DefaultDialTimeout, sessions.DefaultIdleTimeout ...), so that
+//     each default is written once, and holds it: no key is left at zero
+//     for a library to fill in.
 //  2. The YAML file given with --config (optional). Keys not set in the
 //     file keep their defaults; a list given in the file replaces the
 //     default list. Each upstreams entry starts from the defaults of its
@@ -82,11 +86,13 @@
 // # Reloading
 //
 // A running Sidecar reloads its configuration on SIGHUP with [Load], and
-// [Config.ReloadDiff] splits the changed keys into those it applies at
-// once (upstreams and their weights, proxy.policy, proxy.health_check,
-// proxy.passive, proxy.retry, proxy.affinity, log.level) and those that
-// take a restart (every other key). A restart without downtime goes
-// through server.handover_socket.
+// [Config.Reload] returns the configuration it continues with: the new
+// values of the keys it applies at once (upstreams and their weights,
+// proxy.policy, proxy.health_check, proxy.passive, proxy.retry,
+// proxy.affinity, log.level) and the running values of those that take a
+// restart (every other key), with the changed keys of both kinds
+// ([Config.ReloadDiff]). A restart without downtime goes through
+// server.handover_socket, which needs store.type redis or memory.
 //
 // # Errors
 //

@@ -87,61 +87,6 @@ func (l Locking) Validate() error {
 	return oneOf(l, LockingOff, LockingSession)
 }
 
-// LockTimeoutAction is what happens to a request that waited
-// session.lock.wait for its session's lock in vain (session.lock.on_timeout).
-type LockTimeoutAction string
-
-// The lock timeout actions.
-const (
-	// LockTimeoutReject answers 503 with Retry-After. The default.
-	LockTimeoutReject LockTimeoutAction = "reject"
-	// LockTimeoutProceed serves the request without the lock, and logs it.
-	LockTimeoutProceed LockTimeoutAction = "proceed"
-)
-
-// Validate reports whether a is one of the lock timeout actions.
-func (a LockTimeoutAction) Validate() error {
-	return oneOf(a, LockTimeoutReject, LockTimeoutProceed)
-}
-
-// Policy chooses the upstream of each request (proxy.policy). Upstream
-// weights apply to both policies.
-type Policy string
-
-// The selection policies.
-const (
-	// PolicyRoundRobin takes the upstreams in turn, in proportion to their
-	// weights. The default.
-	PolicyRoundRobin Policy = "round_robin"
-	// PolicyLeastConn takes the upstream with the fewest requests in flight
-	// per unit of weight.
-	PolicyLeastConn Policy = "least_conn"
-)
-
-// Validate reports whether p is one of the selection policies.
-func (p Policy) Validate() error {
-	return oneOf(p, PolicyRoundRobin, PolicyLeastConn)
-}
-
-// AffinityMode says how the value of a legacy sticky-session cookie names
-// its upstream (proxy.affinity.mode).
-type AffinityMode string
-
-// The affinity modes.
-const (
-	// AffinityRouteSuffix reads the route after the last '.' of the value,
-	// as Tomcat's jvmRoute writes it ("A1B2C3.node1" has route "node1").
-	// The default.
-	AffinityRouteSuffix AffinityMode = "route_suffix"
-	// AffinityMap looks the whole value up in proxy.affinity.routes.
-	AffinityMap AffinityMode = "map"
-)
-
-// Validate reports whether m is one of the affinity modes.
-func (m AffinityMode) Validate() error {
-	return oneOf(m, AffinityRouteSuffix, AffinityMap)
-}
-
 // LogLevel is the minimum log level (log.level).
 type LogLevel string
 

@@ -65,7 +65,8 @@ func TestExampleFileLoadsAsShipped(t *testing.T) {
 	assert.Equal(t, config.StoreBolt, cfg.Store.Type)
 	assert.Equal(t, "sidecar.db", cfg.Store.Bolt.Path)
 	assert.False(t, cfg.Admin.Enabled(), "admin is disabled as shipped")
-	assert.False(t, cfg.TLS.Enabled(), "plain HTTP as shipped")
+	assert.Empty(t, cfg.TLS.CertFile, "plain HTTP as shipped")
+	assert.False(t, cfg.TLS.ACME.Enabled(), "plain HTTP as shipped")
 	assert.True(t, cfg.UsesExampleSecrets(), "the serve command warns about these")
 
 	t.Run("matches the defaults except for the required keys", func(t *testing.T) {
@@ -139,7 +140,7 @@ func TestExampleFileCommentedTLSIsValid(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, append(b, []byte("\n"+block+"\n")...), 0o600))
 			cfg, err := config.Load(path, nil)
 			require.NoError(t, err)
-			assert.True(t, cfg.TLS.Enabled())
+			assert.True(t, cfg.TLS.CertFile != "" || cfg.TLS.ACME.Enabled(), "TLS on")
 		})
 	}
 }

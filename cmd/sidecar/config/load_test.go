@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // minimalYAML holds the keys without a default.
@@ -103,7 +105,7 @@ func TestLoadFileOverrides(t *testing.T) {
 			assert.Equal(t, []int{3, 1, 1}, []int{c.Upstreams[0].Weight, c.Upstreams[1].Weight, c.Upstreams[2].Weight})
 		}},
 		{"pool sections", "proxy:\n  policy: least_conn\n  health_check:\n    path: /healthz\n    expect_status: 204\n  passive:\n    max_fails: 0\n  retry:\n    attempts: 1\n    buffer_bytes: 0\n", func(t *testing.T, c *Config) {
-			assert.Equal(t, PolicyLeastConn, c.Proxy.Policy)
+			assert.Equal(t, proxy.LeastConn, c.Proxy.Policy)
 			assert.Equal(t, "/healthz", c.Proxy.HealthCheck.Path)
 			assert.Equal(t, 204, c.Proxy.HealthCheck.ExpectStatus)
 			assert.Equal(t, 5*time.Second, c.Proxy.HealthCheck.Interval, "sibling keeps its default")
@@ -115,14 +117,14 @@ func TestLoadFileOverrides(t *testing.T) {
 		{"affinity routes", "proxy:\n  affinity:\n    cookie: JSESSIONID\n    routes:\n      node1: app1\n      node.2: app1\n    mode: map\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, AffinityConfig{
 				Cookie: "JSESSIONID",
-				Mode:   AffinityMap,
+				Mode:   proxy.ValueMap,
 				Routes: map[string]string{"node1": "app1", "node.2": "app1"},
 			}, c.Proxy.Affinity, "a route may contain the key delimiter")
 		}},
 		{"empty routes", "proxy:\n  affinity:\n    routes: {}\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, map[string]string{}, c.Proxy.Affinity.Routes)
 		}},
-		{"handover socket", "server:\n  handover_socket: /run/sidecar/handover.sock\n", func(t *testing.T, c *Config) {
+		{"handover socket", "server:\n  handover_socket: /run/sidecar/handover.sock\nstore:\n  type: memory\n", func(t *testing.T, c *Config) {
 			assert.Equal(t, "/run/sidecar/handover.sock", c.Server.HandoverSocket)
 		}},
 		{"two session secrets", "session:\n  secrets: [\"" + testCookieSecret2 + "\", \"" + testCookieSecret + "\"]\n", func(t *testing.T, c *Config) {
@@ -218,8 +220,9 @@ func TestLoadEnvOverrides(t *testing.T) {
 			"SIDECAR_PROXY__PASSIVE__MAX_FAILS=5",
 			"SIDECAR_PROXY__RETRY__BUFFER_BYTES=65536",
 			"SIDECAR_SERVER__HANDOVER_SOCKET=/run/sidecar.sock",
+			"SIDECAR_STORE__TYPE=redis", // a handover needs a store both processes can use
 		}, func(t *testing.T, c *Config) {
-			assert.Equal(t, PolicyLeastConn, c.Proxy.Policy)
+			assert.Equal(t, proxy.LeastConn, c.Proxy.Policy)
 			assert.Equal(t, "/healthz?deep=1", c.Proxy.HealthCheck.Path)
 			assert.Equal(t, 10*time.Second, c.Proxy.HealthCheck.Interval)
 			assert.Equal(t, 5, c.Proxy.Passive.MaxFails)
@@ -239,7 +242,7 @@ func TestLoadEnvOverrides(t *testing.T) {
 			"SIDECAR_PROXY__AFFINITY__MODE=map",
 			"SIDECAR_PROXY__AFFINITY__ROUTES=czE==app1",
 		}, func(t *testing.T, c *Config) {
-			assert.Equal(t, AffinityMap, c.Proxy.Affinity.Mode)
+			assert.Equal(t, proxy.ValueMap, c.Proxy.Affinity.Mode)
 			assert.Equal(t, map[string]string{"czE=": "app1"}, c.Proxy.Affinity.Routes)
 		}},
 		{"map-mode route containing '.'", []string{

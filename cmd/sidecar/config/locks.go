@@ -7,12 +7,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // The sections that configure Sidecar's locks (package lock): the lock of
 // a session's requests (session.lock), where locks live (locks) and the
 // HTTP lock service for the apps (lock_service). Every key takes a
-// restart (see [Config.ReloadDiff]).
+// restart (see [Config.Reload]).
 
 // minRedlockAddrs is the least number of Redlock masters: with fewer, a
 // majority is every master, and one that is down blocks every lock.
@@ -40,12 +43,14 @@ type SessionLockConfig struct {
 	Wait time.Duration `koanf:"wait"`
 	// TTL is the lease of a lock: it is extended while the request is
 	// being served, and runs out this long after a Sidecar that holds it
-	// stops. At least 1ms (package lock's least TTL); independent of
-	// Wait. Default 30s.
+	// stops. At least 1ms ([lock.MinTTL]); independent of Wait. Default
+	// 30s.
 	TTL time.Duration `koanf:"ttl"`
-	// OnTimeout is what happens to a request whose Wait ran out. Default
-	// [LockTimeoutReject].
-	OnTimeout LockTimeoutAction `koanf:"on_timeout"`
+	// OnTimeout is what happens to a request whose Wait ran out: reject
+	// ([proxy.RejectOnTimeout]: 503 with Retry-After) or proceed
+	// ([proxy.ProceedOnTimeout]: served without the lock, and logged).
+	// Default reject.
+	OnTimeout proxy.OnLockTimeout `koanf:"on_timeout"`
 	// SkipPaths are path.Match patterns of request paths that never take
 	// the lock, e.g. "/static/*" or "/poll"; each starts with "/". A '*'
 	// does not match '/', so "/static/*" does not match
@@ -88,7 +93,7 @@ type LockServiceConfig struct {
 	// TokenFile is a file holding Token.
 	TokenFile string `koanf:"token_file"`
 	// MaxTTL is the longest lease an app may ask for. At least 1ms
-	// (package lock's least TTL). Default 5m.
+	// ([lock.MinTTL]). Default 5m.
 	MaxTTL time.Duration `koanf:"max_ttl"`
 	// MaxWait is the longest wait for a lock an app may ask for. Greater
 	// than 0. Default 30s.
@@ -213,10 +218,10 @@ func (c Config) validateLockService(p *problems) {
 }
 
 // leaseTTL records a problem when d is shorter than the least TTL that
-// package lock grants, 1ms.
+// package lock grants, lock.MinTTL.
 func leaseTTL(p *problems, key string, d time.Duration) {
-	if d < time.Millisecond {
-		p.add(key, "must be at least 1ms (got %v)", d)
+	if d < lock.MinTTL {
+		p.add(key, "must be at least %v (got %v)", lock.MinTTL, d)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // Loading the keys of session.lock, locks and lock_service; their
@@ -116,7 +117,7 @@ lock_service:
   max_wait: 1m
 `, nil, func(t *testing.T, c *Config) {
 			assert.Equal(t, SessionLockConfig{
-				Wait: 2 * time.Second, TTL: time.Minute, OnTimeout: LockTimeoutProceed,
+				Wait: 2 * time.Second, TTL: time.Minute, OnTimeout: proxy.ProceedOnTimeout,
 				SkipPaths: []string{"/static/*", "/poll"},
 			}, c.Session.Lock)
 			assert.Equal(t, LocksConfig{
@@ -131,7 +132,7 @@ lock_service:
 		{"siblings keep their defaults", "session:\n  locking: session\n  lock:\n    ttl: 10s\n", nil, func(t *testing.T, c *Config) {
 			assert.Equal(t, 10*time.Second, c.Session.Lock.TTL)
 			assert.Equal(t, 5*time.Second, c.Session.Lock.Wait)
-			assert.Equal(t, LockTimeoutReject, c.Session.Lock.OnTimeout)
+			assert.Equal(t, proxy.RejectOnTimeout, c.Session.Lock.OnTimeout)
 			assert.Empty(t, c.Session.Lock.SkipPaths)
 			assert.Equal(t, "sidecar:lock:", c.Locks.Prefix)
 			assert.Equal(t, LockScopeProcess, c.LockScope())
@@ -152,7 +153,7 @@ lock_service:
 		}, func(t *testing.T, c *Config) {
 			assert.Equal(t, LockingSession, c.Session.Locking)
 			assert.Equal(t, SessionLockConfig{
-				Wait: 250 * time.Millisecond, TTL: 45 * time.Second, OnTimeout: LockTimeoutProceed,
+				Wait: 250 * time.Millisecond, TTL: 45 * time.Second, OnTimeout: proxy.ProceedOnTimeout,
 				SkipPaths: []string{"/static/*", "/poll"},
 			}, c.Session.Lock)
 			assert.Equal(t, LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "pw", Prefix: "app:lock:"}, c.Locks)

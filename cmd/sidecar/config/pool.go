@@ -2,15 +2,18 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // The sections of proxy that configure the upstream pool: health checks,
 // passive ejection, retries and sticky-session affinity. Their keys can be
-// changed on a running Sidecar (see [Config.ReloadDiff]).
+// changed on a running Sidecar (see [Config.Reload]).
 
 // maxSocketPath is the longest unix socket path accepted, in bytes: the
 // smaller sun_path of the usual systems (104 bytes on macOS and the BSDs,
@@ -81,14 +84,15 @@ type AffinityConfig struct {
 	// "CFID"; it must differ from session.cookie_name. Default "":
 	// affinity off.
 	Cookie string `koanf:"cookie"`
-	// Mode says how the cookie's value names its upstream. Default
-	// [AffinityRouteSuffix].
-	Mode AffinityMode `koanf:"mode"`
-	// Routes maps a route to the name of an upstream. With
-	// [AffinityRouteSuffix] the route is the part of the value after its
-	// last '.', and an empty map means the route is the upstream's name;
-	// with [AffinityMap] the route is the whole value, and the map must not
-	// be empty. Default: empty.
+	// Mode says how the cookie's value names its upstream: route_suffix
+	// ([proxy.RouteSuffix]: the route after the value's last '.', as
+	// Tomcat's jvmRoute writes it) or map ([proxy.ValueMap]: the whole
+	// value). Default route_suffix.
+	Mode proxy.AffinityMode `koanf:"mode"`
+	// Routes maps a route to the name of an upstream. With route_suffix
+	// the route is the part of the value after its last '.', and an empty
+	// map means the route is the upstream's name; with map the route is
+	// the whole value, and the map must not be empty. Default: empty.
 	Routes map[string]string `koanf:"routes"`
 }
 
@@ -151,33 +155,14 @@ func (c Config) validateAffinity(p *problems) {
 	for i, u := range c.Upstreams {
 		upstreams[i] = u.Name
 	}
-	routes := make([]string, 0, len(a.Routes))
-	for r := range a.Routes {
-		routes = append(routes, r)
-	}
-	slices.Sort(routes)
-	for _, r := range routes {
-		key := "proxy.affinity.routes." + r
-		switch {
-		case r == "":
-			p.add("proxy.affinity.routes", "a route must not be empty")
-		case strings.ContainsFunc(r, badCookieValueRune):
-			p.add(key, "the route %q cannot appear in a cookie value (no spaces, '\"', ',', ';', '\\' or control characters)", r)
-		case a.Mode == AffinityRouteSuffix && strings.Contains(r, "."):
-			p.add(key, "the route %q contains '.', but in route_suffix mode a route is what follows the last '.' of the cookie value", r)
-		}
-		switch target := a.Routes[r]; {
-		case target == "":
-			p.add(key, "must name an upstream")
-		case !slices.Contains(upstreams, target):
-			p.add(key, "%q is not the name of an upstream (the upstreams are %s)", target, strings.Join(upstreams, ", "))
-		}
+	for _, r := range slices.Sorted(maps.Keys(a.Routes)) {
+		validateRoute(p, a.Mode, r, a.Routes[r], upstreams)
 	}
 
 	switch {
-	case a.Mode == AffinityMap && len(a.Routes) == 0:
+	case a.Mode == proxy.ValueMap && len(a.Routes) == 0:
 		p.add("proxy.affinity.routes", "must not be empty in map mode: the whole cookie value is looked up in it")
-	case a.Mode == AffinityRouteSuffix && len(a.Routes) == 0:
+	case a.Mode == proxy.RouteSuffix && len(a.Routes) == 0:
 		// The route is the upstream's name, so a name with a '.' can
 		// never be a route.
 		for _, name := range upstreams {
@@ -188,17 +173,42 @@ func (c Config) validateAffinity(p *problems) {
 	}
 }
 
-// validateHandover checks server.handover_socket.
-func (s ServerConfig) validateHandover(p *problems) {
-	path := s.HandoverSocket
+// validateRoute checks the entry r: target of proxy.affinity.routes in
+// mode: a route that a cookie value can hold, and a target among the
+// names of upstreams.
+func validateRoute(p *problems, mode proxy.AffinityMode, r, target string, upstreams []string) {
+	key := "proxy.affinity.routes." + r
 	switch {
-	case !s.HandoverEnabled():
+	case r == "":
+		p.add("proxy.affinity.routes", "a route must not be empty")
+	case strings.ContainsFunc(r, badCookieValueRune):
+		p.add(key, "the route %q cannot appear in a cookie value (no spaces, '\"', ',', ';', '\\' or control characters)", r)
+	case mode == proxy.RouteSuffix && strings.Contains(r, "."):
+		p.add(key, "the route %q contains '.', but in route_suffix mode a route is what follows the last '.' of the cookie value", r)
+	}
+	switch {
+	case target == "":
+		p.add(key, "must name an upstream")
+	case !slices.Contains(upstreams, target):
+		p.add(key, "%q is not the name of an upstream (the upstreams are %s)", target, strings.Join(upstreams, ", "))
+	}
+}
+
+// validateHandover checks server.handover_socket, while it is set: the
+// path, then a store that the old and the new process can share while
+// they overlap.
+func (c Config) validateHandover(p *problems) {
+	path := c.Server.HandoverSocket
+	switch {
+	case !c.Server.HandoverEnabled():
 	case !strings.HasPrefix(path, "/"):
 		p.add("server.handover_socket", "%q must be an absolute path (the old and the new process must agree on it)", path)
 	case len(path) > maxSocketPath:
 		p.add("server.handover_socket", "must be at most %d bytes, the limit of a unix socket path (got %d)", maxSocketPath, len(path))
 	case strings.ContainsRune(path, 0):
 		p.add("server.handover_socket", "must not contain a NUL byte")
+	case c.Store.Type == StoreBolt:
+		p.add("server.handover_socket", "needs store.type redis or memory: the bolt file stays locked by the running process until it has drained")
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 
 // reloadableKeys returns the keys, and the sections and lists whose keys,
 // a running Sidecar applies when it reloads its configuration on SIGHUP.
-// Every other key takes a restart.
+// Every other key takes a restart. Each names a field of [Config], which
+// [Config.Reload] copies whole and [Config.ReloadDiff] reports by key; it
+// is the only list of them.
 func reloadableKeys() []string {
 	return []string{
 		"upstreams",
@@ -22,15 +24,56 @@ func reloadableKeys() []string {
 	}
 }
 
+// Reload returns the configuration a running Sidecar continues with when
+// it reloads next, the configuration just loaded (which passed [Load]):
+// merged is c with next's values for exactly the keys that apply on
+// SIGHUP, and c's values for every other key, so that a later ReloadDiff
+// still reports those as needing a restart. applied and needRestart are
+// c.ReloadDiff(next).
+//
+// The keys that apply are upstreams (names, URLs, weights, entries added
+// or removed), proxy.policy, proxy.health_check.*, proxy.passive.*,
+// proxy.retry.*, proxy.affinity.* and log.level.
+//
+// It returns an error, the problems of [Config.Validate], and c unchanged
+// when merged does not validate: a key that applies can contradict one
+// that keeps its running value (proxy.affinity.cookie must differ from the
+// session.cookie_name that keeps running). merged shares lists and maps
+// with c and next; none of the three may be modified afterwards.
+func (c Config) Reload(next Config) (merged Config, applied, needRestart []string, err error) {
+	merged = c
+	dst, src := reflect.ValueOf(&merged).Elem(), reflect.ValueOf(next)
+	for _, key := range reloadableKeys() {
+		fieldAt(dst, key).Set(fieldAt(src, key))
+	}
+	if err := merged.Validate(); err != nil {
+		return c, nil, nil, err
+	}
+	applied, needRestart = c.ReloadDiff(next)
+	return merged, applied, needRestart, nil
+}
+
+// fieldAt returns the field of v, a Config, at the dotted key. It panics
+// when the key names no field: reloadableKeys is then wrong, which
+// TestReloadableKeysExist catches.
+func fieldAt(v reflect.Value, key string) reflect.Value {
+	for part := range strings.SplitSeq(key, ".") {
+		f, ok := fieldByKey(v.Type(), part)
+		if !ok {
+			panic(fmt.Sprintf("config: %q names no key of the configuration", key))
+		}
+		v = v.FieldByIndex(f.Index)
+	}
+	return v
+}
+
 // ReloadDiff compares c, the configuration a Sidecar runs with, to next,
 // the configuration just loaded for a reload; both should have passed
 // [Config.Validate]. It returns the dotted keys whose values differ, in the
 // order of the file, split in two:
 //
-//   - applied: keys a running Sidecar applies on SIGHUP: upstreams (names,
-//     URLs, weights, entries added or removed), proxy.policy,
-//     proxy.health_check.*, proxy.passive.*, proxy.retry.*,
-//     proxy.affinity.* and log.level;
+//   - applied: keys a running Sidecar applies on SIGHUP (see
+//     [Config.Reload], which copies them);
 //   - needRestart: every other key (listen, server.*, the proxy's timeouts
 //     and pool size, store.*, session.* with session.lock.*, locks.*,
 //     headers.*, admin.*, lock_service.*, log.format, tls.*), which keeps
@@ -75,43 +118,58 @@ func diffKeys(out *[]string, key string, a, b reflect.Value) {
 			diffKeys(out, joinKey(key, t.Field(i).Tag.Get("koanf")), a.Field(i), b.Field(i))
 		}
 	case isSectionList(t):
-		for i := range max(a.Len(), b.Len()) {
-			ekey := fmt.Sprintf("%s[%d]", key, i)
-			if i < a.Len() && i < b.Len() {
-				diffKeys(out, ekey, a.Index(i), b.Index(i))
-			} else {
-				*out = append(*out, ekey)
-			}
-		}
+		diffSectionLists(out, key, a, b)
 	case isMap(t):
-		var names []string
-		for _, m := range []reflect.Value{a, b} {
-			for _, k := range m.MapKeys() {
-				if !slices.Contains(names, k.String()) {
-					names = append(names, k.String())
-				}
-			}
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			k := reflect.ValueOf(name).Convert(t.Key())
-			va, vb := a.MapIndex(k), b.MapIndex(k)
-			if va.IsValid() != vb.IsValid() || va.IsValid() && !va.Equal(vb) {
-				*out = append(*out, key+"."+name)
-			}
-		}
-	case t.Kind() == reflect.Slice:
-		// A nil list and an empty one are the same value.
-		equal := a.Len() == b.Len()
-		for i := 0; equal && i < a.Len(); i++ {
-			equal = a.Index(i).Equal(b.Index(i))
-		}
-		if !equal {
-			*out = append(*out, key)
-		}
-	default:
-		if !a.Equal(b) {
-			*out = append(*out, key)
+		diffMaps(out, key, a, b)
+	case !equalValues(a, b):
+		*out = append(*out, key)
+	}
+}
+
+// diffSectionLists appends the keys that differ between the lists of
+// sections a and b: those inside an entry both have, and "key[i]" for an
+// entry only one of them has.
+func diffSectionLists(out *[]string, key string, a, b reflect.Value) {
+	for i := range max(a.Len(), b.Len()) {
+		ekey := fmt.Sprintf("%s[%d]", key, i)
+		if i < a.Len() && i < b.Len() {
+			diffKeys(out, ekey, a.Index(i), b.Index(i))
+		} else {
+			*out = append(*out, ekey)
 		}
 	}
+}
+
+// diffMaps appends "key.name" for every name added, removed or changed
+// between the maps a and b, sorted by name.
+func diffMaps(out *[]string, key string, a, b reflect.Value) {
+	var names []string
+	for _, k := range append(a.MapKeys(), b.MapKeys()...) {
+		names = append(names, k.String())
+	}
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		k := reflect.ValueOf(name).Convert(a.Type().Key())
+		va, vb := a.MapIndex(k), b.MapIndex(k)
+		if va.IsValid() != vb.IsValid() || va.IsValid() && !va.Equal(vb) {
+			*out = append(*out, key+"."+name)
+		}
+	}
+}
+
+// equalValues reports whether the values a and b, neither a section nor a
+// map, are equal; a nil list and an empty one are.
+func equalValues(a, b reflect.Value) bool {
+	if a.Kind() != reflect.Slice {
+		return a.Equal(b)
+	}
+	if a.Len() != b.Len() {
+		return false
+	}
+	for i := range a.Len() {
+		if !a.Index(i).Equal(b.Index(i)) {
+			return false
+		}
+	}
+	return true
 }

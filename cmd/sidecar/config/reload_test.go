@@ -1,20 +1,29 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
-func TestReloadDiff(t *testing.T) {
-	tests := []struct {
-		name        string
-		mutate      func(c *Config)
-		applied     []string
-		needRestart []string
-	}{
+// reloadCase changes next, a copy of the running config, and names the
+// keys that then apply on SIGHUP and those that need a restart.
+type reloadCase struct {
+	name        string
+	mutate      func(c *Config)
+	applied     []string
+	needRestart []string
+}
+
+// reloadCases are the cases of both TestReloadDiff and TestReload.
+func reloadCases() []reloadCase {
+	return []reloadCase{
 		{"nothing changed", func(*Config) {}, nil, nil},
 
 		// Applied on SIGHUP.
@@ -24,7 +33,7 @@ func TestReloadDiff(t *testing.T) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 1})
 		}, []string{"upstreams[1]"}, nil},
 		{"upstream removed", func(c *Config) { c.Upstreams = c.Upstreams[:0] }, []string{"upstreams[0]"}, nil},
-		{"policy", func(c *Config) { c.Proxy.Policy = PolicyLeastConn }, []string{"proxy.policy"}, nil},
+		{"policy", func(c *Config) { c.Proxy.Policy = proxy.LeastConn }, []string{"proxy.policy"}, nil},
 		{"health check", func(c *Config) {
 			c.Proxy.HealthCheck.Path = "/healthz"
 			c.Proxy.HealthCheck.ExpectStatus = 204
@@ -33,7 +42,7 @@ func TestReloadDiff(t *testing.T) {
 		{"retry", func(c *Config) { c.Proxy.Retry.Attempts = 1 }, []string{"proxy.retry.attempts"}, nil},
 		{"affinity cookie and mode", func(c *Config) {
 			c.Proxy.Affinity.Cookie = "JSESSIONID"
-			c.Proxy.Affinity.Mode = AffinityMap
+			c.Proxy.Affinity.Mode = proxy.ValueMap
 		}, []string{"proxy.affinity.cookie", "proxy.affinity.mode"}, nil},
 		{"routes added, changed and removed", func(c *Config) {
 			c.Proxy.Affinity.Routes = map[string]string{"b": "app2", "d": "app1"}
@@ -62,7 +71,7 @@ func TestReloadDiff(t *testing.T) {
 		{"log format", func(c *Config) { c.Log.Format = LogConsole }, nil, []string{"log.format"}},
 		{"session locking and its lock", func(c *Config) {
 			c.Session.Locking = LockingSession
-			c.Session.Lock = SessionLockConfig{Wait: time.Second, TTL: time.Minute, OnTimeout: LockTimeoutProceed, SkipPaths: []string{"/poll"}}
+			c.Session.Lock = SessionLockConfig{Wait: time.Second, TTL: time.Minute, OnTimeout: proxy.ProceedOnTimeout, SkipPaths: []string{"/poll"}}
 		}, nil, []string{"session.locking", "session.lock.wait", "session.lock.ttl", "session.lock.on_timeout", "session.lock.skip_paths"}},
 		{"locks", func(c *Config) {
 			c.Locks = LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "changed", RedlockPasswordFile: "/run/pw", Prefix: "x:"}
@@ -82,13 +91,23 @@ func TestReloadDiff(t *testing.T) {
 			c.Proxy.ResponseHeaderTimeout = 30 * time.Second
 		}, []string{"upstreams[0].weight", "proxy.retry.timeout", "log.level"}, []string{"listen", "proxy.response_header_timeout", "log.format"}},
 	}
-	for _, tt := range tests {
+}
+
+// reloadConfigs returns the running config of reloadCases and the next
+// one, changed by mutate.
+func reloadConfigs(mutate func(c *Config)) (old, next Config) {
+	old = validConfig()
+	old.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
+	next = validConfig()
+	next.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
+	mutate(&next)
+	return old, next
+}
+
+func TestReloadDiff(t *testing.T) {
+	for _, tt := range reloadCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			old := validConfig()
-			old.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
-			next := validConfig()
-			next.Proxy.Affinity.Routes = map[string]string{"a": "app1", "b": "app1"}
-			tt.mutate(&next)
+			old, next := reloadConfigs(tt.mutate)
 
 			applied, needRestart := old.ReloadDiff(next)
 			assert.Equal(t, tt.applied, applied, "applied")
@@ -135,4 +154,94 @@ func TestReloadableKeysExist(t *testing.T) {
 			assert.True(t, found, "%s names no key or section", k)
 		})
 	}
+}
+
+func TestReload(t *testing.T) {
+	for _, tt := range reloadCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			old, next := reloadConfigs(tt.mutate)
+			if next.Validate() != nil {
+				t.Skip("next does not validate, so Load would have refused it")
+			}
+			want := old // Reload must not change the running config
+
+			merged, applied, needRestart, err := old.Reload(next)
+			require.NoError(t, err)
+			assert.Equal(t, tt.applied, applied, "applied")
+			assert.Equal(t, tt.needRestart, needRestart, "needRestart")
+			assert.NoError(t, merged.Validate())
+			assert.Equal(t, want, old, "the running config is unchanged")
+
+			// merged takes next's value of every key that applies, and
+			// keeps the running value of every other key.
+			gotApplied, gotRestart := old.ReloadDiff(merged)
+			assert.Equal(t, tt.applied, gotApplied, "merged differs from the running config in the applied keys")
+			assert.Nil(t, gotRestart, "merged differs from the running config in a key that needs a restart")
+			gotApplied, gotRestart = merged.ReloadDiff(next)
+			assert.Nil(t, gotApplied, "merged lacks next's value of an applied key")
+			assert.Equal(t, tt.needRestart, gotRestart, "merged has next's value of a key that needs a restart")
+		})
+	}
+}
+
+// TestReloadTheHandCopiedFields pins what the wiring used to copy by hand
+// on SIGHUP: upstreams, proxy.policy, proxy.health_check, proxy.passive,
+// proxy.affinity, proxy.retry and log.level, and nothing else.
+func TestReloadTheHandCopiedFields(t *testing.T) {
+	old := validConfig()
+	next := validConfig()
+	next.Upstreams = append(next.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 2})
+	next.Proxy.Policy = proxy.LeastConn
+	next.Proxy.HealthCheck.Path = "/healthz"
+	next.Proxy.Passive.MaxFails = 5
+	next.Proxy.Affinity = AffinityConfig{Cookie: "JSESSIONID", Mode: proxy.ValueMap, Routes: map[string]string{"s1": "app2"}}
+	next.Proxy.Retry.Attempts = 1
+	next.Log.Level = LogDebug
+	next.Log.Format = LogConsole
+	next.Proxy.DialTimeout = time.Second
+	require.NoError(t, next.Validate())
+
+	merged, _, needRestart, err := old.Reload(next)
+	require.NoError(t, err)
+
+	want := old
+	want.Upstreams = next.Upstreams
+	want.Proxy.Policy = next.Proxy.Policy
+	want.Proxy.HealthCheck = next.Proxy.HealthCheck
+	want.Proxy.Passive = next.Proxy.Passive
+	want.Proxy.Affinity = next.Proxy.Affinity
+	want.Proxy.Retry = next.Proxy.Retry
+	want.Log.Level = next.Log.Level
+	assert.Equal(t, want, merged)
+	assert.Equal(t, []string{"proxy.dial_timeout", "log.format"}, needRestart)
+}
+
+// TestReloadRefusesAMixThatDoesNotValidate pins that a reloadable key
+// cannot contradict a key that keeps its running value: here the affinity
+// cookie of next is the running session cookie.
+func TestReloadRefusesAMixThatDoesNotValidate(t *testing.T) {
+	old := validConfig()
+	next := validConfig()
+	next.Session.CookieName = "sc_sid"                  // needs a restart
+	next.Proxy.Affinity.Cookie = old.Session.CookieName // applies at once
+	require.NoError(t, next.Validate())
+
+	merged, applied, needRestart, err := old.Reload(next)
+	require.Error(t, err)
+	assert.Equal(t, "proxy.affinity.cookie: must differ from session.cookie_name", err.Error())
+	assert.Equal(t, []string{"proxy.affinity.cookie"}, errorKeys(err))
+	assert.Equal(t, old, merged, "the running config, unchanged")
+	assert.Nil(t, applied)
+	assert.Nil(t, needRestart)
+}
+
+// TestReloadableKeysNameFields checks that Reload follows every reloadable
+// key to the field it copies, and that fieldAt refuses a key that names
+// none instead of copying something else.
+func TestReloadableKeysNameFields(t *testing.T) {
+	c := reflect.ValueOf(Default())
+	for _, k := range reloadableKeys() {
+		assert.NotPanics(t, func() { fieldAt(c, k) }, k)
+	}
+	assert.Panics(t, func() { fieldAt(c, "proxy.retr") })
 }

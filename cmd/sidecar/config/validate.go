@@ -46,7 +46,11 @@ func (p *problems) positive(key string, d time.Duration) {
 // proxy.health_check.*, proxy.passive.cooldown, proxy.affinity.* but its
 // mode, session.lock.* but its on_timeout while session.locking is off,
 // locks.* while neither session locking nor the lock service is on,
-// lock_service.*) are not. No message contains a secret's value.
+// lock_service.*) are not. The enum keys proxy.policy,
+// proxy.affinity.mode and session.lock.on_timeout are checked by the
+// Validate method of their package proxy type. Rules between keys are
+// checked too, such as server.handover_socket, which needs store.type
+// redis or memory. No message contains a secret's value.
 func (c Config) Validate() error {
 	var p problems
 	if err := checkHostPort(c.Listen); err != nil {
@@ -57,7 +61,7 @@ func (c Config) Validate() error {
 	p.positive("server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	p.positive("server.idle_timeout", c.Server.IdleTimeout)
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
-	c.Server.validateHandover(&p)
+	c.validateHandover(&p)
 
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)
@@ -169,6 +173,24 @@ func (s StoreConfig) validate(p *problems) {
 }
 
 func (s SessionConfig) validate(p *problems) {
+	s.validateCookie(p)
+	if len(s.Secrets) == 0 {
+		p.add("session.secrets", "at least one secret is required (or set session.secrets_file)")
+	}
+	for i, sec := range s.Secrets {
+		if len(sec) < minSecretBytes {
+			p.add(fmt.Sprintf("session.secrets[%d]", i), "must be at least %d bytes (got %d)", minSecretBytes, len(sec))
+		}
+	}
+	s.validateLifetimes(p)
+	p.check("session.locking", s.Locking.Validate())
+	s.validateSessionLock(p)
+}
+
+// validateCookie checks the session.cookie_* keys, together with the rules
+// browsers enforce on SameSite=None and on the __Secure- and __Host- name
+// prefixes.
+func (s SessionConfig) validateCookie(p *problems) {
 	switch {
 	case s.CookieName == "":
 		p.add("session.cookie_name", "must not be empty")
@@ -183,28 +205,23 @@ func (s SessionConfig) validate(p *problems) {
 	}
 	p.check("session.cookie_same_site", s.CookieSameSite.Validate())
 	p.check("session.cookie_secure", s.CookieSecure.Validate())
-	if s.CookieSameSite == SameSiteNone && s.CookieSecure != CookieSecureAlways {
+
+	secure := s.CookieSecure == CookieSecureAlways
+	if s.CookieSameSite == SameSiteNone && !secure {
 		p.add("session.cookie_same_site", `"none" requires session.cookie_secure: always (browsers reject SameSite=None without Secure)`)
 	}
-	// Cookie name prefixes that browsers enforce.
-	if hasPrefixFold(s.CookieName, "__Secure-") || hasPrefixFold(s.CookieName, "__Host-") {
-		if s.CookieSecure != CookieSecureAlways {
-			p.add("session.cookie_secure", "must be always for a cookie name starting with __Secure- or __Host-")
-		}
+	host := hasPrefixFold(s.CookieName, "__Host-")
+	if (host || hasPrefixFold(s.CookieName, "__Secure-")) && !secure {
+		p.add("session.cookie_secure", "must be always for a cookie name starting with __Secure- or __Host-")
 	}
-	if hasPrefixFold(s.CookieName, "__Host-") && (s.CookiePath != "/" || s.CookieDomain != "") {
+	if host && (s.CookiePath != "/" || s.CookieDomain != "") {
 		p.add("session.cookie_name", `a __Host- cookie requires session.cookie_path "/" and no session.cookie_domain`)
 	}
+}
 
-	if len(s.Secrets) == 0 {
-		p.add("session.secrets", "at least one secret is required (or set session.secrets_file)")
-	}
-	for i, sec := range s.Secrets {
-		if len(sec) < minSecretBytes {
-			p.add(fmt.Sprintf("session.secrets[%d]", i), "must be at least %d bytes (got %d)", minSecretBytes, len(sec))
-		}
-	}
-
+// validateLifetimes checks session.idle_timeout, absolute_timeout,
+// touch_interval and max_bytes.
+func (s SessionConfig) validateLifetimes(p *problems) {
 	p.positive("session.idle_timeout", s.IdleTimeout)
 	if s.IdleTimeout > 0 && s.AbsoluteTimeout < s.IdleTimeout {
 		p.add("session.absolute_timeout", "must be at least session.idle_timeout (%v), got %v", s.IdleTimeout, s.AbsoluteTimeout)
@@ -218,8 +235,6 @@ func (s SessionConfig) validate(p *problems) {
 	if s.MaxBytes <= 0 {
 		p.add("session.max_bytes", "must be greater than 0 (got %d)", s.MaxBytes)
 	}
-	p.check("session.locking", s.Locking.Validate())
-	s.validateSessionLock(p)
 }
 
 func (c Config) validateHeaders(p *problems) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 func TestValidateRules(t *testing.T) {
@@ -45,6 +47,9 @@ func TestValidateRules(t *testing.T) {
 		{"handover_socket relative", func(c *Config) { c.Server.HandoverSocket = "sidecar.sock" }, "server.handover_socket", `server.handover_socket: "sidecar.sock" must be an absolute path`},
 		{"handover_socket too long", func(c *Config) { c.Server.HandoverSocket = "/" + strings.Repeat("s", 104) }, "server.handover_socket", "server.handover_socket: must be at most 104 bytes, the limit of a unix socket path (got 105)"},
 		{"handover_socket with NUL", func(c *Config) { c.Server.HandoverSocket = "/run/a\x00b" }, "server.handover_socket", "server.handover_socket: must not contain a NUL byte"},
+		// Moved here from serve, so that check refuses it too.
+		{"handover_socket with the bolt store", func(c *Config) { c.Server.HandoverSocket = "/run/sidecar/handover.sock" }, "server.handover_socket",
+			"server.handover_socket: needs store.type redis or memory: the bolt file stays locked by the running process until it has drained"},
 		{"dial_timeout", func(c *Config) { c.Proxy.DialTimeout = 0 }, "proxy.dial_timeout", "proxy.dial_timeout: must be greater than 0 (got 0s)"},
 		{"response_header_timeout", func(c *Config) { c.Proxy.ResponseHeaderTimeout = 0 }, "proxy.response_header_timeout", "proxy.response_header_timeout: must be greater than 0 (got 0s)"},
 		{"idle_conn_timeout", func(c *Config) { c.Proxy.IdleConnTimeout = 0 }, "proxy.idle_conn_timeout", "proxy.idle_conn_timeout: must be greater than 0 (got 0s)"},
@@ -115,12 +120,12 @@ func TestValidateRules(t *testing.T) {
 		}, "proxy.affinity.routes.node.1", `proxy.affinity.routes.node.1: the route "node.1" contains '.', but in route_suffix mode`},
 		{"route that cannot be in a cookie", func(c *Config) {
 			c.Proxy.Affinity.Cookie = "SERVERID"
-			c.Proxy.Affinity.Mode = AffinityMap
+			c.Proxy.Affinity.Mode = proxy.ValueMap
 			c.Proxy.Affinity.Routes = map[string]string{"a;b": "app1"}
 		}, "proxy.affinity.routes.a;b", `proxy.affinity.routes.a;b: the route "a;b" cannot appear in a cookie value`},
 		{"map mode without routes", func(c *Config) {
 			c.Proxy.Affinity.Cookie = "SERVERID"
-			c.Proxy.Affinity.Mode = AffinityMap
+			c.Proxy.Affinity.Mode = proxy.ValueMap
 		}, "proxy.affinity.routes", "proxy.affinity.routes: must not be empty in map mode: the whole cookie value is looked up in it"},
 		{"route_suffix by name with a dotted upstream name", func(c *Config) {
 			c.Proxy.Affinity.Cookie = "JSESSIONID"
@@ -296,7 +301,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"session locking with skip paths", func(c *Config) {
 			sessionLocking(c)
 			c.Session.Lock.SkipPaths = []string{"/static/*", "/poll", "/js/[a-z]*.js", `/literal\*`, "/"}
-			c.Session.Lock.OnTimeout = LockTimeoutProceed
+			c.Session.Lock.OnTimeout = proxy.ProceedOnTimeout
 		}},
 		{"session lock keys ignored while locking is off", func(c *Config) {
 			c.Session.Lock.Wait = 0
@@ -374,7 +379,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"weighted upstreams", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 5})
 		}},
-		{"least_conn", func(c *Config) { c.Proxy.Policy = PolicyLeastConn }},
+		{"least_conn", func(c *Config) { c.Proxy.Policy = proxy.LeastConn }},
 		{"health checks", func(c *Config) {
 			c.Proxy.HealthCheck = HealthCheckConfig{
 				Path: "/healthz?deep=1", Interval: time.Second, Timeout: time.Second,
@@ -391,10 +396,17 @@ func TestValidateAccepts(t *testing.T) {
 			c.Proxy.Affinity.Routes = map[string]string{"node1": "app1", "node2": "app.2"}
 		}},
 		{"affinity map mode", func(c *Config) {
-			c.Proxy.Affinity = AffinityConfig{Cookie: "CFID", Mode: AffinityMap, Routes: map[string]string{"czE=": "app1", "a.b": "app1"}}
+			c.Proxy.Affinity = AffinityConfig{Cookie: "CFID", Mode: proxy.ValueMap, Routes: map[string]string{"czE=": "app1", "a.b": "app1"}}
 		}},
 		{"affinity routes ignored while off", func(c *Config) { c.Proxy.Affinity.Routes = map[string]string{"x": "nowhere"} }},
-		{"handover socket", func(c *Config) { c.Server.HandoverSocket = "/run/sidecar/handover.sock" }},
+		{"handover socket", func(c *Config) {
+			c.Server.HandoverSocket = "/run/sidecar/handover.sock"
+			c.Store.Type = StoreRedis
+		}},
+		{"handover socket with the memory store", func(c *Config) {
+			c.Server.HandoverSocket = "/run/sidecar/handover.sock"
+			c.Store.Type = StoreMemory
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
