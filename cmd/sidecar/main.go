@@ -26,8 +26,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/app"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/cmd/sidecar/server"
 )
 
 const usage = `usage:
@@ -76,14 +76,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cmd == "check" {
-		fmt.Fprintf(stdout, "config %s is valid\n", *path)
-		return 0
+		return check(*path, cfg, stdout, stderr)
 	}
 	return serve(*path, cfg, stderr)
 }
 
+// check builds everything serve would, short of listening, and says
+// whether serve would start.
+func check(path string, cfg *config.Config, stdout, stderr io.Writer) int {
+	m, err := app.New(cfg, io.Discard)
+	if err == nil {
+		err = m.Check(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sidecar: invalid config %s:\n%s\n", path, indent(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "config %s is valid\n", path)
+	return 0
+}
+
 func serve(path string, cfg *config.Config, logOut io.Writer) int {
-	m, err := server.New(cfg, logOut)
+	m, err := app.New(cfg, logOut)
 	if err != nil {
 		fmt.Fprintf(logOut, "sidecar: %v\n", err)
 		return 1
@@ -97,17 +111,7 @@ func serve(path string, cfg *config.Config, logOut io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	for waiting := true; waiting; {
-		select {
-		case <-ctx.Done():
-			waiting = false
-		case <-m.HandedOver():
-			m.Logger().Info().Msg("a new sidecar took over the listeners")
-			waiting = false
-		case <-hup:
-			reload(path, m)
-		}
-	}
+	m.Wait(ctx, hup, func() { reload(path, m) })
 	stop() // a second signal now kills the process the default way
 	m.Logger().Info().Msg("draining in-flight requests")
 	if err := m.Shutdown(context.Background()); err != nil {
@@ -120,7 +124,7 @@ func serve(path string, cfg *config.Config, logOut io.Writer) int {
 // reload re-reads the config file on SIGHUP. A config that fails to load
 // or validate is refused with the reasons logged, and the running one
 // stays.
-func reload(path string, m *server.Main) {
+func reload(path string, m *app.Main) {
 	next, err := config.Load(path, os.Environ())
 	if err == nil {
 		err = m.Reload(next)

@@ -1,4 +1,4 @@
-package server
+package app
 
 import (
 	"fmt"
@@ -18,28 +18,23 @@ import (
 func (m *Main) Reload(next *config.Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	live, deferred := m.cfg.ReloadDiff(*next)
-	popts, err := poolOptions(next)
+	merged, live, deferred, err := m.cfg.Reload(*next)
+	if err != nil {
+		return err
+	}
+	popts, err := poolOptions(&merged)
 	if err != nil {
 		return err
 	}
 	if err := m.pool.Update(popts); err != nil {
 		return fmt.Errorf("applying upstreams: %w", err)
 	}
-	if err := m.level.set(next.Log.Level); err != nil {
+	if err := m.level.set(merged.Log.Level); err != nil {
 		return err
 	}
-	// Keep the running values of what was not applied, so the next diff
-	// still reports them.
-	kept := *m.cfg
-	kept.Upstreams = next.Upstreams
-	kept.Proxy.Policy = next.Proxy.Policy
-	kept.Proxy.HealthCheck = next.Proxy.HealthCheck
-	kept.Proxy.Passive = next.Proxy.Passive
-	kept.Proxy.Affinity = next.Proxy.Affinity
-	kept.Proxy.Retry = next.Proxy.Retry
-	kept.Log.Level = next.Log.Level
-	m.cfg = &kept
+	// merged keeps the running values of what was not applied, so the
+	// next diff still reports them.
+	m.cfg = &merged
 	ev := m.log.Info().Strs("applied", live)
 	if len(deferred) > 0 {
 		ev = ev.Strs("needs_restart", deferred)

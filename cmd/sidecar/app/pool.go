@@ -1,4 +1,4 @@
-package server
+package app
 
 import (
 	"fmt"
@@ -20,14 +20,18 @@ func poolOptions(c *config.Config) (proxy.PoolOptions, error) {
 		ups[i] = proxy.Upstream{Name: u.Name, URL: pu, Weight: u.Weight}
 	}
 	p := c.Proxy
+	buffer := int64(p.Retry.BufferBytes)
+	if buffer == 0 {
+		buffer = -1 // the config's 0 buffers nothing; the library's 0 means its default
+	}
 	o := proxy.PoolOptions{
 		Upstreams: ups,
-		Policy:    proxy.Policy(p.Policy),
+		Policy:    p.Policy,
 		Passive:   proxy.Passive{MaxFails: p.Passive.MaxFails, Cooldown: p.Passive.Cooldown},
 		Retry: proxy.RetryOptions{
 			Attempts:    p.Retry.Attempts,
 			Timeout:     p.Retry.Timeout,
-			BufferBytes: int64(p.Retry.BufferBytes),
+			BufferBytes: buffer,
 		},
 	}
 	if p.HealthCheck.Enabled() {
@@ -43,7 +47,7 @@ func poolOptions(c *config.Config) (proxy.PoolOptions, error) {
 	if p.Affinity.Enabled() {
 		o.Affinity = proxy.Affinity{
 			Cookie: p.Affinity.Cookie,
-			Mode:   proxy.AffinityMode(p.Affinity.Mode),
+			Mode:   p.Affinity.Mode,
 			Routes: p.Affinity.Routes,
 		}
 	}

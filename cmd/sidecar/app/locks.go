@@ -1,15 +1,15 @@
-package server
+package app
 
 import (
 	"fmt"
-	"net"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
-	"github.com/sidecarproxy/sidecar/proxy/lockservice"
+	"github.com/sidecarproxy/sidecar/server"
 )
 
 // openLocker builds the Locker that session locking and the app lock
@@ -30,7 +30,7 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 				Password:              string(c.Locks.RedlockPassword),
 				ContextTimeoutEnabled: true,
 			})
-			m.closers = append(m.closers, rc.Close)
+			m.onClose(rc.Close)
 			clients[i] = rc
 		}
 		l, err := lock.NewRedlock(clients, opts)
@@ -43,7 +43,7 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 	default:
 		m.locker = lock.NewLocal(opts)
 	}
-	m.closers = append(m.closers, m.locker.Close)
+	m.onClose(m.locker.Close)
 	m.log.Info().Str("scope", c.LockScope()).Bool("session_locking", c.Session.Locking == config.LockingSession).
 		Bool("lock_service", c.LockService.Enabled()).Msg("locks ready")
 	return nil
@@ -60,17 +60,17 @@ func (m *Main) sessionLocking() proxy.Locking {
 		Locker:    m.locker,
 		Wait:      c.Lock.Wait,
 		TTL:       c.Lock.TTL,
-		OnTimeout: proxy.OnLockTimeout(c.Lock.OnTimeout),
+		OnTimeout: c.Lock.OnTimeout,
 		SkipPaths: c.Lock.SkipPaths,
 	}
 }
 
-// startLockService serves the app lock service on lock_service.listen
-// when it is enabled (inherited is its listener from a hand-over).
-func (m *Main) startLockService(inherited net.Listener) error {
+// lockServiceSide is the app lock service's side server (off unless
+// lock_service.listen is set).
+func (m *Main) lockServiceSide() (server.Side, error) {
 	c := m.cfg.LockService
 	if !c.Enabled() {
-		return nil
+		return server.Side{}, nil
 	}
 	h, err := lockservice.New(lockservice.Options{
 		Locker:  m.locker,
@@ -80,20 +80,7 @@ func (m *Main) startLockService(inherited net.Listener) error {
 		Logger:  m.log.With().Str("log", "lock_service").Logger(),
 	})
 	if err != nil {
-		return fmt.Errorf("lock_service: %w", err)
+		return server.Side{}, fmt.Errorf("lock_service: %w", err)
 	}
-	srv, ln, err := m.serveSide("lock_service", "lock_service.listen", c.Listen, h, inherited)
-	if err != nil {
-		return err
-	}
-	m.locksSrv, m.locksLn = srv, ln
-	return nil
-}
-
-// LockServiceAddr is the lock service's address, or "" when it is off.
-func (m *Main) LockServiceAddr() string {
-	if m.locksLn == nil {
-		return ""
-	}
-	return m.locksLn.Addr().String()
+	return server.Side{Listen: c.Listen, Handler: h}, nil
 }

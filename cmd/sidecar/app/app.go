@@ -1,0 +1,242 @@
+// Package app wires Sidecar: it alone turns a config.Config into a store,
+// a locker, a session manager, the proxy, the admin API, the lock service
+// and the server.Server that listens for them. cmd/sidecar wraps it with
+// flags and signals; integration tests start the whole program in-process
+// on ":0" ports through it.
+//
+// Main.Check builds everything Run builds, short of listening and of
+// connecting to Redis, so `sidecar check` never calls a config valid that
+// `sidecar serve` then refuses.
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/server"
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// Main is one Sidecar program. Create it with New, start it with Run, stop
+// it with Shutdown. It is not reusable after Shutdown.
+type Main struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	level    *levelFilter
+	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
+
+	store     sessions.Store
+	pool      *proxy.Pool
+	locker    *lock.Locker
+	srv       *server.Server
+	closers   []func() error // run in reverse order by closeAll
+	closeOnce sync.Once
+}
+
+// New returns a Main for cfg, logging JSON (or console text, per
+// cfg.Log.Format) to out. It opens nothing yet.
+func New(cfg *config.Config, out io.Writer) (*Main, error) {
+	logger, level, err := newLogger(cfg.Log, out)
+	if err != nil {
+		return nil, err
+	}
+	return &Main{cfg: cfg, log: logger, level: level}, nil
+}
+
+// Logger is the program's logger.
+func (m *Main) Logger() *zerolog.Logger { return &m.log }
+
+// Run opens the store, builds the proxy and starts serving. It returns
+// once every listener is open (Addr is then valid) or with the first
+// error; on error everything opened so far is closed.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = m.closeAll()
+		}
+	}()
+	if m.cfg.UsesExampleSecrets() {
+		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
+	}
+	opts, err := m.build(ctx, false)
+	if err != nil {
+		return err
+	}
+	m.srv = server.New(opts)
+	if err := m.srv.Run(ctx); err != nil {
+		return err
+	}
+	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
+		Msg("sidecar ready")
+	return nil
+}
+
+// Check builds everything Run would, without listening, without taking
+// over a running process's listeners and without connecting to Redis (a
+// Redis that is down does not stop serve either), then closes it all: it
+// loads TLS files, checks the bolt file's directory, builds the signers,
+// the pool, the locker and the handlers, and returns what serve would
+// refuse.
+func (m *Main) Check(ctx context.Context) error {
+	_, err := m.build(ctx, true)
+	return errors.Join(err, m.closeAll())
+}
+
+// build opens (or, with preflight, only checks) the store and builds the
+// handlers and the server's options.
+func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error) {
+	c := m.cfg
+	store, storeRedis, err := m.openStore(ctx, c.Store, preflight)
+	if err != nil {
+		return server.Options{}, err
+	}
+	m.store = store
+	if err := m.openLocker(storeRedis); err != nil {
+		return server.Options{}, err
+	}
+	handler, err := m.buildProxy()
+	if err != nil {
+		return server.Options{}, err
+	}
+	tlsConf, err := tlsConfig(c.TLS)
+	if err != nil {
+		return server.Options{}, err
+	}
+	opts := server.Options{
+		Handler:           handler,
+		Listen:            c.Listen,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
+		IdleTimeout:       c.Server.IdleTimeout,
+		ShutdownTimeout:   c.Server.ShutdownTimeout,
+		HandoverSocket:    c.Server.HandoverSocket,
+		Logger:            m.log,
+	}
+	if opts.Admin, err = m.adminSide(); err != nil {
+		return server.Options{}, err
+	}
+	if opts.Locks, err = m.lockServiceSide(); err != nil {
+		return server.Options{}, err
+	}
+	return opts, nil
+}
+
+// Wait blocks until ctx ends or a new process took the listeners over,
+// calling onReload for each signal on reloads (SIGHUP) meanwhile.
+func (m *Main) Wait(ctx context.Context, reloads <-chan os.Signal, onReload func()) {
+	m.srv.Wait(ctx, reloads, onReload)
+}
+
+// HandedOver is closed when a new Sidecar has taken this one's listeners.
+func (m *Main) HandedOver() <-chan struct{} { return m.srv.HandedOver() }
+
+// Addr is the address the proxy listens on (useful with ":0").
+func (m *Main) Addr() string { return m.srv.Addr() }
+
+// AdminAddr is the admin API's address, or "" when it is disabled.
+func (m *Main) AdminAddr() string { return m.srv.AdminAddr() }
+
+// LockServiceAddr is the lock service's address, or "" when it is off.
+func (m *Main) LockServiceAddr() string { return m.srv.LockServiceAddr() }
+
+// Store is the session store in use.
+func (m *Main) Store() sessions.Store { return m.store }
+
+// Shutdown drains the server (see server.Server.Shutdown; bounded by ctx
+// and server.shutdown_timeout), then closes the pool, the locker and the
+// store.
+func (m *Main) Shutdown(ctx context.Context) error {
+	var err error
+	if m.srv != nil {
+		err = m.srv.Shutdown(ctx)
+	}
+	return errors.Join(err, m.closeAll())
+}
+
+// onClose registers f to run, in reverse order, when Main closes.
+func (m *Main) onClose(f func() error) { m.closers = append(m.closers, f) }
+
+func (m *Main) closeAll() error {
+	var err error
+	m.closeOnce.Do(func() {
+		for i := len(m.closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, m.closers[i]())
+		}
+	})
+	return err
+}
+
+// buildProxy builds the session manager, the signers, the upstream pool
+// and the proxy handler.
+func (m *Main) buildProxy() (*proxy.Proxy, error) {
+	c := m.cfg
+	signer, err := sessions.NewSigner(c.Session.SecretBytes())
+	if err != nil {
+		return nil, err
+	}
+	manager, err := sessions.NewManager(sessions.Options{
+		Store:           m.store,
+		Signer:          signer,
+		IdleTimeout:     c.Session.IdleTimeout,
+		AbsoluteTimeout: c.Session.AbsoluteTimeout,
+		TouchInterval:   c.Session.TouchInterval,
+		MaxBytes:        c.Session.MaxBytes,
+		StoreTimeout:    c.Store.Timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
+		Secret:   c.Headers.Secret.Bytes(),
+		Issuer:   c.Headers.Issuer,
+		Audience: c.Headers.Audience,
+		TTL:      c.Headers.TTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	transport := proxy.NewTransport(proxy.TransportOptions{
+		DialTimeout:           c.Proxy.DialTimeout,
+		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
+		IdleConnTimeout:       c.Proxy.IdleConnTimeout,
+		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
+	})
+	m.onClose(func() error { transport.CloseIdleConnections(); return nil })
+	popts, err := poolOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := proxy.NewPool(popts, transport, m.log.With().Str("log", "pool").Logger())
+	if err != nil {
+		return nil, err
+	}
+	m.pool = pool
+	m.onClose(pool.Close)
+	return proxy.New(proxy.Options{
+		Pool:    pool,
+		Manager: manager,
+		Locking: m.sessionLocking(),
+		Header:  header,
+		Prefix:  c.Headers.Prefix,
+		Cookie: proxy.CookieOptions{
+			Name:         c.Session.CookieName,
+			Path:         c.Session.CookiePath,
+			Domain:       c.Session.CookieDomain,
+			SameSite:     c.Session.CookieSameSite.HTTP(),
+			AlwaysSecure: c.Session.CookieSecure == config.CookieSecureAlways,
+			Persistent:   c.Session.CookiePersistent,
+			KeepUpstream: !c.Session.StripCookie,
+		},
+		Transport:  transport,
+		RetryAfter: c.Store.RetryAfter,
+		Logger:     m.log.With().Str("log", "access").Logger(),
+	})
+}

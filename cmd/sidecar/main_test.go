@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testCookieSecret = "cookie-secret-0123456789abcdef0123456789"
+	testHeaderSecret = "header-secret-0123456789abcdef0123456789"
+)
+
+// checkConfig is a valid config with room for more keys at the end.
+func checkConfig(extra string) string {
+	return fmt.Sprintf(`
+listen: "127.0.0.1:0"
+upstreams:
+  - name: app1
+    url: "http://127.0.0.1:8081"
+session:
+  secrets: [%q]
+headers:
+  secret: %q
+%s`, testCookieSecret, testHeaderSecret, extra)
+}
+
+func runCheck(t *testing.T, yaml string) (code int, stdout, stderr string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sidecar.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o600))
+	var out, errOut bytes.Buffer
+	code = run([]string{"check", "--config", p}, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestCheckRefusesWhatServeRefuses pins the bug where `sidecar check`
+// called configs valid that `serve` then refused at start.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ extra, key string }{
+		"missing TLS files": {fmt.Sprintf("tls:\n  cert_file: %q\n  key_file: %q\n",
+			filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")), "tls.cert_file"},
+		"handover with bolt": {fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\nserver:\n  handover_socket: %q\n",
+			filepath.Join(dir, "s.db"), filepath.Join(dir, "h.sock")), "handover_socket"},
+		"missing bolt directory": {fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n",
+			filepath.Join(dir, "nope", "s.db")), "store.bolt.path"},
+		"bolt path is a directory": {fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n", dir), "store.bolt.path"},
+		"ACME until it lands":      {"tls:\n  acme:\n    domains: [example.com]\n    email: ops@example.com\n", "tls.acme"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runCheck(t, checkConfig(tc.extra))
+			assert.Equal(t, 1, code, "stdout: %s\nstderr: %s", stdout, stderr)
+			assert.Contains(t, stderr, tc.key)
+			assert.NotContains(t, stdout, "valid")
+			assert.NotContains(t, stderr, testCookieSecret)
+		})
+	}
+}
+
+func TestCheckAcceptsServableConfigs(t *testing.T) {
+	dir := t.TempDir()
+	for name, extra := range map[string]string{
+		"memory":                        "store:\n  type: memory\n",
+		"bolt in an existing directory": fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n", filepath.Join(dir, "s.db")),
+		// serve starts while Redis is down (session requests get 503), so
+		// check must not need Redis either.
+		"redis that is not running": "store:\n  type: redis\n  redis:\n    addrs: [\"127.0.0.1:1\"]\n",
+		"admin API":                 "admin:\n  listen: \"127.0.0.1:19090\"\n  token: \"admin-token-0123456789abcdef0123\"\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runCheck(t, checkConfig(extra))
+			assert.Equal(t, 0, code, "stderr: %s", stderr)
+			assert.Contains(t, stdout, "is valid")
+		})
+	}
+	_, err := os.Stat(filepath.Join(dir, "s.db"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "check must not create the bolt file")
+}
