@@ -139,7 +139,8 @@
 // bounded by the TTL, so Acquire returns within wait+ttl.
 //
 // Notifications: a release by a token that had waiters (a waiting attempt
-// marks the lock) publishes the key on the channel Prefix+"released". Each
+// marks the lock) publishes the key on the channel Prefix+"released"; the
+// cleanup of a failed attempt does not, and leaves the mark in place. Each
 // Locker holds one SUBSCRIBE connection per Redis server, opened at the
 // first wait or by Listen, shared by all its waiters and closed by Close;
 // on a Cluster, PUBLISH reaches every node, so one subscription suffices.
@@ -161,9 +162,11 @@
 // An attempt that fails releases whatever it took, at once where the
 // server said so and in the background where the reply failed or was not
 // awaited (the script may have run); each attempt has its own token, so
-// that cleanup never touches a later attempt's lock. Round trips, with
-// every server up: a grant, extension or release is one (Redlock: a
-// grant is two).
+// that cleanup never touches a later attempt's lock. Likewise, a lease
+// granted before every server had answered is released again, once they
+// have, where they may have taken the lock after its Release passed
+// there. Round trips, with every server up: a grant, extension or release
+// is one (Redlock: a grant is two).
 //
 // # Redis layout
 //

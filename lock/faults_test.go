@@ -18,7 +18,7 @@ import (
 func faulty(t *testing.T, opts lock.Options) (*lock.Locker, *faultyClient, redis.UniversalClient) {
 	real := redistest.Start(t).Client(t)
 	fc := &faultyClient{Client: real}
-	l := lock.NewRedis(fc, opts)
+	l := lock.NewRedis(fc, redisOptions(opts))
 	t.Cleanup(func() { _ = l.Close() })
 	return l, fc, real
 }
@@ -27,12 +27,13 @@ func TestAcquireWhileRedisFails(t *testing.T) {
 	t.Parallel()
 	l, fc, _ := faulty(t, lock.Options{})
 	fc.mode.Store(failBefore)
+	const ttl, wait = shortTTL, 100 * time.Millisecond
 	start := time.Now()
-	_, err := l.Acquire(t.Context(), randomKey(), time.Second, 100*time.Millisecond)
+	_, err := l.Acquire(t.Context(), randomKey(), ttl, wait)
 	require.ErrorIs(t, err, lock.ErrNotObtained)
 	assert.ErrorIs(t, err, lock.ErrUnavailable)
 	assert.ErrorIs(t, err, errInjected)
-	assert.Less(t, time.Since(start), time.Second)
+	assert.Less(t, time.Since(start), wait+ttl, "gave up within the wait bound (plus one attempt)")
 	st := l.Stats()
 	assert.GreaterOrEqual(t, st.Errors, int64(2), "every attempt failed")
 	assert.EqualValues(t, 1, st.NotObtained)
@@ -69,17 +70,18 @@ func TestKeepAliveLosesToOutage(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	l, fc, _ := faulty(t, lock.Options{})
-	lease, err := l.Acquire(ctx, randomKey(), 600*time.Millisecond, 0)
+	lease, err := l.Acquire(ctx, randomKey(), shortTTL, 0)
 	require.NoError(t, err)
 	work, stop := lease.KeepAlive(ctx)
 	defer stop()
-	waitFor(t, "an extension", func() bool { return l.Stats().Extended >= 1 })
+	waitFor(t, "an extension", func() bool { return l.Stats().Extended >= 1 || work.Err() != nil })
+	require.NoError(t, work.Err(), "the keeper lost the lease before Redis failed: %v", context.Cause(work))
 
 	fc.mode.Store(failBefore)
 	select {
 	case <-work.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("KeepAlive did not report the loss")
+	case <-time.After(waitBound):
+		t.Fatalf("KeepAlive did not report the loss within %v", waitBound)
 	}
 	cause := context.Cause(work)
 	assert.ErrorIs(t, cause, lock.ErrLost)
@@ -99,12 +101,12 @@ func TestRedlockToleratesAFailingMaster(t *testing.T) {
 	_, clients := masters(t, 3)
 	fc := &faultyClient{Client: clients[0]}
 	fc.mode.Store(failBefore)
-	l, err := lock.NewRedlock([]lock.Client{fc, clients[1], clients[2]}, lock.Options{})
+	l, err := lock.NewRedlock([]lock.Client{fc, clients[1], clients[2]}, redisOptions(lock.Options{}))
 	require.NoError(t, err)
 	defer l.Close()
-	lease, err := l.Acquire(ctx, randomKey(), time.Second, 0)
+	lease, err := l.Acquire(ctx, randomKey(), longTTL, 0)
 	require.NoError(t, err)
-	require.NoError(t, lease.Extend(ctx, time.Second))
+	require.NoError(t, lease.Extend(ctx, longTTL))
 	require.NoError(t, lease.Release(ctx))
 	assert.ErrorIs(t, lease.Release(ctx), lock.ErrNotHeld, "two masters say not held: a quorum cannot")
 }

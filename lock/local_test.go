@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/lock"
 )
 
@@ -17,15 +18,16 @@ func TestLocal(t *testing.T) {
 
 func TestLocalFencesFollowTheClock(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := clocktest.New()
 	ctx := t.Context()
 	a := lock.NewLocal(lock.Options{Clock: clock.Now})
 	lease, err := a.Acquire(ctx, "k", time.Second, 0)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, lease.Fence(), clock.Now().UnixMicro(), "fences are floored at the clock")
 
-	// A new Locker (a restarted process) still issues higher fences.
-	clock.Advance(time.Microsecond)
+	// A new Locker (a restarted process) still issues higher fences, the
+	// clock having moved by its smallest step.
+	clock.Advance(time.Millisecond)
 	b := lock.NewLocal(lock.Options{Clock: clock.Now})
 	next, err := b.Acquire(ctx, "k", time.Second, 0)
 	require.NoError(t, err)
@@ -34,7 +36,7 @@ func TestLocalFencesFollowTheClock(t *testing.T) {
 
 func TestLocalSweepsExpiredLeases(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := clocktest.New()
 	ctx := t.Context()
 	l := lock.NewLocal(lock.Options{Clock: clock.Now})
 	// Many keys locked once and never released, as by holders that died.

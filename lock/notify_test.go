@@ -13,12 +13,12 @@ import (
 )
 
 // After Redis restarts, the notifier subscribes again and waiters are
-// still woken by releases rather than by their (here, 5s) polls.
+// still woken by releases rather than by their (here, 10-20s) polls.
 func TestNotificationsSurviveARestart(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	srv := redistest.Start(t)
-	opts := lock.Options{RetryMin: 5 * time.Second, RetryMax: 5 * time.Second}
+	opts := redisOptions(lock.Options{RetryMin: 20 * time.Second, RetryMax: 20 * time.Second})
 	holder := lock.NewRedis(srv.Client(t), opts)
 	defer holder.Close()
 	waiter := lock.NewRedis(srv.Client(t), opts)
@@ -27,9 +27,9 @@ func TestNotificationsSurviveARestart(t *testing.T) {
 
 	srv.Restart()
 	key := randomKey()
-	h, err := holder.Acquire(ctx, key, time.Minute, 0)
+	h, err := holder.Acquire(ctx, key, longTTL, 0)
 	require.NoError(t, err)
-	ch := acquireAsync(ctx, waiter, key, time.Minute, 10*time.Second)
+	ch := acquireAsync(ctx, waiter, key, longTTL, 25*time.Second)
 	waitFor(t, "the waiter to wait", func() bool { return waiter.Stats().Waiting == 1 })
 	require.NoError(t, h.Release(ctx))
 	r := receive(t, ch)
@@ -40,13 +40,13 @@ func TestNotificationsSurviveARestart(t *testing.T) {
 func TestListen(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	l := lock.NewRedis(srv.Client(t), lock.Options{})
+	l := lock.NewRedis(srv.Client(t), redisOptions(lock.Options{}))
 
 	require.NoError(t, l.Listen(t.Context()))
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "Close is idempotent")
 	assert.Error(t, l.Listen(t.Context()), "a closed Locker does not listen")
-	lease, err := l.Acquire(t.Context(), randomKey(), time.Second, time.Second)
+	lease, err := l.Acquire(t.Context(), randomKey(), longTTL, time.Second)
 	require.NoError(t, err, "a closed Locker still locks")
 	require.NoError(t, lease.Release(t.Context()))
 

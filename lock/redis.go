@@ -27,6 +27,7 @@ type redisBackend struct {
 	opts    Options
 	channel string
 	scripts scripts
+	late    lateGrants
 }
 
 // server is one Redis server (or Sentinel group, or Cluster) of a
@@ -137,6 +138,7 @@ func (b *redisBackend) acquire(ctx context.Context, key, token string, ttl time.
 		case !valid:
 			late = fmt.Sprintf("its validity (ttl %v less drift) ran out first", ttl)
 		default:
+			b.follow(ctx, key, token, ttl, g)
 			return grant{ok: true, fence: fence, until: until}, nil
 		}
 	}
@@ -193,6 +195,13 @@ func flag(v bool) string {
 // the acquisition. Both run even if ctx is done, bounded by ServerTimeout
 // and ttl (the locks expire then anyway); the background goroutine exits
 // within twice that bound.
+//
+// These releases are not announced: no holder let go, and waking every
+// waiter for them made contention feed on itself. Under Redlock the woken
+// waiters tried at once, split the masters among them, all failed, and
+// announced their own cleanups in turn; 20 clients taking turns needed
+// ten times as long as with notifications off. Waiters blocked by a
+// failed attempt's part of the lock find it gone at their next poll.
 func (b *redisBackend) cleanup(ctx context.Context, key, token string, ttl time.Duration, g gathered) {
 	var taken, unknown []int
 	for i, r := range g.replies {
@@ -203,15 +212,6 @@ func (b *redisBackend) cleanup(ctx context.Context, key, token string, ttl time.
 			unknown = append(unknown, i)
 		}
 	}
-	rkey := b.rkey(key)
-	release := func(idx []int) {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(ttl, b.opts.ServerTimeout))
-		defer cancel()
-		b.gather(cctx, idx, func(ctx context.Context, c Client) reply {
-			_, err := b.runRelease(ctx, c, rkey, key, token)
-			return reply{err: err}
-		}, func(tally) bool { return false })
-	}
 	if pending := g.pending; len(unknown) > 0 || pending > 0 {
 		go func() {
 			for range pending {
@@ -220,13 +220,25 @@ func (b *redisBackend) cleanup(ctx context.Context, key, token string, ttl time.
 				}
 			}
 			if len(unknown) > 0 {
-				release(unknown)
+				b.undo(ctx, key, token, ttl, unknown)
 			}
 		}()
 	}
 	if len(taken) > 0 {
-		release(taken)
+		b.undo(ctx, key, token, ttl, taken)
 	}
+}
+
+// undo releases, unannounced, the lock token may hold on the servers at
+// idx, even if ctx is done, bounded by ServerTimeout and ttl.
+func (b *redisBackend) undo(ctx context.Context, key, token string, ttl time.Duration, idx []int) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(ttl, b.opts.ServerTimeout))
+	defer cancel()
+	rkey := b.rkey(key)
+	b.gather(cctx, idx, func(ctx context.Context, c Client) reply {
+		_, err := b.runRelease(ctx, c, rkey, key, token, false)
+		return reply{err: err}
+	}, func(tally) bool { return false })
 }
 
 func (b *redisBackend) extend(ctx context.Context, key, token string, ttl time.Duration) (grant, error) {
@@ -259,9 +271,10 @@ func (b *redisBackend) extend(ctx context.Context, key, token string, ttl time.D
 }
 
 func (b *redisBackend) release(ctx context.Context, key, token string) error {
+	b.late.released(token)
 	rkey := b.rkey(key)
 	g := b.gather(ctx, b.all(), func(ctx context.Context, c Client) reply {
-		n, err := b.runRelease(ctx, c, rkey, key, token)
+		n, err := b.runRelease(ctx, c, rkey, key, token, true)
 		switch {
 		case err != nil:
 			return reply{state: failed, err: err}
@@ -276,9 +289,11 @@ func (b *redisBackend) release(ctx context.Context, key, token string) error {
 	return b.outcome(g.tally, g.replies)
 }
 
-// runRelease runs release.lua on one server.
-func (b *redisBackend) runRelease(ctx context.Context, c Client, rkey, key, token string) (int64, error) {
-	return b.scripts.release.Run(ctx, c, []string{rkey}, token, b.opts.FenceRetention.Milliseconds(), b.channel, key).Int64()
+// runRelease runs release.lua on one server; announce is set for a
+// holder's release, which wakes the key's waiters, and unset by undo,
+// which does not.
+func (b *redisBackend) runRelease(ctx context.Context, c Client, rkey, key, token string, announce bool) (int64, error) {
+	return b.scripts.release.Run(ctx, c, []string{rkey}, token, b.opts.FenceRetention.Milliseconds(), b.channel, key, flag(announce)).Int64()
 }
 
 func (b *redisBackend) watch() {

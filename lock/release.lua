@@ -1,10 +1,15 @@
 -- release.lua: ends the lease if the token holds it, keeping the fence
--- counter, and tells waiters.
+-- counter, and, for a holder's release, tells waiters.
 --   KEYS[1]  the lock hash (see acquire.lua)
 --   ARGV[1]  token
 --   ARGV[2]  fence retention in ms: the key's TTL once released
 --   ARGV[3]  the release channel
 --   ARGV[4]  the message: the lock's key as the caller named it
+--   ARGV[5]  "1" for a holder's release: clear the wait mark and, if it was
+--            set, publish the message. "0" to undo what an attempt took (a
+--            failed attempt, or a late call of a granted one): publish
+--            nothing and leave the mark for the holder's release to
+--            announce.
 -- Returns 1 if the token held a live lease, 0 otherwise. A token whose
 -- lease has expired is cleared all the same (and waiters told), so that
 -- the next attempt need not compare times.
@@ -15,11 +20,15 @@ local f = redis.call('HMGET', key, 'tok', 'exp', 'wait')
 if f[1] ~= ARGV[1] then
   return 0
 end
-redis.call('HDEL', key, 'tok', 'exp', 'lf', 'wait')
-redis.call('PEXPIRE', key, ARGV[2])
-if f[3] then
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
+if ARGV[5] == '1' then
+  redis.call('HDEL', key, 'tok', 'exp', 'lf', 'wait')
+  if f[3] then
+    redis.call('PUBLISH', ARGV[3], ARGV[4])
+  end
+else
+  redis.call('HDEL', key, 'tok', 'exp', 'lf')
 end
+redis.call('PEXPIRE', key, ARGV[2])
 if tonumber(f[2] or 0) <= now_ms then
   return 0
 end

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,22 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/memory"
 )
-
-// fakeClock is a settable clock shared by the Manager and the store.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // countingStore wraps a real store, counting calls and optionally failing
 // them: fault injection by wrapping, not mocking.
@@ -90,16 +77,23 @@ func (s *countingStore) Delete(ctx context.Context, key string) error {
 
 type harness struct {
 	m      *sessions.Manager
+	opts   sessions.Options // m's
 	store  *countingStore
-	clock  *fakeClock
+	clock  *clocktest.Clock // shared by the Manager and the store
 	signer *sessions.Signer
 }
 
 const secret = "cookie-secret-0123456789abcdefghijklmnop"
 
+// storeTimeout is the harness Manager's StoreTimeout. The in-memory store
+// answers in microseconds, but on a loaded machine running the race
+// detector a call can stall past a bound of milliseconds; only a test
+// about the timeout sets a short one, on a Manager of its own.
+const storeTimeout = 10 * time.Second
+
 func newHarness(t *testing.T, mod func(*sessions.Options)) *harness {
 	t.Helper()
-	clock := &fakeClock{now: time.Now().Truncate(time.Millisecond)}
+	clock := clocktest.New()
 	mem := memory.New(memory.Options{Clock: clock.Now})
 	t.Cleanup(func() { _ = mem.Close() })
 	store := &countingStore{Store: mem}
@@ -108,14 +102,26 @@ func newHarness(t *testing.T, mod func(*sessions.Options)) *harness {
 	opts := sessions.Options{
 		Store: store, Signer: signer, Clock: clock.Now,
 		IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 2 * time.Hour, TouchInterval: time.Minute,
-		MaxBytes: 256, StoreTimeout: 50 * time.Millisecond,
+		MaxBytes: 256, StoreTimeout: storeTimeout,
 	}
 	if mod != nil {
 		mod(&opts)
 	}
 	m, err := sessions.NewManager(opts)
 	require.NoError(t, err)
-	return &harness{m: m, store: store, clock: clock, signer: signer}
+	return &harness{m: m, opts: opts, store: store, clock: clock, signer: signer}
+}
+
+// manager returns another Manager on the harness's store, signer and
+// clock, with the harness's options changed by mod: another instance of
+// the same deployment.
+func (h *harness) manager(t *testing.T, mod func(*sessions.Options)) *sessions.Manager {
+	t.Helper()
+	opts := h.opts
+	mod(&opts)
+	m, err := sessions.NewManager(opts)
+	require.NoError(t, err)
+	return m
 }
 
 // login creates a session holding attrs and returns its cookie value.
@@ -239,16 +245,20 @@ func TestStoreUnavailable(t *testing.T) {
 			h := newHarness(t, nil)
 			cookie := h.login(t, `{"a":1}`)
 			s := h.load(t, cookie)
+			// The calls to the broken store go through a Manager whose
+			// StoreTimeout cuts a hung call off soon; the harness's, with
+			// a long one, sets up and checks.
+			m := h.manager(t, func(o *sessions.Options) { o.StoreTimeout = 50 * time.Millisecond })
 			if mode == "fail" {
 				h.store.fail.Store(true)
 			} else {
 				h.store.hang.Store(true)
 			}
-			_, err := h.m.Load(context.Background(), cookie)
+			_, err := m.Load(context.Background(), cookie)
 			assert.ErrorIs(t, err, sessions.ErrStoreUnavailable)
-			err = h.m.Commit(context.Background(), s, &sessions.Change{Patches: []string{`{"a":2}`}})
+			err = m.Commit(context.Background(), s, &sessions.Change{Patches: []string{`{"a":2}`}})
 			assert.ErrorIs(t, err, sessions.ErrStoreUnavailable)
-			_, err = h.m.Load(context.Background(), "")
+			_, err = m.Load(context.Background(), "")
 			assert.NoError(t, err, "a request without a cookie needs no store")
 
 			h.store.fail.Store(false)
@@ -344,8 +354,7 @@ func TestOldSecretReissues(t *testing.T) {
 	cookie := h.login(t, `{"a":1}`)
 	rotated, err := sessions.NewSigner([][]byte{[]byte("new-cookie-secret-0123456789abcdefghijk"), []byte(secret)})
 	require.NoError(t, err)
-	m, err := sessions.NewManager(sessions.Options{Store: h.store, Signer: rotated, Clock: h.clock.Now})
-	require.NoError(t, err)
+	m := h.manager(t, func(o *sessions.Options) { o.Signer = rotated })
 	s, err := m.Load(context.Background(), cookie)
 	require.NoError(t, err)
 	require.NotNil(t, s.Record())

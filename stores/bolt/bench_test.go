@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -30,9 +31,9 @@ func benchRecord(now time.Time) *sessions.Record {
 }
 
 // benchStore opens a store holding "k" and 1,000 other sessions.
-func benchStore(b *testing.B, noSync bool) (*Store, *fakeClock) {
+func benchStore(b *testing.B, noSync bool) (*Store, *clocktest.Clock) {
 	b.Helper()
-	clock := newFakeClock()
+	clock := clocktest.New()
 	s, _ := openTest(b, Options{Clock: clock.Now, NoSync: true})
 	ctx := context.Background()
 	for i := range 1000 {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,29 +14,6 @@ import (
 
 	"github.com/sidecarproxy/sidecar/sessions"
 )
-
-// fakeClock is a settable clock: it starts at the real now, truncated to
-// the millisecond, and moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Now().Truncate(time.Millisecond)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // openTest opens a store in a fresh file under t.TempDir, closed at the end
 // of the test. Unless opts says otherwise it runs no sweeper and skips

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
@@ -40,7 +41,7 @@ func TestSentinel(t *testing.T) {
 // different cluster nodes.
 func testRegenerateAcrossSlots(t *testing.T, client redis.UniversalClient) {
 	ctx := t.Context()
-	clock := newClock()
+	clock := clocktest.New()
 	s := newStore(t, client, clock)
 	node := func(key string) int64 {
 		slot, err := client.ClusterKeySlot(ctx, s.Prefix()+"s:"+key).Result()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
@@ -20,7 +21,7 @@ func benchStore(b *testing.B) (*redisstore.Store, string) {
 	s := redisstore.New(client, redisstore.Options{})
 	require.NoError(b, s.LoadScripts(b.Context()))
 	key := randomKey()
-	clock := newClock()
+	clock := clocktest.New()
 	rec := record(clock, "bench")
 	rec.Attrs["profile"] = json.RawMessage(`{"name":"Jörg","roles":["admin","dev"],"theme":"dark","tz":"Europe/Berlin"}`)
 	require.NoError(b, s.Create(b.Context(), key, rec))

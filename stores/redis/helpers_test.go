@@ -4,12 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 )
@@ -20,36 +20,15 @@ type backend struct {
 	start func(t *testing.T) redis.UniversalClient
 }
 
-// testClock is a fake clock: it starts at the real time truncated to the
-// millisecond and moves only forward, when a test says so.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *testClock { return &testClock{now: time.Now().Truncate(time.Millisecond)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newStore returns a Store on client reading clock, under a prefix of its
 // own so tests sharing a server never see each other's keys.
-func newStore(t testing.TB, client redis.UniversalClient, clock *testClock) *redisstore.Store {
+func newStore(t testing.TB, client redis.UniversalClient, clock *clocktest.Clock) *redisstore.Store {
 	t.Helper()
 	return redisstore.New(client, redisstore.Options{Prefix: "t" + randomHex(4) + ":", Clock: clock.Now})
 }
 
 // record returns a fresh Version 1 record created at the clock's now.
-func record(clock *testClock, principal string) *sessions.Record {
+func record(clock *clocktest.Clock, principal string) *sessions.Record {
 	now := clock.Now()
 	return &sessions.Record{
 		Attrs: map[string]json.RawMessage{
