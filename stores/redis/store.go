@@ -115,7 +115,13 @@ func (s *Store) now() int64 { return s.clock().UnixMilli() }
 // fail wraps err from doing op. When ctx is done, ctx.Err() is joined in,
 // so callers can tell a blown deadline with errors.Is.
 func fail(ctx context.Context, op string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+	ctxErr := ctx.Err()
+	if d, ok := ctx.Deadline(); ctxErr == nil && ok && !time.Now().Before(d) {
+		// The socket's deadline (set from ctx's) fired before the
+		// context's own timer marked it done: it is the same deadline.
+		ctxErr = context.DeadlineExceeded
+	}
+	if ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = errors.Join(err, ctxErr)
 	}
 	return fmt.Errorf("redis store: %s: %w", op, err)
