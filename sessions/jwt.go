@@ -202,12 +202,8 @@ func (h *HeaderSigner) ParseHeader(token string) (*Claims, error) {
 	return &c, nil
 }
 
-// EncodeAttrs renders attributes as one JSON object with keys in sorted
+// appendAttrs renders attributes as one JSON object with keys in sorted
 // order (so equal sessions give equal headers).
-func EncodeAttrs(attrs map[string]json.RawMessage) json.RawMessage {
-	return appendAttrs(nil, attrs)
-}
-
 func appendAttrs(buf []byte, attrs map[string]json.RawMessage) []byte {
 	if len(attrs) == 0 {
 		return append(buf, "{}"...)

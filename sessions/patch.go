@@ -76,10 +76,10 @@ func (c *Change) Empty() bool {
 	return len(c.Patches) == 0 && c.Action == ActionNone && c.Principal == nil
 }
 
-// ParsePatch decodes one patch header value into its top-level members.
+// parsePatch decodes one patch header value into its top-level members.
 // Anything but a JSON object (including null, arrays and trailing garbage)
 // is ErrBadPatch.
-func ParsePatch(value string) (map[string]json.RawMessage, error) {
+func parsePatch(value string) (map[string]json.RawMessage, error) {
 	b := bytes.TrimSpace([]byte(value))
 	if len(b) == 0 || b[0] != '{' {
 		return nil, ErrBadPatch
@@ -164,7 +164,7 @@ func Merge(attrs map[string]json.RawMessage, patches []string) (set map[string]j
 	work := map[string]json.RawMessage{}
 	touched := map[string]bool{}
 	for i, raw := range patches {
-		members, err := ParsePatch(raw)
+		members, err := parsePatch(raw)
 		if err != nil {
 			return nil, nil, fmt.Errorf("patch header %d of %d: %w", i+1, len(patches), err)
 		}

@@ -55,10 +55,10 @@ func (r *Record) Live(now time.Time) bool {
 
 // Size is what counts against max_bytes: the sum over attributes of the
 // length of the name plus the length of the raw JSON value.
-func (r *Record) Size() int { return AttrsSize(r.Attrs) }
+func (r *Record) Size() int { return attrsSize(r.Attrs) }
 
-// AttrsSize is Record.Size for a bare attribute map.
-func AttrsSize(attrs map[string]json.RawMessage) int {
+// attrsSize is Record.Size for a bare attribute map.
+func attrsSize(attrs map[string]json.RawMessage) int {
 	n := 0
 	for k, v := range attrs {
 		n += len(k) + len(v)

@@ -1,0 +1,9 @@
+package sessions
+
+import "encoding/json"
+
+// EncodeAttrs renders attributes as the session JWT's data claim does,
+// for tests.
+func EncodeAttrs(attrs map[string]json.RawMessage) json.RawMessage {
+	return appendAttrs(nil, attrs)
+}
