@@ -77,19 +77,59 @@ func (a *appProc) runningProc() *proc {
 	return nil
 }
 
+// appStats is a testapp's /stats.
+type appStats struct {
+	// Served counts the proxied requests the process has received.
+	Served int64 `json:"served"`
+	// Held counts the /hold requests waiting in it now.
+	Held int64 `json:"held"`
+}
+
+// tryStats asks the running process for its /stats directly, not through
+// Sidecar. It may run on any goroutine.
+func (a *appProc) tryStats() (appStats, error) {
+	var s appStats
+	resp, err := http.Get(a.URL() + "/stats")
+	if err != nil {
+		return s, fmt.Errorf("%s /stats: %w", a.name, err)
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("%s /stats: status %d", a.name, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return s, fmt.Errorf("%s /stats: %w", a.name, err)
+	}
+	return s, nil
+}
+
 // served is the number of proxied requests the running process has
-// received (its /stats, asked directly, not through Sidecar).
+// received.
 func (a *appProc) served() int64 {
 	a.t.Helper()
-	resp, err := http.Get(a.URL() + "/stats")
-	require.NoError(a.t, err, "%s /stats", a.name)
-	defer drain(resp.Body)
-	require.Equal(a.t, http.StatusOK, resp.StatusCode)
-	var s struct {
-		Served int64 `json:"served"`
-	}
-	require.NoError(a.t, json.NewDecoder(resp.Body).Decode(&s))
+	s, err := a.tryStats()
+	require.NoError(a.t, err)
 	return s.Served
+}
+
+// release opens the /hold gate named gate in the running process: the
+// requests waiting on it, and any later ones, are answered.
+func (a *appProc) release(gate string) {
+	a.t.Helper()
+	resp, err := http.Post(a.URL()+"/release?gate="+gate, "", nil)
+	require.NoError(a.t, err, "%s /release", a.name)
+	drain(resp.Body)
+	require.Equal(a.t, http.StatusOK, resp.StatusCode, "%s /release", a.name)
+}
+
+// waitStats waits until the running process's /stats satisfy cond; what
+// names the condition for the failure message.
+func (a *appProc) waitStats(what string, cond func(appStats) bool) {
+	a.t.Helper()
+	waitUntil(a.t, a.name+" "+what, func() (bool, string) {
+		s, err := a.tryStats()
+		return err == nil && cond(s), fmt.Sprintf("/stats %+v, error %v", s, err)
+	})
 }
 
 // received reports whether any process of this app received the request
@@ -113,8 +153,7 @@ func (a *appProc) received(rid string) (string, bool) {
 // proxied requests: Sidecar is sending it traffic.
 func (a *appProc) waitServing(n int64) {
 	a.t.Helper()
-	require.Eventually(a.t, func() bool { return a.served() >= n }, readyTimeout, 10*time.Millisecond,
-		"%s never received %d requests from Sidecar", a.name, n)
+	a.waitStats(fmt.Sprintf("receiving %d requests from Sidecar", n), func(s appStats) bool { return s.Served >= n })
 }
 
 // waitHTTP polls url until it answers 200, failing the test if p exits

@@ -2,10 +2,8 @@ package integration
 
 import (
 	"encoding/json"
-	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,47 +25,52 @@ func TestDrainThroughCLI(t *testing.T) {
 	spec.Set["admin.token"] = adminToken
 	sc := startSidecarProc(t, spec)
 
-	// Two slow requests: round robin puts one on each app.
-	type slow struct {
-		server string
-		done   time.Time
-	}
-	results := make(chan slow, 2)
+	// Two requests held in the apps until the test releases them: round
+	// robin puts one on each.
+	const gate = "drain"
+	held := make(chan reply, 2)
 	for range 2 {
-		go func() {
-			resp, err := http.Get(sc.URL() + "/slow?d=1500ms")
+		go func() { // exits when the held request is answered
+			r, err := (&client{}).try(sc.URL(), "/hold?gate="+gate, nil)
 			if err != nil {
-				results <- slow{}
-				return
+				r.Body = err.Error()
 			}
-			defer resp.Body.Close()
-			var v struct{ Server string }
-			_ = json.NewDecoder(resp.Body).Decode(&v)
-			results <- slow{server: v.Server, done: time.Now()}
+			held <- r
 		}()
 	}
-	require.Eventually(t, func() bool {
-		out, code := runSidecar(t, nil, "upstreams", "list", "--json", "--config", sc.cfgPath)
-		return code == 0 && countInFlight(t, out, "app1") == 1 && countInFlight(t, out, "app2") == 1
-	}, 10*time.Second, 20*time.Millisecond, "both slow requests in flight")
-
-	out, code := runSidecar(t, nil, "upstreams", "drain", "app1", "--config", sc.cfgPath, "--interval", "20ms")
-	drained := time.Now()
+	app1.waitStats("holding one request", func(s appStats) bool { return s.Held == 1 })
+	app2.waitStats("holding one request", func(s appStats) bool { return s.Held == 1 })
+	out, code := runSidecar(t, nil, "upstreams", "list", "--json", "--config", sc.cfgPath)
 	require.Equal(t, 0, code, out)
-	var app1Done time.Time
-	for range 2 {
-		r := <-results
-		require.NotEmpty(t, r.server, "a slow request failed")
-		if r.server == "app1" {
-			app1Done = r.done
-		}
+	require.Equal(t, int64(1), countInFlight(t, out, "app1"), "Sidecar counts app1's held request in flight: %s", out)
+	require.Equal(t, int64(1), countInFlight(t, out, "app2"), "Sidecar counts app2's held request in flight: %s", out)
+
+	drained := startSidecarCmd(t, "upstreams", "drain", "app1", "--config", sc.cfgPath, "--interval", "20ms")
+	waitUntil(t, "app1 to be draining", func() (bool, string) {
+		out, code := runSidecar(t, nil, "upstreams", "list", "--json", "--config", sc.cfgPath)
+		return code == 0 && upstreamState(out, "app1") == "draining", out
+	})
+	select {
+	case r := <-drained:
+		t.Fatalf("drain returned while app1's request was still in flight: exit %d\n%s", r.code, r.out)
+	default:
 	}
-	require.False(t, app1Done.IsZero(), "one slow request ran on app1")
-	assert.False(t, drained.Before(app1Done), "drain returned only after app1's in-flight request finished")
+	app1.release(gate)
+	app2.release(gate)
+	r := receive(t, drained, "`upstreams drain app1` to return")
+	require.NoError(t, r.err, r.out)
+	require.Equal(t, 0, r.code, r.out)
+	servers := map[string]bool{}
+	for range 2 {
+		h := receive(t, held, "a held request's response")
+		requireOK(t, h, "a request held in the app across the drain")
+		servers[h.View.Server] = true
+	}
+	assert.Equal(t, map[string]bool{"app1": true, "app2": true}, servers, "one held request ran on each app")
 
 	l := startLoad(t, sc.URL(), loadOptions{Clients: 4})
 	before := app1.served()
-	l.progress(300)
+	l.progress(100) // round robin would put about 50 of them on app1
 	assert.Equal(t, before, app1.served(), "a drained upstream gets no new request")
 
 	out, code = runSidecar(t, nil, "upstreams", "undrain", "app1", "--wait-healthy", "--config", sc.cfgPath)
@@ -78,6 +81,26 @@ func TestDrainThroughCLI(t *testing.T) {
 	assert.Empty(t, stats.Failures, "draining fails no request")
 	assert.Empty(t, l.verifySessions())
 	sc.stop()
+}
+
+// upstreamState is the state of upstream name in the JSON of `sidecar
+// upstreams list --json` ("" when it is not there).
+func upstreamState(listJSON, name string) string {
+	var v struct {
+		Upstreams []struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+		} `json:"upstreams"`
+	}
+	if json.Unmarshal([]byte(listJSON), &v) != nil {
+		return ""
+	}
+	for _, u := range v.Upstreams {
+		if u.Name == name {
+			return u.State
+		}
+	}
+	return ""
 }
 
 func countInFlight(t *testing.T, listJSON, name string) int64 {
@@ -115,13 +138,13 @@ func TestSidecarUpgradeUnderLoad(t *testing.T) {
 
 	l := startLoad(t, old.URL(), loadOptions{})
 	dialer := startLoad(t, old.URL(), loadOptions{Clients: 2, FreshConns: true})
-	l.progress(300)
-	dialer.progress(100)
+	l.progress(100)
+	dialer.progress(50)
 
 	next := startSidecarProc(t, spec)
 	require.Equal(t, 0, old.p.wait(), "the old sidecar drains and exits cleanly\n%s", old.p.dump())
-	l.progress(300)
-	dialer.progress(100)
+	l.progress(100)
+	dialer.progress(50)
 
 	stats, dstats := l.Stop(), dialer.Stop()
 	t.Logf("kept-alive load: %s", stats)

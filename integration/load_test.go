@@ -309,8 +309,9 @@ func (l *load) fail(c *loadClient, method, path, cause string, status int, rid, 
 func (l *load) progress(n int64) {
 	l.t.Helper()
 	target := l.ok.Load() + n
-	require.Eventually(l.t, func() bool { return l.ok.Load() >= target }, readyTimeout, 5*time.Millisecond,
-		"the load made no progress: %s", l.snapshot())
+	waitUntil(l.t, fmt.Sprintf("%d more successful requests of the load", n), func() (bool, string) {
+		return l.ok.Load() >= target, l.snapshot().String()
+	})
 }
 
 // snapshot is a copy of the totals so far.

@@ -30,7 +30,8 @@ import (
 //
 // The pieces, for tests to come (admin drain, listener hand-over):
 //   - startApp / appProc (apps_test.go): a testapp on a fixed port; stop
-//     (SIGTERM, exit 0), kill, start again, served, received.
+//     (SIGTERM, exit 0), kill, start again, served, received; requests
+//     held in it (/hold) until release, and waitStats for its counters.
 //   - startSidecarProc / sidecarProc (sidecarproc_test.go): the binary
 //     over a config written from a sidecarSpec, whose Set adds any key by
 //     its dotted path ("admin.listen", "server.handover_socket"); reload
@@ -38,7 +39,8 @@ import (
 //     count, access. A second sidecarProc on the same spec.Listen is how a
 //     hand-over test starts the successor.
 //   - runSidecar: `sidecar ARGS...` as a command (check, or the admin CLI
-//     such as `upstreams drain NAME`), returning output and exit code.
+//     such as `upstreams drain NAME`), returning output and exit code;
+//     startSidecarCmd runs one in the background (a drain that blocks).
 //   - startLoad (load_test.go): clients that each own a session and check
 //     every read against their last write; Stop returns the totals and
 //     verifySessions reads every session back.
@@ -46,10 +48,13 @@ import (
 //     Sidecar in one call, and the totals of a run in the test log.
 
 const (
-	// readyTimeout bounds every wait for a started process to serve.
-	readyTimeout = 15 * time.Second
+	// readyTimeout bounds every wait for a condition: a started process
+	// serving, a request arriving, the load making progress. It only
+	// matters when the condition never comes, so it is generous enough for
+	// a busy 2-core machine running the race detector.
+	readyTimeout = 30 * time.Second
 	// exitTimeout bounds every wait for a signalled process to exit.
-	exitTimeout = 15 * time.Second
+	exitTimeout = 30 * time.Second
 	// dumpTail is how much of a process's output a failed test prints.
 	dumpTail = 16 << 10
 )
@@ -257,6 +262,35 @@ func runSidecar(t testing.TB, env []string, args ...string) (string, int) {
 	}
 	t.Fatalf("sidecar %s: %v (%v)\n%s", strings.Join(args, " "), err, ctx.Err(), out)
 	return "", 0
+}
+
+// cmdResult is how a command started by startSidecarCmd ended.
+type cmdResult struct {
+	out  string
+	code int   // exit code; -1 when it did not exit normally
+	err  error // why it did not run or exit normally (nil when it exited)
+}
+
+// startSidecarCmd runs `sidecar ARGS...` in the background, for a command
+// that blocks (e.g. `upstreams drain`). The channel delivers its result
+// once it exits; it is killed after exitTimeout and when the test ends.
+func startSidecarCmd(t testing.TB, args ...string) <-chan cmdResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, builtBinaries(t).sidecar, args...)
+	cmd.SysProcAttr = sysProcAttr()
+	done := make(chan cmdResult, 1)
+	go func() { // exits when the command does (or is killed)
+		out, err := cmd.CombinedOutput()
+		r := cmdResult{out: string(out), code: cmd.ProcessState.ExitCode()}
+		var exit *exec.ExitError
+		if err != nil && (!errors.As(err, &exit) || ctx.Err() != nil) {
+			r.err = fmt.Errorf("sidecar %s: %w (%v)", strings.Join(args, " "), err, ctx.Err())
+		}
+		done <- r
+	}()
+	return done
 }
 
 // drain reads and closes a response body so its connection is reused.

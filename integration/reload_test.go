@@ -23,7 +23,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	c := &cluster{redis: rs, apps: []*appProc{app1, app2, app3}, sidecar: sc}
 
 	l := startLoad(t, sc.URL(), loadOptions{})
-	l.progress(200)
+	l.progress(100)
 	require.Zero(t, app3.served(), "app3 is not configured yet")
 
 	// Add app3.
@@ -50,7 +50,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		assert.False(t, sc.reload(body), "%s: the reload is refused", name)
 		assert.Equal(t, refused+1, sc.count("config reload refused"), "%s: logged as refused", name)
 		before1, before2, before3 := app1.served(), app2.served(), app3.served()
-		l.progress(300)
+		l.progress(100)
 		assert.Equal(t, before1, app1.served(), "%s: app1 stays removed", name)
 		assert.Greater(t, app2.served(), before2, "%s: app2 still gets traffic", name)
 		assert.Greater(t, app3.served(), before3, "%s: app3 still gets traffic", name)

@@ -3,7 +3,9 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,6 +38,8 @@ func (c *cluster) report(t *testing.T, stats loadStats) {
 	t.Helper()
 	t.Logf("load: %s", stats)
 	t.Logf("sidecar access log: %s", c.sidecar.access())
+	t.Logf("sidecar pool: upstreams marked unhealthy %d times, ejected %d times",
+		c.sidecar.count("upstream unhealthy"), c.sidecar.count("upstream ejected"))
 	for _, e := range c.sidecar.access().Errors {
 		t.Logf("sidecar error: %v", e)
 	}
@@ -65,8 +69,12 @@ func (c *cluster) whereDidItGo(rid string) string {
 //
 // "lame duck" is a graceful shutdown as production apps do it (a
 // Kubernetes preStop hook, Tomcat's bindOnInit=false with a health
-// check): on SIGTERM the app fails its health check for 500ms, then
-// closes. Nothing of any method may fail.
+// check): on SIGTERM the app fails its health checks, then closes. A
+// production app fails them for a fixed time chosen to cover the proxy's
+// detection; here the app waits until it has failed one check more than
+// Sidecar needs to mark it unhealthy (so Sidecar has stopped picking it
+// however slowly a busy machine runs the checks), then 500ms for requests
+// already on their way. Nothing of any method may fail.
 //
 // "plain" closes its listener and its idle keep-alive connections the
 // instant SIGTERM arrives, as Go's http.Server.Shutdown does. Every request
@@ -84,22 +92,28 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		lameDuck bool
 		appArgs  []string
 	}{
-		{"lame duck", true, []string{"-lame-duck", "500ms"}},
+		{"lame duck", true, []string{"-lame-duck", "500ms", "-lame-duck-checks", strconv.Itoa(unhealthyThreshold + 1)}},
 		{"plain", false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, 3, tc.appArgs...)
 			l := startLoad(t, c.sidecar.URL(), loadOptions{})
-			l.progress(200)
+			l.progress(100)
 
 			for _, a := range c.apps {
+				t0 := time.Now()
 				a.stop()
-				l.progress(100) // the others carry the load while it is down
+				t1 := time.Now()
+				l.progress(50) // the others carry the load while it is down
+				t2 := time.Now()
 				a.start()
+				t3 := time.Now()
 				a.waitServing(20)
-				t.Logf("%s restarted and serving again after %d requests", a.name, l.snapshot().Requests)
+				t.Logf("%s restarted and serving again after %d requests (stop %v, load while down %v, start %v, back in the pool %v)",
+					a.name, l.snapshot().Requests, t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond),
+					t3.Sub(t2).Round(time.Millisecond), time.Since(t3).Round(time.Millisecond))
 			}
-			l.progress(200)
+			l.progress(100)
 			stats := l.Stop()
 			final := l.verifySessions()
 			c.report(t, stats)
@@ -134,14 +148,14 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 func TestKilledAppServerUnderLoad(t *testing.T) {
 	c := newCluster(t, 3)
 	l := startLoad(t, c.sidecar.URL(), loadOptions{})
-	l.progress(200)
+	l.progress(100)
 
 	victim := c.apps[1]
 	victim.kill()
-	l.progress(500)
+	l.progress(200)
 	victim.start()
 	victim.waitServing(20)
-	l.progress(200)
+	l.progress(100)
 	stats := l.Stop()
 	final := l.verifySessions()
 	c.report(t, stats)

@@ -8,9 +8,16 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+)
+
+// The active health checks of poolSpec.
+const (
+	healthInterval     = 250 * time.Millisecond
+	unhealthyThreshold = 2
 )
 
 // upstreamSpec is one entry of the config's upstreams list.
@@ -35,14 +42,18 @@ type sidecarSpec struct {
 
 // poolSpec is the config of the process tests: Redis at redisAddr, the
 // apps as upstreams (named after them), active checks on /healthz every
-// 100ms, ejection after one failure for 200ms, and retry defaults.
+// 250ms (unhealthy after two failures, healthy after one pass), ejection
+// after one failed request for 200ms, and retry defaults. The check
+// timeout is the interval (it may not exceed it): long enough that a busy
+// machine does not fail healthy apps, short enough that a restart is seen
+// in well under a second.
 func poolSpec(redisAddr string, apps ...*appProc) sidecarSpec {
 	s := sidecarSpec{Redis: redisAddr, Set: map[string]any{
 		"proxy.health_check.path":                "/healthz",
-		"proxy.health_check.interval":            "100ms",
-		"proxy.health_check.timeout":             "100ms",
+		"proxy.health_check.interval":            healthInterval.String(),
+		"proxy.health_check.timeout":             healthInterval.String(),
 		"proxy.health_check.healthy_threshold":   1,
-		"proxy.health_check.unhealthy_threshold": 2,
+		"proxy.health_check.unhealthy_threshold": unhealthyThreshold,
 		"proxy.passive.max_fails":                1,
 		"proxy.passive.cooldown":                 "200ms",
 	}}
@@ -110,10 +121,7 @@ func startSidecarProc(t testing.TB, spec sidecarSpec, env ...string) *sidecarPro
 	s := &sidecarProc{t: t, addr: spec.Listen, cfgPath: filepath.Join(t.TempDir(), "sidecar.yaml")}
 	s.writeConfig(spec.yaml(t))
 	s.p = startProc(t, "sidecar", env, builtBinaries(t).sidecar, "serve", "--config", s.cfgPath)
-	// Successful requests would bury everything else in a failure dump.
-	s.p.quiet = func(line string) bool {
-		return strings.Contains(line, `"log":"access"`) && strings.Contains(line, `"level":"info"`)
-	}
+	s.p.quiet = quietLine
 	waitFor(t, s.p, "sidecar serving", func() bool { return s.count("sidecar serving") > 0 })
 	return s
 }

@@ -3,12 +3,14 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +27,12 @@ import (
 // counterApp is a real app doing a read-modify-write of the session
 // attribute n: it reads n from the JWT, lets other requests run, and
 // answers n+1. Without serialisation concurrent requests lose updates.
+// The first two requests of /incr?meet wait in the app for each other (at
+// most waitTimeout), so both read n before either writes: an update is
+// lost whatever the timing, unless something serialises them.
 func counterApp(t *testing.T, hdr *sessions.HeaderSigner) *url.URL {
+	var arrived atomic.Int64
+	met := make(chan struct{})
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := hdr.ParseHeader(r.Header.Get("X-Sidecar-Session"))
 		if err != nil {
@@ -35,6 +42,16 @@ func counterApp(t *testing.T, hdr *sessions.HeaderSigner) *url.URL {
 		var data struct{ N int }
 		_ = json.Unmarshal(c.Data, &data)
 		if r.URL.Path == "/incr" {
+			if r.URL.Query().Has("meet") {
+				if arrived.Add(1) == 2 {
+					close(met)
+				}
+				select {
+				case <-met:
+				case <-r.Context().Done():
+				case <-time.After(waitTimeout):
+				}
+			}
 			time.Sleep(2 * time.Millisecond) // widen the read-modify-write window, as real work would
 			w.Header().Set("X-Sidecar-Patch", `{"n":`+strconv.Itoa(data.N+1)+`}`)
 		}
@@ -83,16 +100,30 @@ func newLockEnv(t *testing.T, locking proxy.Locking, off ...bool) *lockEnv {
 }
 
 func (e *lockEnv) get(t *testing.T, path, cookie string) (*http.Response, string) {
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	t.Helper()
+	resp, body, err := e.try(path, cookie)
 	require.NoError(t, err)
+	return resp, body
+}
+
+// try is get returning the error, for goroutines other than the test's.
+func (e *lockEnv) try(path, cookie string) (*http.Response, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		return nil, "", err
+	}
 	if cookie != "" {
 		req.Header.Set("Cookie", "sidecar_sid="+cookie)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, "", err
+	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
 }
 
 // session makes a session with n=1 and returns its cookie.
@@ -107,33 +138,50 @@ func (e *lockEnv) session(t *testing.T) string {
 	return ""
 }
 
-func hammer(t *testing.T, e *lockEnv, cookie string, n int) {
+// hammer sends n concurrent requests of path (an /incr) in the session
+// and requires every one to be a 200, naming those that were not.
+func hammer(t *testing.T, e *lockEnv, cookie, path string, n int) {
+	t.Helper()
+	failed := make([]string, n)
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Add(1)
-		go func() {
+		go func() { // exits when its request is answered or times out
 			defer wg.Done()
-			resp, _ := e.get(t, "/incr", cookie)
-			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			resp, body, err := e.try(path, cookie)
+			switch {
+			case err != nil:
+				failed[i] = err.Error()
+			case resp.StatusCode != http.StatusOK:
+				failed[i] = fmt.Sprintf("status %d, body %q", resp.StatusCode, body)
+			}
 		}()
 	}
 	wg.Wait()
+	for i, f := range failed {
+		assert.Empty(t, f, "increment %d", i)
+	}
+	if t.Failed() {
+		t.Logf("proxy log:\n%s", e.logs)
+	}
 }
 
 func TestSessionLockingSerialisesReadModifyWrite(t *testing.T) {
-	e := newLockEnv(t, proxy.Locking{Wait: 10 * time.Second})
+	e := newLockEnv(t, proxy.Locking{Wait: waitTimeout}) // 50 requests queue on one lock
 	cookie := e.session(t)
-	hammer(t, e, cookie, 50)
+	hammer(t, e, cookie, "/incr", 50)
 	_, n := e.get(t, "/", cookie)
 	assert.Equal(t, "51", n, "every increment counted")
 	assert.Contains(t, e.logs.String(), `"lock":"held"`)
 	assert.Positive(t, e.locker.Stats().Contended, "the requests really did contend")
 }
 
+// TestWithoutLockingTheRaceIsReal: the first two increments wait in the
+// app for each other (?meet), so at least one update is lost on every run.
 func TestWithoutLockingTheRaceIsReal(t *testing.T) {
 	e := newLockEnv(t, proxy.Locking{}, true)
 	cookie := e.session(t)
-	hammer(t, e, cookie, 50)
+	hammer(t, e, cookie, "/incr?meet", 50)
 	_, n := e.get(t, "/", cookie)
 	got, _ := strconv.Atoi(n)
 	t.Logf("without session locking, 50 concurrent increments from 1 left n=%d (%d lost)", got, 51-got)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 )
 
 func ups(t testing.TB, weights ...int) []Upstream {
@@ -181,6 +184,11 @@ func (a *countingApp) upstream(t *testing.T, name string) Upstream {
 	return Upstream{Name: name, URL: u}
 }
 
+// waitTimeout bounds every wait for a condition in this package's tests:
+// it only matters when the condition never comes, so it is generous for a
+// busy machine running the race detector.
+const waitTimeout = 15 * time.Second
+
 func TestActiveHealthChecks(t *testing.T) {
 	good, bad := newCountingApp(t), newCountingApp(t)
 	p := newTestPool(t, PoolOptions{
@@ -188,27 +196,43 @@ func TestActiveHealthChecks(t *testing.T) {
 		Health:    HealthCheck{Path: "/healthz", Interval: 10 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 2},
 	})
 	bad.setHealth(http.StatusServiceUnavailable)
-	require.Eventually(t, func() bool { return p.States()[1].State == "unhealthy" }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return p.States()[1].State == "unhealthy" }, waitTimeout, 5*time.Millisecond,
+		"two failed checks mark it unhealthy")
 	for _, n := range picks(t, p, 10) {
 		assert.Equal(t, "good", n, "an unhealthy upstream gets no request")
 	}
 	bad.setHealth(http.StatusOK)
-	require.Eventually(t, func() bool { return p.States()[1].State == "up" }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return p.States()[1].State == "up" }, waitTimeout, 5*time.Millisecond,
+		"two passed checks bring it back")
 }
 
+// TestPassiveEjectionAndProbeBack runs the pool on a fake clock that
+// never moves, so an ejection cannot run out while the test looks at it,
+// however slowly the machine runs: b stays out until its probe (a TCP
+// connect, no health path) succeeds, which happens only once the test
+// listens on b's address.
 func TestPassiveEjectionAndProbeBack(t *testing.T) {
 	app := newCountingApp(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // probes of b are refused until it listens again
 	p := newTestPool(t, PoolOptions{
-		Upstreams: []Upstream{app.upstream(t, "a"), app.upstream(t, "b")},
+		Upstreams: []Upstream{app.upstream(t, "a"), {Name: "b", URL: &url.URL{Scheme: "http", Host: addr}}},
 		Passive:   Passive{MaxFails: 2, Cooldown: 20 * time.Millisecond},
 	})
+	p.now = clocktest.New().Now // before any goroutine reads it: the probe loop starts at the ejection
 	b := p.state.Load().byName["b"]
 	p.passiveFail(b)
 	assert.Equal(t, "up", p.States()[1].State, "one failure is not enough")
 	p.passiveFail(b)
 	assert.Equal(t, "ejected", p.States()[1].State)
 	assert.Equal(t, []string{"a", "a"}, picks(t, p, 2))
-	require.Eventually(t, func() bool { return p.States()[1].State == "up" }, 5*time.Second, 5*time.Millisecond,
+
+	ln, err = net.Listen("tcp", addr)
+	require.NoError(t, err, "listening on b's address again")
+	t.Cleanup(func() { _ = ln.Close() })
+	require.Eventually(t, func() bool { return p.States()[1].State == "up" }, waitTimeout, 5*time.Millisecond,
 		"the probe (a TCP connect, no health path) brings it back")
 }
 

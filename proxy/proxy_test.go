@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ import (
 const (
 	cookieSecret = "cookie-secret-0123456789abcdefghijklmnop"
 	headerSecret = "header-secret-0123456789abcdefghijklmnop"
+	// waitTimeout bounds every wait for a condition in these tests: it
+	// only matters when the condition never comes, so it is generous for
+	// a busy machine running the race detector.
+	waitTimeout = 15 * time.Second
 )
 
 // syncBuffer collects log lines from concurrent requests.
@@ -57,18 +62,18 @@ type seen struct {
 // outageStore turns a real store into one that is down, by wrapping it.
 type outageStore struct {
 	sessions.Store
-	down bool
+	down atomic.Bool
 }
 
 func (s *outageStore) Load(ctx context.Context, k string, t *sessions.Touch) (*sessions.Record, error) {
-	if s.down {
+	if s.down.Load() {
 		return nil, errors.New("dial tcp: connection refused")
 	}
 	return s.Store.Load(ctx, k, t)
 }
 
 func (s *outageStore) Apply(ctx context.Context, k string, d *sessions.Delta) (int64, error) {
-	if s.down {
+	if s.down.Load() {
 		return 0, errors.New("dial tcp: connection refused")
 	}
 	return s.Store.Apply(ctx, k, d)
@@ -287,13 +292,13 @@ func TestStoreOutage(t *testing.T) {
 	require.NotNil(t, c)
 	e.setRespond(nil)
 
-	e.store.down = true
+	e.store.down.Store(true)
 	resp := e.do(c.Value, nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, "2", resp.Header.Get("Retry-After"))
 	assert.Equal(t, http.StatusOK, e.do("", nil).StatusCode, "no cookie and no write: still served")
 	assert.Contains(t, e.logs.String(), `"error_kind":"store_unavailable"`)
-	e.store.down = false
+	e.store.down.Store(false)
 	assert.Equal(t, http.StatusOK, e.do(c.Value, nil).StatusCode)
 }
 

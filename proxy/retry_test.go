@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,7 +209,8 @@ func TestAllDownIsQuick503(t *testing.T) {
 }
 
 func TestDrainLetsInFlightFinish(t *testing.T) {
-	arrived, release := make(chan struct{}), make(chan struct{})
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	releaseSlow := sync.OnceFunc(func() { close(release) })
 	slow := newUpstreamApp(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			arrived <- struct{}{}
@@ -216,6 +218,7 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
+	t.Cleanup(releaseSlow) // runs before the app's Close, which waits for the handler
 	other := newUpstreamApp(t, okHandler)
 	srv, pool := poolProxy(t, proxy.RetryOptions{},
 		proxy.Upstream{Name: "slow", URL: mustURL(t, slow.URL)}, proxy.Upstream{Name: "other", URL: mustURL(t, other.URL)})
@@ -229,7 +232,11 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	<-arrived
+	select {
+	case <-arrived:
+	case <-time.After(waitTimeout):
+		t.Fatal("the slow request never reached its upstream")
+	}
 	st, err := pool.SetDraining("slow", true)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), st.InFlight)
@@ -238,9 +245,15 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 	}
 	assert.Equal(t, int64(1), slow.hits.Load(), "a draining upstream gets no new request")
-	close(release)
-	assert.Equal(t, http.StatusOK, <-done, "its in-flight request finishes")
-	require.Eventually(t, func() bool { return pool.States()[0].InFlight == 0 }, 5*time.Second, 5*time.Millisecond)
+	releaseSlow()
+	select {
+	case status := <-done:
+		assert.Equal(t, http.StatusOK, status, "its in-flight request finishes")
+	case <-time.After(waitTimeout):
+		t.Fatal("the in-flight request never finished")
+	}
+	require.Eventually(t, func() bool { return pool.States()[0].InFlight == 0 }, waitTimeout, 5*time.Millisecond,
+		"the finished request leaves the in-flight count")
 	_, err = pool.SetDraining("slow", false)
 	require.NoError(t, err)
 	for range 2 {

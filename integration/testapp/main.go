@@ -12,13 +12,18 @@
 // session header):
 //
 //	GET  /healthz             200 "ok"
-//	GET  /stats               {"served": N}, N the requests received so far
-//	                          (every endpoint but /healthz and /stats)
+//	GET  /stats               {"served": N, "held": H}: N the requests received
+//	                          so far (every endpoint but /healthz, /stats and
+//	                          /release), H the /hold requests waiting now
 //	GET  /whoami              the view of the request (see view)
 //	POST /set?k=K&v=JSON      X-Sidecar-Patch {"K":JSON}, then the view
 //	POST /login?user=U        patch {"user":U}, principal U, regenerate
 //	POST /logout              destroy
 //	GET  /slow?d=DURATION     waits d (or until the client goes away)
+//	GET  /hold?gate=G         waits until gate G is released (or the client
+//	                          goes away), then the view
+//	POST /release?gate=G      releases gate G, now and for later /hold
+//	                          requests (asked directly, not through Sidecar)
 //	GET  /echo                with "Upgrade: echo": 101, then one JSON line
 //	                          with the view of the handshake, then every
 //	                          byte read is echoed back until EOF
@@ -27,7 +32,11 @@
 // (at most -shutdown-timeout) and exits 0. With -lame-duck D it first
 // answers /healthz with 503 for D while serving everything else, so a
 // proxy with health checks stops sending it requests before it closes its
-// connections.
+// connections. With -lame-duck-checks N as well, the lame duck lasts until
+// it has failed N health checks and D has passed since the Nth (at most
+// -shutdown-timeout): a proxy that checks one at a time and needs N-1
+// failures has then stopped sending it requests, however slowly a busy
+// machine runs the checks.
 //
 // With -request-log FILE it appends "REQUEST_ID METHOD PATH" to FILE for
 // every proxied request as it arrives, so a test can tell whether a
@@ -79,6 +88,14 @@ type app struct {
 	verifier *sessions.HeaderSigner
 	served   atomic.Int64
 	lameDuck atomic.Bool // /healthz fails: shutting down soon
+	// failedChecks receives one value per /healthz answered 503 during the
+	// lame duck (dropped when nobody counts).
+	failedChecks chan struct{}
+	// gates are the /hold gates by name; held counts the requests waiting
+	// on one.
+	gatesMu sync.Mutex
+	gates   map[string]chan struct{}
+	held    atomic.Int64
 	// reqLog, when not nil, gets one line per proxied request (unbuffered,
 	// so a SIGKILL loses none).
 	reqLog   *os.File
@@ -93,21 +110,28 @@ func main() {
 	name := flag.String("name", "app", "name reported in every response")
 	grace := flag.Duration("shutdown-timeout", 10*time.Second, "how long requests in flight may take after SIGTERM")
 	lameDuck := flag.Duration("lame-duck", 0, "after SIGTERM, fail /healthz for this long before shutting down")
+	lameDuckChecks := flag.Int("lame-duck-checks", 0, "with -lame-duck D: fail this many health checks, then wait D more")
 	reqLog := flag.String("request-log", "", "append the id, method and path of every proxied request to this file")
 	flag.Parse()
-	if err := run(*listen, *name, *grace, *lameDuck, *reqLog); err != nil {
+	if err := run(*listen, *name, *grace, lameDuckOptions{*lameDuck, *lameDuckChecks}, *reqLog); err != nil {
 		fmt.Fprintf(os.Stderr, "testapp %s: %v\n", *name, err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, name string, grace, lameDuck time.Duration, reqLog string) error {
+// lameDuckOptions are -lame-duck and -lame-duck-checks.
+type lameDuckOptions struct {
+	d      time.Duration
+	checks int
+}
+
+func run(listen, name string, grace time.Duration, lameDuck lameDuckOptions, reqLog string) error {
 	secret := os.Getenv("SIDECAR_HEADER_SECRET")
 	verifier, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(secret)})
 	if err != nil {
 		return fmt.Errorf("SIDECAR_HEADER_SECRET: %w", err)
 	}
-	a := &app{name: name, verifier: verifier}
+	a := &app{name: name, verifier: verifier, failedChecks: make(chan struct{}, 64), gates: map[string]chan struct{}{}}
 	if reqLog != "" {
 		f, err := os.OpenFile(reqLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -133,10 +157,10 @@ func run(listen, name string, grace, lameDuck time.Duration, reqLog string) erro
 	case <-ctx.Done():
 	}
 	stop()
-	if lameDuck > 0 {
+	if lameDuck.d > 0 {
 		a.lameDuck.Store(true)
-		fmt.Fprintf(os.Stderr, "testapp %s: signal received, failing health checks for %v\n", name, lameDuck)
-		time.Sleep(lameDuck)
+		fmt.Fprintf(os.Stderr, "testapp %s: signal received, failing health checks (%d failed, then %v)\n", name, lameDuck.checks, lameDuck.d)
+		a.waitLameDuck(lameDuck, grace)
 	}
 	fmt.Fprintf(os.Stderr, "testapp %s: shutting down (served %d)\n", name, a.served.Load())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
@@ -158,18 +182,75 @@ func run(listen, name string, grace, lameDuck time.Duration, reqLog string) erro
 	return nil
 }
 
+// waitLameDuck returns once o.checks health checks have failed and o.d
+// has passed since the last of them, or after max in any case.
+func (a *app) waitLameDuck(o lameDuckOptions, max time.Duration) {
+	limit := time.NewTimer(max)
+	defer limit.Stop()
+	for range o.checks {
+		select {
+		case <-a.failedChecks:
+		case <-limit.C:
+			fmt.Fprintf(os.Stderr, "testapp %s: lame duck ends after %v without %d failed health checks\n", a.name, max, o.checks)
+			return
+		}
+	}
+	select {
+	case <-time.After(o.d):
+	case <-limit.C:
+	}
+}
+
+// gate returns the /hold gate named name, made on first use.
+func (a *app) gate(name string) chan struct{} {
+	a.gatesMu.Lock()
+	defer a.gatesMu.Unlock()
+	g, ok := a.gates[name]
+	if !ok {
+		g = make(chan struct{})
+		a.gates[name] = g
+	}
+	return g
+}
+
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.lameDuck.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			select {
+			case a.failedChecks <- struct{}{}:
+			default:
+			}
 			return
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]int64{"served": a.served.Load()})
+		writeJSON(w, map[string]int64{"served": a.served.Load(), "held": a.held.Load()})
 	})
+	mux.HandleFunc("POST /release", func(w http.ResponseWriter, r *http.Request) {
+		g := a.gate(r.URL.Query().Get("gate"))
+		a.gatesMu.Lock()
+		select {
+		case <-g:
+		default:
+			close(g)
+		}
+		a.gatesMu.Unlock()
+		_, _ = io.WriteString(w, "released\n")
+	})
+	mux.HandleFunc("GET /hold", a.session(func(w http.ResponseWriter, r *http.Request, v view) {
+		g := a.gate(r.URL.Query().Get("gate"))
+		a.held.Add(1)
+		defer a.held.Add(-1)
+		select {
+		case <-g:
+		case <-r.Context().Done():
+			return
+		}
+		writeJSON(w, v)
+	}))
 	mux.HandleFunc("GET /whoami", a.session(func(w http.ResponseWriter, r *http.Request, v view) {
 		writeJSON(w, v)
 	}))
