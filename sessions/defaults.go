@@ -15,7 +15,7 @@ const (
 	// DefaultMaxBytes is Options.MaxBytes's default.
 	DefaultMaxBytes = 8192
 	// DefaultStoreTimeout is Options.StoreTimeout's default.
-	DefaultStoreTimeout = 500 * time.Millisecond
+	DefaultStoreTimeout = 2 * time.Second
 
 	// DefaultIssuer is HeaderOptions.Issuer's default.
 	DefaultIssuer = "sidecar"

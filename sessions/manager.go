@@ -32,7 +32,7 @@ type Options struct {
 	// DefaultMaxBytes (8192).
 	MaxBytes int
 	// StoreTimeout bounds each store operation; 0 means
-	// DefaultStoreTimeout (500ms).
+	// DefaultStoreTimeout (2s).
 	StoreTimeout time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time

@@ -106,7 +106,7 @@ type ProxyConfig struct {
 type StoreConfig struct {
 	// Type selects the backend. Default [StoreBolt].
 	Type StoreType `koanf:"type"`
-	// Timeout is the budget for one store operation. Default 500ms.
+	// Timeout is the budget for one store operation. Default 2s.
 	Timeout time.Duration `koanf:"timeout"`
 	// RetryAfter is sent as Retry-After with a 503 when the store cannot be
 	// reached: whole seconds, at least 1s. Default 2s.

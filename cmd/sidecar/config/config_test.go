@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 		{"proxy.affinity.mode", c.Proxy.Affinity.Mode, proxy.RouteSuffix},
 		{"proxy.affinity.routes", c.Proxy.Affinity.Routes, map[string]string{}},
 		{"store.type", c.Store.Type, StoreBolt},
-		{"store.timeout", c.Store.Timeout, 500 * time.Millisecond},
+		{"store.timeout", c.Store.Timeout, 2 * time.Second},
 		{"store.retry_after", c.Store.RetryAfter, 2 * time.Second},
 		{"store.bolt.path", c.Store.Bolt.Path, "sidecar.db"},
 		{"store.bolt.sweep_interval", c.Store.Bolt.SweepInterval, time.Minute},
