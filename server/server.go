@@ -4,7 +4,8 @@
 // hand-over of package handover.
 //
 // It knows nothing of configuration files: a Server is built from plain
-// Go values (Options) by cmd/sidecar, and tests start it on ":0" ports:
+// Go values (Options) by cmd/sidecar/app, and tests start it on ":0"
+// ports:
 //
 //	srv := server.New(server.Options{Listen: ":0", Handler: h})
 //	if err := srv.Run(ctx); err != nil { ... } // returns once listening
@@ -103,8 +104,9 @@ type Side struct {
 }
 
 // Server is Sidecar's set of listeners. Create it with New, start it with
-// Run, stop it with Shutdown; it is not reusable after Shutdown. Its
-// methods are safe for concurrent use.
+// Run, stop it with Shutdown once Run has returned; it is not reusable
+// after Shutdown. Once Run has returned, its methods are safe for
+// concurrent use, and the address methods return "" when Run failed.
 type Server struct {
 	opts Options
 	log  zerolog.Logger
@@ -223,6 +225,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		} else {
 			s.log.Info().Msg("handover: took over the listening socket; the old process is draining")
 		}
+		if err := s.offerHandover(); err != nil {
+			// The old process is letting go of the listeners: failing
+			// now would leave nobody serving.
+			s.log.Error().Err(err).Msg("handover: cannot offer the listeners to a next process; the next upgrade must be a restart")
+		}
+		return nil
 	}
 	return s.offerHandover()
 }
@@ -300,8 +308,14 @@ func (s *Server) Wait(ctx context.Context, reloads <-chan os.Signal, onReload fu
 	}
 }
 
-// Addr is the proxy's listening address (useful with ":0").
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Addr is the proxy's listening address (useful with ":0"), or "" before
+// a successful Run.
+func (s *Server) Addr() string {
+	if s.ln == nil || s.proxy == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
 // AdminAddr is the admin API's address, or "" when it is off.
 func (s *Server) AdminAddr() string { return s.admin.addr() }

@@ -66,8 +66,10 @@ func TestSideServersOffByDefault(t *testing.T) {
 }
 
 func TestRunRequiresHandler(t *testing.T) {
-	err := server.New(server.Options{Listen: "127.0.0.1:0"}).Run(t.Context())
-	require.Error(t, err)
+	s := server.New(server.Options{Listen: "127.0.0.1:0"})
+	require.Error(t, s.Run(t.Context()))
+	assert.Empty(t, s.Addr(), "no address without a successful Run")
+	assert.NoError(t, s.Shutdown(context.Background()))
 }
 
 func TestRunFailsClosesWhatItOpened(t *testing.T) {

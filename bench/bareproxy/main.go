@@ -1,7 +1,7 @@
 // Command bareproxy is the baseline of the load comparison in bench/: a
 // bare httputil.ReverseProxy tuned the way Sidecar's own is (the transport
 // in proxy/transport.go, the 32 KiB pooled copy buffer, the client-side
-// server timeouts in cmd/sidecar/server), with no session work at all. The
+// server timeouts in server/), with no session work at all. The
 // difference between it and Sidecar is the cost of sessions.
 //
 // It takes its transport and copy-buffer pool from package proxy, so the

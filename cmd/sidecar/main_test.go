@@ -51,7 +51,9 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		"missing bolt directory": {fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n",
 			filepath.Join(dir, "nope", "s.db")), "store.bolt.path"},
 		"bolt path is a directory": {fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n", dir), "store.bolt.path"},
-		"ACME until it lands":      {"tls:\n  acme:\n    domains: [example.com]\n    email: ops@example.com\n", "tls.acme"},
+		"handover socket in a missing directory": {fmt.Sprintf("store:\n  type: memory\nserver:\n  handover_socket: %q\n",
+			filepath.Join(dir, "nope", "h.sock")), "server.handover_socket"},
+		"ACME until it lands": {"tls:\n  acme:\n    domains: [example.com]\n    email: ops@example.com\n", "tls.acme"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, stdout, stderr := runCheck(t, checkConfig(tc.extra))

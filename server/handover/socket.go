@@ -104,3 +104,29 @@ func removeStaleSocket(path string) error {
 	}
 	return nil
 }
+
+// CheckPath reports, without binding anything, what would stop Serve from
+// serving a hand-over socket at path: a directory that is missing or is
+// not one, or a file at path that is not a socket (Serve never removes
+// one). A socket file at path is fine: a live process there is taken over
+// at start, a stale one is replaced.
+func CheckPath(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("handover socket: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("handover socket: %s is not a directory", dir)
+	}
+	fi, err = os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("handover socket: %w", err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("handover socket: %s exists and is not a socket", path)
+	}
+	return nil
+}

@@ -5,13 +5,14 @@
 // on ":0" ports through it.
 //
 // Main.Check builds everything Run builds, short of listening and of
-// connecting to Redis, so `sidecar check` never calls a config valid that
-// `sidecar serve` then refuses.
+// connecting to Redis, so that `sidecar check` refuses what `sidecar
+// serve` would refuse at start (Check's doc names the two exceptions).
 package app
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
+	"github.com/sidecarproxy/sidecar/server/handover"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -70,10 +72,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.srv = server.New(opts)
-	if err := m.srv.Run(ctx); err != nil {
+	srv := server.New(opts)
+	if err := srv.Run(ctx); err != nil {
 		return err
 	}
+	m.srv = srv
 	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
 		Msg("sidecar ready")
 	return nil
@@ -85,8 +88,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // loads TLS files, checks the bolt file's directory, builds the signers,
 // the pool, the locker and the handlers, and returns what serve would
 // refuse.
+//
+// Two things only serve finds: a bolt file that exists but is not a bolt
+// database (check does not open it: a running Sidecar holds its lock), and
+// an address already in use.
 func (m *Main) Check(ctx context.Context) error {
 	_, err := m.build(ctx, true)
+	if err == nil && m.cfg.Server.HandoverSocket != "" {
+		if herr := handover.CheckPath(m.cfg.Server.HandoverSocket); herr != nil {
+			err = fmt.Errorf("server.handover_socket: %w", herr)
+		}
+	}
 	return errors.Join(err, m.closeAll())
 }
 
@@ -130,22 +142,43 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 }
 
 // Wait blocks until ctx ends or a new process took the listeners over,
-// calling onReload for each signal on reloads (SIGHUP) meanwhile.
+// calling onReload for each signal on reloads (SIGHUP) meanwhile. Without
+// a successful Run it waits for ctx alone.
 func (m *Main) Wait(ctx context.Context, reloads <-chan os.Signal, onReload func()) {
+	if m.srv == nil {
+		<-ctx.Done()
+		return
+	}
 	m.srv.Wait(ctx, reloads, onReload)
 }
 
-// HandedOver is closed when a new Sidecar has taken this one's listeners.
-func (m *Main) HandedOver() <-chan struct{} { return m.srv.HandedOver() }
+// HandedOver is closed when a new Sidecar has taken this one's listeners;
+// without a successful Run it is never closed.
+func (m *Main) HandedOver() <-chan struct{} {
+	if m.srv == nil {
+		return nil
+	}
+	return m.srv.HandedOver()
+}
 
-// Addr is the address the proxy listens on (useful with ":0").
-func (m *Main) Addr() string { return m.srv.Addr() }
+// Addr is the address the proxy listens on (useful with ":0"), or ""
+// without a successful Run.
+func (m *Main) Addr() string { return m.server().Addr() }
 
 // AdminAddr is the admin API's address, or "" when it is disabled.
-func (m *Main) AdminAddr() string { return m.srv.AdminAddr() }
+func (m *Main) AdminAddr() string { return m.server().AdminAddr() }
 
 // LockServiceAddr is the lock service's address, or "" when it is off.
-func (m *Main) LockServiceAddr() string { return m.srv.LockServiceAddr() }
+func (m *Main) LockServiceAddr() string { return m.server().LockServiceAddr() }
+
+// server is the running server, or one that never ran, whose addresses
+// are all "".
+func (m *Main) server() *server.Server {
+	if m.srv == nil {
+		return server.New(server.Options{})
+	}
+	return m.srv
+}
 
 // Store is the session store in use.
 func (m *Main) Store() sessions.Store { return m.store }
