@@ -29,6 +29,8 @@ type Backend struct {
 	ejectedUntil atomic.Int64 // unix nanos; passive ejection in force before then
 	probing      atomic.Bool  // a probe-back loop is running
 	fails        atomic.Int32 // consecutive passive failures
+	ejections    atomic.Int32 // consecutive ejections without a success between (backoff)
+	capped       atomic.Bool  // an ejection was refused by the cap and logged, this failure streak
 	passes       atomic.Int32 // consecutive active-check passes (toward healthy)
 	misses       atomic.Int32 // consecutive active-check failures (toward unhealthy)
 	inflight     atomic.Int64

@@ -42,8 +42,19 @@ const (
 	// default.
 	DefaultUnhealthyThreshold = 2
 
-	// DefaultCooldown is Passive.Cooldown's default.
+	// DefaultCooldown is Passive.Cooldown's default: the longest an
+	// ejection lasts once backoff has doubled it.
 	DefaultCooldown = 10 * time.Second
+	// DefaultBaseEjection is Passive.BaseEjection's default: the first
+	// ejection of an upstream lasts this long before its probe.
+	DefaultBaseEjection = 1 * time.Second
+	// DefaultMaxEjectionPercent is Passive.MaxEjectionPercent's default:
+	// at most half of the non-draining upstreams are ejected at once.
+	DefaultMaxEjectionPercent = 50
+	// DefaultPanicThreshold is PoolOptions.PanicThreshold's default: when
+	// fewer than half of the non-draining upstreams are available, every
+	// non-draining one is used.
+	DefaultPanicThreshold = 50
 
 	// DefaultRetryAttempts is RetryOptions.Attempts's default.
 	DefaultRetryAttempts = 3

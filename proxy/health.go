@@ -35,6 +35,9 @@ func (p *Pool) startHealth(b *Backend, h HealthCheck, hstop chan struct{}) {
 // recordCheck applies one active-check result with the thresholds.
 func (p *Pool) recordCheck(b *Backend, h HealthCheck, ok bool) {
 	if ok {
+		if b.ejectedUntil.Load() != 0 {
+			p.readmit(b, "active health check")
+		}
 		b.misses.Store(0)
 		if n := b.passes.Add(1); !b.healthy.Load() && int(n) >= h.HealthyThreshold {
 			b.healthy.Store(true)
@@ -91,63 +94,4 @@ func hostPort(scheme, host string) string {
 		return net.JoinHostPort(host, "443")
 	}
 	return net.JoinHostPort(host, "80")
-}
-
-// passiveOK records a request that reached b and got response headers.
-func (p *Pool) passiveOK(b *Backend) {
-	if b.fails.Load() != 0 {
-		b.fails.Store(0)
-	}
-}
-
-// passiveFail records a connection failure or timeout on b, ejecting it
-// after MaxFails in a row and starting its probe-back loop.
-func (p *Pool) passiveFail(b *Backend) {
-	b.failures.Add(1)
-	pa := p.state.Load().opts.Passive
-	if pa.MaxFails <= 0 {
-		return
-	}
-	if int(b.fails.Add(1)) < pa.MaxFails {
-		return
-	}
-	b.ejectedUntil.Store(p.now().Add(pa.Cooldown).UnixNano())
-	if b.probing.Swap(true) {
-		return // a probe loop is already bringing it back
-	}
-	p.log.Warn().Str("upstream", b.Name).Int("consecutive_failures", int(b.fails.Load())).
-		Dur("cooldown", pa.Cooldown).Msg("upstream ejected after failures")
-	p.wg.Add(1)
-	go p.probeBack(b)
-}
-
-// probeBack waits out each cooldown, then probes b; the first pass ends
-// the ejection. It exits then, or when b leaves the pool or the pool
-// closes.
-func (p *Pool) probeBack(b *Backend) {
-	defer p.wg.Done()
-	defer b.probing.Store(false)
-	for {
-		wait := time.Duration(b.ejectedUntil.Load() - p.now().UnixNano())
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-b.stop:
-				t.Stop()
-				return
-			case <-p.ctx.Done():
-				t.Stop()
-				return
-			}
-		}
-		st := p.state.Load()
-		if p.check(b, st.opts.Health) {
-			b.fails.Store(0)
-			b.ejectedUntil.Store(0)
-			p.log.Info().Str("upstream", b.Name).Msg("ejected upstream answered its probe: back in the pool")
-			return
-		}
-		b.ejectedUntil.Store(p.now().Add(st.opts.Passive.Cooldown).UnixNano())
-	}
 }

@@ -56,17 +56,48 @@ func (h HealthCheck) withDefaults() HealthCheck {
 	return h
 }
 
-// Passive configures ejection on live-traffic failures: MaxFails
-// consecutive connection failures or timeouts take an upstream out for
-// Cooldown, after which it is probed (the health check path, or a TCP
-// connect without one) and comes back on the first pass.
+// Passive configures outlier detection on live traffic, as Envoy, HAProxy
+// and nginx do it: MaxFails consecutive connection failures or timeouts
+// eject an upstream. The first ejection lasts BaseEjection, each further
+// one without a successful response in between twice as long as the last,
+// up to Cooldown. When an ejection runs out the upstream is probed (the
+// health check path, or a TCP connect without one): a pass readmits it, a
+// failure ejects it again. A passing active health check readmits it at
+// once. Ejection never takes out more than MaxEjectionPercent of the
+// non-draining upstreams, nor the last available one: a failure that would
+// is counted but does not eject. Only upstream faults count: a client that
+// sends a broken body or goes away is not the upstream's failure.
 type Passive struct {
 	// MaxFails is the number of consecutive failures that eject; 0
 	// disables passive ejection.
 	MaxFails int
-	// Cooldown is how long an ejected upstream stays out before each
-	// probe; 0 means DefaultCooldown (10s).
+	// Cooldown is the longest an ejection lasts before its probe, the cap
+	// of the backoff; 0 means DefaultCooldown (10s).
 	Cooldown time.Duration
+	// BaseEjection is how long the first ejection lasts before its probe;
+	// 0 means DefaultBaseEjection (1s). It is capped at Cooldown.
+	BaseEjection time.Duration
+	// MaxEjectionPercent caps the share of the non-draining upstreams that
+	// may be ejected at once, from 1 to 100; 0 means
+	// DefaultMaxEjectionPercent (50), negative ejects none (failures are
+	// still counted). However high, the last available upstream is never
+	// ejected.
+	MaxEjectionPercent int
+}
+
+func (pa Passive) withDefaults() Passive {
+	if pa.Cooldown <= 0 {
+		pa.Cooldown = DefaultCooldown
+	}
+	if pa.BaseEjection <= 0 {
+		pa.BaseEjection = DefaultBaseEjection
+	}
+	pa.BaseEjection = min(pa.BaseEjection, pa.Cooldown)
+	if pa.MaxEjectionPercent == 0 {
+		pa.MaxEjectionPercent = DefaultMaxEjectionPercent
+	}
+	pa.MaxEjectionPercent = min(pa.MaxEjectionPercent, 100)
+	return pa
 }
 
 // PoolOptions configure a Pool. The zero value of each optional field is
@@ -80,6 +111,13 @@ type PoolOptions struct {
 	Health HealthCheck
 	// Passive configures ejection on failures (off when MaxFails is 0).
 	Passive Passive
+	// PanicThreshold is the percentage of the non-draining upstreams that
+	// must be available (healthy and not ejected) for health and ejection
+	// to be obeyed, from 1 to 100; 0 means DefaultPanicThreshold (50),
+	// negative never panics. Below it the pool is in panic mode: requests
+	// go to every non-draining upstream, whatever its verdicts, rather than
+	// being answered 503. Draining upstreams are never used.
+	PanicThreshold int
 	// Affinity routes legacy sticky-session cookies to their upstream.
 	Affinity Affinity
 	// Retry bounds retries on another upstream.
@@ -126,12 +164,17 @@ type poolState struct {
 type Pool struct {
 	state     atomic.Pointer[poolState]
 	mu        sync.Mutex // serialises Update and Close
+	ejectMu   sync.Mutex // serialises ejections and readmissions, so the cap holds
+	panicking atomic.Bool
 	transport http.RoundTripper
 	log       zerolog.Logger
 	now       func() time.Time
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// after returns a channel that fires after d and a func that stops it;
+	// tests replace it to drive probe-back loops step by step.
+	after  func(d time.Duration) (<-chan time.Time, func() bool)
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // NewPool returns a Pool over opts.Upstreams. transport carries health
@@ -145,7 +188,7 @@ func NewPool(opts PoolOptions, transport http.RoundTripper, log zerolog.Logger) 
 		transport = NewTransport(TransportOptions{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{transport: transport, log: log, now: time.Now, ctx: ctx, cancel: cancel}
+	p := &Pool{transport: transport, log: log, now: time.Now, after: realAfter, ctx: ctx, cancel: cancel}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.install(opts, nil)
@@ -159,8 +202,9 @@ func (p *Pool) install(opts PoolOptions, old *poolState) {
 	path := opts.Health.Path
 	opts.Health = opts.Health.withDefaults()
 	opts.Health.Path = path
-	if opts.Passive.Cooldown <= 0 {
-		opts.Passive.Cooldown = DefaultCooldown
+	opts.Passive = opts.Passive.withDefaults()
+	if opts.PanicThreshold == 0 {
+		opts.PanicThreshold = DefaultPanicThreshold
 	}
 	opts.Retry = opts.Retry.withDefaults()
 	st := &poolState{byName: make(map[string]*Backend, len(opts.Upstreams)), opts: opts}
@@ -236,17 +280,24 @@ func (p *Pool) Close() error {
 	return nil
 }
 
+func realAfter(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
 // pick chooses the backend for one attempt of r, skipping those in tried.
-// A legacy affinity cookie wins while its upstream is available.
+// A legacy affinity cookie wins while its upstream is available. In panic
+// mode every non-draining upstream counts as available.
 func (p *Pool) pick(r *http.Request, tried []*Backend) (*Backend, error) {
 	st := p.state.Load()
 	now := p.now().UnixNano()
+	panicking := p.panicMode(st, now)
 	if len(tried) == 0 {
-		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b, now, nil) {
+		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b, now, nil, panicking) {
 			return b, nil
 		}
 	}
-	if b := st.sel.pick(st.backends, now, tried); b != nil {
+	if b := st.sel.pick(st.backends, now, tried, panicking); b != nil {
 		return b, nil
 	}
 	return nil, ErrNoUpstream

@@ -80,8 +80,11 @@ func TestLeastConn(t *testing.T) {
 	assert.Len(t, seen, 3, "ties are broken at random")
 }
 
+// TestUnavailableAreSkipped runs without panic mode (PanicThreshold < 0),
+// which would otherwise route to the unhealthy and ejected upstreams once
+// none is available (see TestPanicMode).
 func TestUnavailableAreSkipped(t *testing.T) {
-	p := newTestPool(t, PoolOptions{Upstreams: ups(t, 1, 1, 1)})
+	p := newTestPool(t, PoolOptions{Upstreams: ups(t, 1, 1, 1), PanicThreshold: -1})
 	_, err := p.SetDraining("u1", true)
 	require.NoError(t, err)
 	p.state.Load().byName["u2"].healthy.Store(false)
