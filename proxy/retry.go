@@ -68,6 +68,13 @@ func (o RetryOptions) withDefaults() RetryOptions {
 // RetryOptions.Timeout; it is a deadline, so it maps to 504.
 var errRetryBudget = fmt.Errorf("proxy: upstream time budget exhausted: %w", context.DeadlineExceeded)
 
+// errClientBody marks a failure to read the request body from the client:
+// a malformed chunk, a body shorter than its Content-Length, a read error
+// or timeout on the client's connection. It is the client's fault, so it
+// maps to 400 (499 when the client is gone) and never counts against an
+// upstream.
+var errClientBody = errors.New("proxy: reading the request body from the client")
+
 // poolTransport picks an upstream from the pool for each try, retries as
 // RetryOptions describe, and keeps each backend's in-flight and failure
 // counts.
@@ -117,6 +124,11 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		b.inflight.Add(-1)
+		if berr := body.clientErr(); berr != nil { // the client's fault, not b's
+			budget.Stop()
+			cancel(nil)
+			return nil, fmt.Errorf("%w: %w", errClientBody, berr)
+		}
 		if req.Context().Err() != nil { // the client went away
 			budget.Stop()
 			cancel(nil)
@@ -222,7 +234,7 @@ func newReplayBody(req *http.Request, limit int64) (*replayBody, error) {
 	}
 	n, err := io.Copy(&b, io.LimitReader(req.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading request body: %w", err)
+		return nil, fmt.Errorf("%w: %w", errClientBody, err)
 	}
 	if n > limit { // chunked and larger than the limit: stream the rest
 		return &replayBody{stream: &onceBody{r: io.MultiReader(bytes.NewReader(b.Bytes()), req.Body)}}, nil
@@ -247,17 +259,35 @@ func (rb *replayBody) replayable() bool {
 	return rb.stream == nil || !rb.stream.read.Load()
 }
 
-// onceBody passes a stream through, remembering whether any byte was
-// read; Close is left to the server, so a failed try does not end it.
+// clientErr returns the error reading the streamed body from the client
+// failed with, or nil: a try that failed with it failed for the client's
+// fault, not the upstream's.
+func (rb *replayBody) clientErr() error {
+	if rb.stream == nil {
+		return nil
+	}
+	if e := rb.stream.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// onceBody passes a stream through, remembering whether any byte was read
+// and the first read error other than io.EOF; Close is left to the server,
+// so a failed try does not end it.
 type onceBody struct {
 	r    io.Reader
 	read atomic.Bool
+	err  atomic.Pointer[error]
 }
 
 func (o *onceBody) Read(p []byte) (int, error) {
 	n, err := o.r.Read(p)
 	if n > 0 {
 		o.read.Store(true)
+	}
+	if err != nil && err != io.EOF {
+		o.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }

@@ -67,6 +67,12 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 func poolProxy(t *testing.T, retry proxy.RetryOptions, ups ...proxy.Upstream) (*httptest.Server, *proxy.Pool) {
 	t.Helper()
+	return poolProxyWith(t, proxy.PoolOptions{Upstreams: ups, Retry: retry})
+}
+
+// poolProxyWith is a proxy over a pool built from opts.
+func poolProxyWith(t *testing.T, opts proxy.PoolOptions) (*httptest.Server, *proxy.Pool) {
+	t.Helper()
 	signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
 	require.NoError(t, err)
 	store := memory.New(memory.Options{})
@@ -75,7 +81,7 @@ func poolProxy(t *testing.T, retry proxy.RetryOptions, ups ...proxy.Upstream) (*
 	require.NoError(t, err)
 	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(headerSecret)})
 	require.NoError(t, err)
-	pool, err := proxy.NewPool(proxy.PoolOptions{Upstreams: ups, Retry: retry}, nil, zerolog.Nop())
+	pool, err := proxy.NewPool(opts, nil, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pool.Close() })
 	p, err := proxy.New(proxy.Options{Pool: pool, Manager: m, Header: hdr, Logger: zerolog.Nop()})
