@@ -12,8 +12,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ErrNoUpstream: every upstream is down, draining or ejected (or was
-// already tried by this request). The client gets a quick 503.
+// ErrNoUpstream: no upstream may take the request: every one is draining
+// or was already tried by this request, or, with panic mode off
+// (PoolOptions.PanicThreshold < 0), every one is down, draining or
+// ejected. The client gets a quick 503.
 var ErrNoUpstream = errors.New("proxy: no upstream available")
 
 // ErrUnknownUpstream: the admin API named an upstream the pool does not
