@@ -24,10 +24,24 @@ func poolOptions(c *config.Config) (proxy.PoolOptions, error) {
 	if buffer == 0 {
 		buffer = -1 // the config's 0 buffers nothing; the library's 0 means its default
 	}
+	// The config's 0 turns these off; the library's 0 means its default.
+	maxEjection, panicThreshold := p.Passive.MaxEjectionPercent, p.PanicThreshold
+	if maxEjection == 0 {
+		maxEjection = -1
+	}
+	if panicThreshold == 0 {
+		panicThreshold = -1
+	}
 	o := proxy.PoolOptions{
-		Upstreams: ups,
-		Policy:    p.Policy,
-		Passive:   proxy.Passive{MaxFails: p.Passive.MaxFails, Cooldown: p.Passive.Cooldown},
+		Upstreams:      ups,
+		Policy:         p.Policy,
+		PanicThreshold: panicThreshold,
+		Passive: proxy.Passive{
+			MaxFails:           p.Passive.MaxFails,
+			Cooldown:           p.Passive.Cooldown,
+			BaseEjection:       p.Passive.BaseEjection,
+			MaxEjectionPercent: maxEjection,
+		},
 		Retry: proxy.RetryOptions{
 			Attempts:    p.Retry.Attempts,
 			Timeout:     p.Retry.Timeout,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +28,31 @@ func TestRetryBufferZeroBuffersNothing(t *testing.T) {
 			o, err := poolOptions(&c)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, o.Retry.BufferBytes)
+		})
+	}
+}
+
+// TestOutlierKnobs: the config's 0 turns the ejection cap and panic mode
+// off, where the library's 0 would mean its default of 50.
+func TestOutlierKnobs(t *testing.T) {
+	for name, tc := range map[string]struct {
+		ejection, panic         int
+		wantEjection, wantPanic int
+	}{
+		"zero turns off": {0, 0, -1, -1},
+		"default":        {config.Default().Proxy.Passive.MaxEjectionPercent, config.Default().Proxy.PanicThreshold, 50, 50},
+		"set":            {100, 10, 100, 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := config.Default()
+			c.Proxy.Passive.MaxEjectionPercent, c.Proxy.PanicThreshold = tc.ejection, tc.panic
+			c.Proxy.Passive.BaseEjection = 3 * time.Second
+			o, err := poolOptions(&c)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantEjection, o.Passive.MaxEjectionPercent)
+			assert.Equal(t, tc.wantPanic, o.PanicThreshold)
+			assert.Equal(t, 3*time.Second, o.Passive.BaseEjection)
+			assert.Equal(t, c.Proxy.Passive.Cooldown, o.Passive.Cooldown)
 		})
 	}
 }

@@ -91,6 +91,12 @@ type ProxyConfig struct {
 	// Policy chooses the upstream of each request: round_robin or
 	// least_conn. Default [proxy.RoundRobin].
 	Policy proxy.Policy `koanf:"policy"`
+	// PanicThreshold is the percentage of the non-draining upstreams that
+	// must be available (healthy and not ejected), 0 to 100, for health
+	// checks and ejection to be obeyed. Below it Sidecar is in panic mode
+	// and sends requests to every non-draining upstream rather than answer
+	// 503. 0 never panics. Default 50 ([proxy.DefaultPanicThreshold]).
+	PanicThreshold int `koanf:"panic_threshold"`
 	// HealthCheck configures active health checks; off by default.
 	HealthCheck HealthCheckConfig `koanf:"health_check"`
 	// Passive configures ejection on failures of live requests; on by
@@ -287,6 +293,7 @@ func Default() Config {
 			IdleConnTimeout:       proxy.DefaultIdleConnTimeout,
 			MaxIdleConnsPerHost:   proxy.DefaultMaxIdleConnsPerHost,
 			Policy:                proxy.RoundRobin,
+			PanicThreshold:        proxy.DefaultPanicThreshold,
 			HealthCheck: HealthCheckConfig{
 				Interval:           proxy.DefaultHealthInterval,
 				Timeout:            proxy.DefaultHealthTimeout,
@@ -294,8 +301,10 @@ func Default() Config {
 				UnhealthyThreshold: proxy.DefaultUnhealthyThreshold,
 			},
 			Passive: PassiveConfig{
-				MaxFails: 2, // the library's zero value is off
-				Cooldown: proxy.DefaultCooldown,
+				MaxFails:           2, // the library's zero value is off
+				Cooldown:           proxy.DefaultCooldown,
+				BaseEjection:       proxy.DefaultBaseEjection,
+				MaxEjectionPercent: proxy.DefaultMaxEjectionPercent,
 			},
 			Retry: RetryConfig{
 				Attempts:    proxy.DefaultRetryAttempts,

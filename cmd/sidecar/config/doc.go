@@ -88,7 +88,8 @@
 // A running Sidecar reloads its configuration on SIGHUP with [Load], and
 // [Config.Reload] returns the configuration it continues with: the new
 // values of the keys it applies at once (upstreams and their weights,
-// proxy.policy, proxy.health_check, proxy.passive, proxy.retry,
+// proxy.policy, proxy.panic_threshold, proxy.health_check, proxy.passive,
+// proxy.retry,
 // proxy.affinity, log.level) and the running values of those that take a
 // restart (every other key), with the changed keys of both kinds
 // ([Config.ReloadDiff]). A restart without downtime goes through

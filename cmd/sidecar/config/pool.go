@@ -47,14 +47,29 @@ func (h HealthCheckConfig) Enabled() bool { return h.Path != "" }
 
 // PassiveConfig configures passive ejection (proxy.passive): MaxFails
 // consecutive connection failures or timeouts of live requests take an
-// upstream out of the pool for Cooldown, after which it is probed back.
+// upstream out of the pool for BaseEjection, after which it is probed; a
+// pass readmits it, a failure ejects it again for twice as long, up to
+// Cooldown. A passing active health check readmits it at once. At most
+// MaxEjectionPercent of the non-draining upstreams are out at once, and
+// never the last available one. See [proxy.Passive].
 type PassiveConfig struct {
 	// MaxFails is the number of consecutive failures that eject an
 	// upstream; 0 disables passive ejection. Default 2.
 	MaxFails int `koanf:"max_fails"`
-	// Cooldown is how long an ejected upstream stays out before it is
-	// probed; checked only when MaxFails is set. Default 10s.
+	// Cooldown is the longest an ejected upstream stays out before it is
+	// probed, the cap of the backoff; checked only when MaxFails is set.
+	// Default 10s.
 	Cooldown time.Duration `koanf:"cooldown"`
+	// BaseEjection is how long the first ejection lasts before its probe;
+	// each ejection after it without a successful response between lasts
+	// twice as long as the one before, up to Cooldown. Greater than 0 and
+	// at most Cooldown; checked only when MaxFails is set. Default 1s.
+	BaseEjection time.Duration `koanf:"base_ejection"`
+	// MaxEjectionPercent is the largest share of the non-draining
+	// upstreams that may be ejected at once, 0 to 100: a failure that
+	// would eject more is counted but does not eject, and the last
+	// available upstream is never ejected. 0 ejects none. Default 50.
+	MaxEjectionPercent int `koanf:"max_ejection_percent"`
 }
 
 // Enabled reports whether passive ejection is on (MaxFails is set).
@@ -127,7 +142,15 @@ func (c Config) validatePool(p *problems) {
 		p.add("proxy.passive.max_fails", "must not be negative (got %d)", x.Passive.MaxFails)
 	case x.Passive.Enabled():
 		p.positive("proxy.passive.cooldown", x.Passive.Cooldown)
+		switch b := x.Passive.BaseEjection; {
+		case b <= 0:
+			p.add("proxy.passive.base_ejection", "must be greater than 0 (got %v)", b)
+		case x.Passive.Cooldown > 0 && b > x.Passive.Cooldown:
+			p.add("proxy.passive.base_ejection", "must be at most proxy.passive.cooldown (%v), got %v", x.Passive.Cooldown, b)
+		}
 	}
+	percent(p, "proxy.passive.max_ejection_percent", x.Passive.MaxEjectionPercent)
+	percent(p, "proxy.panic_threshold", x.PanicThreshold)
 
 	atLeastOne(p, "proxy.retry.attempts", x.Retry.Attempts)
 	p.positive("proxy.retry.timeout", x.Retry.Timeout)
@@ -209,6 +232,13 @@ func (c Config) validateHandover(p *problems) {
 		p.add("server.handover_socket", "must not contain a NUL byte")
 	case c.Store.Type == StoreBolt:
 		p.add("server.handover_socket", "needs store.type redis or memory: the bolt file stays locked by the running process until it has drained")
+	}
+}
+
+// percent records a problem when n is not a percentage, 0 to 100.
+func percent(p *problems, key string, n int) {
+	if n < 0 || n > 100 {
+		p.add(key, "must be a percentage from 0 to 100 (got %d)", n)
 	}
 }
 

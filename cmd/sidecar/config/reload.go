@@ -16,6 +16,7 @@ func reloadableKeys() []string {
 	return []string{
 		"upstreams",
 		"proxy.policy",
+		"proxy.panic_threshold",
 		"proxy.health_check",
 		"proxy.passive",
 		"proxy.retry",
@@ -32,7 +33,8 @@ func reloadableKeys() []string {
 // c.ReloadDiff(next).
 //
 // The keys that apply are upstreams (names, URLs, weights, entries added
-// or removed), proxy.policy, proxy.health_check.*, proxy.passive.*,
+// or removed), proxy.policy, proxy.panic_threshold,
+// proxy.health_check.*, proxy.passive.*,
 // proxy.retry.*, proxy.affinity.* and log.level.
 //
 // It returns an error, the problems of [Config.Validate], and c unchanged

@@ -39,6 +39,11 @@ func reloadCases() []reloadCase {
 			c.Proxy.HealthCheck.ExpectStatus = 204
 		}, []string{"proxy.health_check.path", "proxy.health_check.expect_status"}, nil},
 		{"passive", func(c *Config) { c.Proxy.Passive.Cooldown = time.Minute }, []string{"proxy.passive.cooldown"}, nil},
+		{"outlier detection", func(c *Config) {
+			c.Proxy.Passive.BaseEjection = 2 * time.Second
+			c.Proxy.Passive.MaxEjectionPercent = 30
+			c.Proxy.PanicThreshold = 20
+		}, []string{"proxy.panic_threshold", "proxy.passive.base_ejection", "proxy.passive.max_ejection_percent"}, nil},
 		{"retry", func(c *Config) { c.Proxy.Retry.Attempts = 1 }, []string{"proxy.retry.attempts"}, nil},
 		{"affinity cookie and mode", func(c *Config) {
 			c.Proxy.Affinity.Cookie = "JSESSIONID"

@@ -43,7 +43,8 @@ func (p *problems) positive(key string, d time.Duration) {
 // read by [Load], and the files named by tls.* are opened by the server.
 // Only the section of the selected store (store.bolt or store.redis) is
 // checked, and the keys of a feature that is off (admin.*,
-// proxy.health_check.*, proxy.passive.cooldown, proxy.affinity.* but its
+// proxy.health_check.*, proxy.passive.cooldown and base_ejection,
+// proxy.affinity.* but its
 // mode, session.lock.* but its on_timeout while session.locking is off,
 // locks.* while neither session locking nor the lock service is on,
 // lock_service.*) are not. The enum keys proxy.policy,

@@ -94,6 +94,15 @@ func TestValidateRules(t *testing.T) {
 		// proxy.passive and proxy.retry
 		{"max_fails negative", func(c *Config) { c.Proxy.Passive.MaxFails = -1 }, "proxy.passive.max_fails", "proxy.passive.max_fails: must not be negative (got -1)"},
 		{"cooldown", func(c *Config) { c.Proxy.Passive.Cooldown = 0 }, "proxy.passive.cooldown", "proxy.passive.cooldown: must be greater than 0 (got 0s)"},
+		{"base_ejection zero", func(c *Config) { c.Proxy.Passive.BaseEjection = 0 }, "proxy.passive.base_ejection", "proxy.passive.base_ejection: must be greater than 0 (got 0s)"},
+		{"base_ejection over cooldown", func(c *Config) { c.Proxy.Passive.BaseEjection = time.Minute },
+			"proxy.passive.base_ejection", "proxy.passive.base_ejection: must be at most proxy.passive.cooldown (10s), got 1m0s"},
+		{"max_ejection_percent negative", func(c *Config) { c.Proxy.Passive.MaxEjectionPercent = -1 },
+			"proxy.passive.max_ejection_percent", "proxy.passive.max_ejection_percent: must be a percentage from 0 to 100 (got -1)"},
+		{"max_ejection_percent over 100", func(c *Config) { c.Proxy.Passive.MaxEjectionPercent = 101 },
+			"proxy.passive.max_ejection_percent", "proxy.passive.max_ejection_percent: must be a percentage from 0 to 100 (got 101)"},
+		{"panic_threshold over 100", func(c *Config) { c.Proxy.PanicThreshold = 150 },
+			"proxy.panic_threshold", "proxy.panic_threshold: must be a percentage from 0 to 100 (got 150)"},
 		{"retry attempts", func(c *Config) { c.Proxy.Retry.Attempts = 0 }, "proxy.retry.attempts", "proxy.retry.attempts: must be at least 1 (got 0)"},
 		{"retry timeout", func(c *Config) { c.Proxy.Retry.Timeout = 0 }, "proxy.retry.timeout", "proxy.retry.timeout: must be greater than 0 (got 0s)"},
 		{"retry buffer_bytes", func(c *Config) { c.Proxy.Retry.BufferBytes = -1 }, "proxy.retry.buffer_bytes", "proxy.retry.buffer_bytes: must not be negative (got -1)"},
@@ -388,6 +397,12 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"health check keys ignored while path is empty", func(c *Config) { c.Proxy.HealthCheck.Interval = 0; c.Proxy.HealthCheck.ExpectStatus = 42 }},
 		{"passive ejection off ignores cooldown", func(c *Config) { c.Proxy.Passive = PassiveConfig{MaxFails: 0, Cooldown: 0} }},
+		{"no ejection cap, no panic", func(c *Config) { c.Proxy.Passive.MaxEjectionPercent = 0; c.Proxy.PanicThreshold = 0 }},
+		{"eject all but the last, panic only when none is available", func(c *Config) {
+			c.Proxy.Passive.MaxEjectionPercent = 100
+			c.Proxy.PanicThreshold = 1
+			c.Proxy.Passive.BaseEjection = c.Proxy.Passive.Cooldown
+		}},
 		{"no retries, no buffering", func(c *Config) { c.Proxy.Retry.Attempts = 1; c.Proxy.Retry.BufferBytes = 0 }},
 		{"affinity by upstream name", func(c *Config) { c.Proxy.Affinity.Cookie = "JSESSIONID" }},
 		{"affinity with routes", func(c *Config) {
