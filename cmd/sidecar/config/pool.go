@@ -62,8 +62,10 @@ type PassiveConfig struct {
 	Cooldown time.Duration `koanf:"cooldown"`
 	// BaseEjection is how long the first ejection lasts before its probe;
 	// each ejection after it without a successful response between lasts
-	// twice as long as the one before, up to Cooldown. Greater than 0 and
-	// at most Cooldown; checked only when MaxFails is set. Default 1s.
+	// twice as long as the one before, up to Cooldown. Greater than 0; a
+	// value over Cooldown is taken as Cooldown (so a config that sets only
+	// a short cooldown keeps it). Checked only when MaxFails is set.
+	// Default 1s.
 	BaseEjection time.Duration `koanf:"base_ejection"`
 	// MaxEjectionPercent is the largest share of the non-draining
 	// upstreams that may be ejected at once, 0 to 100: a failure that
@@ -142,12 +144,7 @@ func (c Config) validatePool(p *problems) {
 		p.add("proxy.passive.max_fails", "must not be negative (got %d)", x.Passive.MaxFails)
 	case x.Passive.Enabled():
 		p.positive("proxy.passive.cooldown", x.Passive.Cooldown)
-		switch b := x.Passive.BaseEjection; {
-		case b <= 0:
-			p.add("proxy.passive.base_ejection", "must be greater than 0 (got %v)", b)
-		case x.Passive.Cooldown > 0 && b > x.Passive.Cooldown:
-			p.add("proxy.passive.base_ejection", "must be at most proxy.passive.cooldown (%v), got %v", x.Passive.Cooldown, b)
-		}
+		p.positive("proxy.passive.base_ejection", x.Passive.BaseEjection)
 	}
 	percent(p, "proxy.passive.max_ejection_percent", x.Passive.MaxEjectionPercent)
 	percent(p, "proxy.panic_threshold", x.PanicThreshold)

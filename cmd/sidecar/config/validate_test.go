@@ -95,8 +95,6 @@ func TestValidateRules(t *testing.T) {
 		{"max_fails negative", func(c *Config) { c.Proxy.Passive.MaxFails = -1 }, "proxy.passive.max_fails", "proxy.passive.max_fails: must not be negative (got -1)"},
 		{"cooldown", func(c *Config) { c.Proxy.Passive.Cooldown = 0 }, "proxy.passive.cooldown", "proxy.passive.cooldown: must be greater than 0 (got 0s)"},
 		{"base_ejection zero", func(c *Config) { c.Proxy.Passive.BaseEjection = 0 }, "proxy.passive.base_ejection", "proxy.passive.base_ejection: must be greater than 0 (got 0s)"},
-		{"base_ejection over cooldown", func(c *Config) { c.Proxy.Passive.BaseEjection = time.Minute },
-			"proxy.passive.base_ejection", "proxy.passive.base_ejection: must be at most proxy.passive.cooldown (10s), got 1m0s"},
 		{"max_ejection_percent negative", func(c *Config) { c.Proxy.Passive.MaxEjectionPercent = -1 },
 			"proxy.passive.max_ejection_percent", "proxy.passive.max_ejection_percent: must be a percentage from 0 to 100 (got -1)"},
 		{"max_ejection_percent over 100", func(c *Config) { c.Proxy.Passive.MaxEjectionPercent = 101 },
@@ -403,6 +401,7 @@ func TestValidateAccepts(t *testing.T) {
 			c.Proxy.PanicThreshold = 1
 			c.Proxy.Passive.BaseEjection = c.Proxy.Passive.Cooldown
 		}},
+		{"base_ejection over a short cooldown is capped by it", func(c *Config) { c.Proxy.Passive.Cooldown = 200 * time.Millisecond }},
 		{"no retries, no buffering", func(c *Config) { c.Proxy.Retry.Attempts = 1; c.Proxy.Retry.BufferBytes = 0 }},
 		{"affinity by upstream name", func(c *Config) { c.Proxy.Affinity.Cookie = "JSESSIONID" }},
 		{"affinity with routes", func(c *Config) {
