@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -52,38 +53,97 @@ func (p *Pool) recordCheck(b *Backend, h HealthCheck, ok bool) {
 	}
 }
 
-// check runs one probe of b: GET of the health path when there is one,
-// else a TCP connect.
+// ProbeResult is the outcome of one Pool.Probe, as the admin API serves it.
+type ProbeResult struct {
+	// Name is the upstream probed.
+	Name string `json:"name"`
+	// Check is what was probed: "tcp connect" without a health check
+	// path, else "GET " and the path.
+	Check string `json:"check"`
+	// OK reports whether the probe passed.
+	OK bool `json:"ok"`
+	// Error says why the probe failed; empty when OK.
+	Error string `json:"error,omitempty"`
+	// State is the upstream's state once the probe ended.
+	State State `json:"state"`
+}
+
+// Probe runs one probe of the named upstream now, whether or not active
+// health checks are on: a GET of HealthCheck.Path when one is configured
+// (passing on ExpectStatus, or any 2xx or 3xx), else a TCP connect. It
+// lasts at most HealthCheck.Timeout (DefaultHealthTimeout, 2s, by
+// default), less if ctx ends or the pool closes first.
+//
+// Probe only reports: its result changes no health verdict, ejection or
+// counter, so that it can be called as often as a deploy script likes
+// without second-guessing the configured thresholds. A failed probe is a
+// ProbeResult with OK false, not an error; the error is for an upstream
+// the pool does not have (wrapping ErrUnknownUpstream).
+func (p *Pool) Probe(ctx context.Context, name string) (ProbeResult, error) {
+	st := p.state.Load()
+	b := st.byName[name]
+	if b == nil {
+		return ProbeResult{}, fmt.Errorf("%w: %q", ErrUnknownUpstream, name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.ctx, cancel) // the pool closing ends it too
+	defer stop()
+	h := st.opts.Health
+	r := ProbeResult{Name: name, Check: "tcp connect"}
+	if h.Path != "" {
+		r.Check = "GET " + h.Path
+	}
+	err := p.probe(ctx, b, h)
+	r.OK = err == nil
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.State = b.state(p.now())
+	return r, nil
+}
+
+// check runs one probe of b for the health loop or an ejection's probe.
 func (p *Pool) check(b *Backend, h HealthCheck) bool {
-	ctx, cancel := context.WithTimeout(p.ctx, h.Timeout)
+	return p.probe(p.ctx, b, h) == nil
+}
+
+// probe runs one probe of b within h.Timeout: GET of the health path when
+// there is one, else a TCP connect. It returns why it failed, or nil.
+func (p *Pool) probe(ctx context.Context, b *Backend, h HealthCheck) error {
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	if h.Path == "" {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", hostPort(b.URL.Scheme, b.URL.Host))
 		if err != nil {
-			return false
+			return err
 		}
 		_ = c.Close()
-		return true
+		return nil
 	}
 	u := *b.URL
 	u.Path = joinPath(u.Path, h.Path)
 	u.RawQuery = ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return false
+		return err
 	}
 	req.Header.Set("User-Agent", "sidecar-health-check")
 	resp, err := p.transport.RoundTrip(req)
 	if err != nil {
-		return false
+		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
 	if h.ExpectStatus != 0 {
-		return resp.StatusCode == h.ExpectStatus
+		ok = resp.StatusCode == h.ExpectStatus
 	}
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
+	if !ok {
+		return fmt.Errorf("GET %s: status %d", h.Path, resp.StatusCode)
+	}
+	return nil
 }
 
 func hostPort(scheme, host string) string {
