@@ -9,6 +9,8 @@
 //	GET  /upstreams               {"upstreams":[State...]} in configured order
 //	POST /upstreams/{name}/drain   drain: no new requests; returns the new State
 //	POST /upstreams/{name}/undrain undrain; returns the new State
+//	POST /upstreams/{name}/probe   probe it now (proxy.Pool.Probe); returns
+//	                              the proxy.ProbeResult, 200 pass or fail
 //	GET  /locks/stats             lockservice.Stats of Options.Locker (404 when nil)
 //	GET  /healthz                 200 "ok" (liveness; no authentication)
 //
@@ -28,7 +30,7 @@
 // speaks plain HTTP, so the token must not cross a network.
 //
 // A Client (NewClient) calls the API given its URL or the admin.listen
-// address: List, State, SetDraining, and Wait, which polls an upstream
+// address: List, State, SetDraining, Probe, and Wait, which polls an upstream
 // until a condition holds (no request in flight, up). Its errors wrap
 // ErrUnauthorized for a refused token, proxy.ErrUnknownUpstream for a name
 // the pool does not have, and ErrNotReached for a Wait whose context ended
@@ -96,6 +98,7 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /upstreams", h.listUpstreams)
 	h.mux.HandleFunc("POST /upstreams/{name}/drain", h.drain(true))
 	h.mux.HandleFunc("POST /upstreams/{name}/undrain", h.drain(false))
+	h.mux.HandleFunc("POST /upstreams/{name}/probe", h.probe)
 	if h.locker != nil {
 		h.mux.HandleFunc("GET /locks/stats", h.lockStats)
 	}

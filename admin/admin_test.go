@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -150,6 +151,7 @@ func TestAuthGuardsEveryRoute(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodPost, "/upstreams/app1/drain"},
 		{http.MethodPost, "/upstreams/app1/undrain"},
+		{http.MethodPost, "/upstreams/app1/probe"},
 		{http.MethodGet, "/locks/stats"},
 		{http.MethodGet, "/nowhere"},
 		{http.MethodDelete, "/upstreams"},
@@ -247,6 +249,8 @@ func TestErrors(t *testing.T) {
 	}{
 		"unknown upstream drain":   {http.MethodPost, "/upstreams/nope/drain", nil, http.StatusNotFound, `unknown upstream: "nope"`, ""},
 		"unknown upstream undrain": {http.MethodPost, "/upstreams/nope/undrain", nil, http.StatusNotFound, `unknown upstream: "nope"`, ""},
+		"unknown upstream probe":   {http.MethodPost, "/upstreams/nope/probe", nil, http.StatusNotFound, `unknown upstream: "nope"`, ""},
+		"probe by GET":             {http.MethodGet, "/upstreams/app1/probe", nil, http.StatusMethodNotAllowed, "method not allowed", "POST"},
 		"unknown path":             {http.MethodGet, "/nowhere", nil, http.StatusNotFound, "not found", ""},
 		"list by POST":             {http.MethodPost, "/upstreams", nil, http.StatusMethodNotAllowed, "method not allowed", "GET, HEAD"},
 		"drain by GET":             {http.MethodGet, "/upstreams/app1/drain", nil, http.StatusMethodNotAllowed, "method not allowed", "POST"},
@@ -265,6 +269,69 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	assert.False(t, e.pool.States()[0].Draining, "a rejected body drained nothing")
+}
+
+// closedURL returns the URL of a port on the loopback address that nothing
+// listens on (it was listened on and closed).
+func closedURL(t *testing.T) *url.URL {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	u := &url.URL{Scheme: "http", Host: l.Addr().String()}
+	require.NoError(t, l.Close())
+	return u
+}
+
+// withDown adds to e's pool an upstream "down" on a closed port, keeping
+// app1 and app2, with health h.
+func (e *env) withDown(t *testing.T, h proxy.HealthCheck) {
+	t.Helper()
+	var ups []proxy.Upstream
+	for _, s := range e.pool.States() {
+		u, err := url.Parse(s.URL)
+		require.NoError(t, err)
+		ups = append(ups, proxy.Upstream{Name: s.Name, URL: u})
+	}
+	ups = append(ups, proxy.Upstream{Name: "down", URL: closedURL(t)})
+	require.NoError(t, e.pool.Update(proxy.PoolOptions{Upstreams: ups, Health: h}))
+}
+
+// POST /upstreams/{name}/probe probes now, with or without active health
+// checks, and answers 200 with the result whether it passed or not.
+func TestProbe(t *testing.T) {
+	for name, tc := range map[string]struct {
+		health proxy.HealthCheck
+		check  string
+	}{
+		"no health check": {proxy.HealthCheck{}, "tcp connect"},
+		// An hour between active checks: the probe alone decides.
+		"health check path": {proxy.HealthCheck{Path: "/healthz", Interval: time.Hour}, "GET /healthz"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.withDown(t, tc.health)
+
+			resp, body := e.do(t, http.MethodPost, "/upstreams/app1/probe", "Bearer "+token, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+			var r proxy.ProbeResult
+			require.NoError(t, json.Unmarshal([]byte(body), &r), body)
+			assert.Equal(t, "app1", r.Name)
+			assert.Equal(t, tc.check, r.Check)
+			assert.True(t, r.OK, body)
+			assert.Empty(t, r.Error)
+			assert.Equal(t, "app1", r.State.Name)
+
+			resp, body = e.do(t, http.MethodPost, "/upstreams/down/probe", "Bearer "+token, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			r = proxy.ProbeResult{}
+			require.NoError(t, json.Unmarshal([]byte(body), &r), body)
+			assert.Equal(t, "down", r.Name)
+			assert.Equal(t, tc.check, r.Check)
+			assert.False(t, r.OK, body)
+			assert.Contains(t, r.Error, "connection refused")
+		})
+	}
 }
 
 func TestHealthzNeedsNoAuth(t *testing.T) {

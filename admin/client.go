@@ -152,6 +152,26 @@ func (c *Client) SetDraining(ctx context.Context, name string, on bool) (proxy.S
 	return st, nil
 }
 
+// Probe asks the API to probe the named upstream now (POST
+// /upstreams/{name}/probe, proxy.Pool.Probe): a TCP connect, or the health
+// check path when one is configured. A failed probe is a result with OK
+// false, not an error. An upstream the API does not know is an error
+// wrapping proxy.ErrUnknownUpstream.
+func (c *Client) Probe(ctx context.Context, name string) (proxy.ProbeResult, error) {
+	raw, err := c.call(ctx, http.MethodPost, "/upstreams/"+url.PathEscape(name)+"/probe")
+	if err != nil {
+		if ce, ok := errors.AsType[*clientError](err); ok && ce.status == http.StatusNotFound {
+			ce.kind = proxy.ErrUnknownUpstream
+		}
+		return proxy.ProbeResult{}, err
+	}
+	var r proxy.ProbeResult
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return proxy.ProbeResult{}, fmt.Errorf("decoding the probe response: %w", err)
+	}
+	return r, nil
+}
+
 // Wait polls the named upstream's State, at once and then every poll (0
 // or less means 500ms), until cond holds, and returns that State.
 //

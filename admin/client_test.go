@@ -106,6 +106,24 @@ func TestClient(t *testing.T) {
 	}
 }
 
+func TestClientProbe(t *testing.T) {
+	e := newEnv(t)
+	e.withDown(t, proxy.HealthCheck{})
+	c := e.newClient(t, token)
+	ctx := context.Background()
+
+	r, err := c.Probe(ctx, "app2")
+	require.NoError(t, err)
+	assert.Equal(t, proxy.ProbeResult{Name: "app2", Check: "tcp connect", OK: true, State: e.pool.States()[1]}, r)
+
+	r, err = c.Probe(ctx, "down")
+	require.NoError(t, err, "a failed probe is a result, not an error")
+	assert.Equal(t, "down", r.Name)
+	assert.False(t, r.OK)
+	assert.Contains(t, r.Error, "connection refused")
+	assert.Equal(t, "up", r.State.State, "without active checks a dead upstream is up: why the probe exists")
+}
+
 func TestClientErrors(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -122,6 +140,10 @@ func TestClientErrors(t *testing.T) {
 			token, `POST /upstreams/nope/drain: 404 Not Found: unknown upstream: "nope"`, proxy.ErrUnknownUpstream},
 		"unknown upstream undrain": {func(c *admin.Client) error { _, err := c.SetDraining(ctx, "nope", false); return err },
 			token, `POST /upstreams/nope/undrain: 404 Not Found: unknown upstream: "nope"`, proxy.ErrUnknownUpstream},
+		"unknown upstream probe": {func(c *admin.Client) error { _, err := c.Probe(ctx, "nope"); return err },
+			token, `POST /upstreams/nope/probe: 404 Not Found: unknown upstream: "nope"`, proxy.ErrUnknownUpstream},
+		"wrong token probe": {func(c *admin.Client) error { _, err := c.Probe(ctx, "app1"); return err },
+			"not-the-admin-token", "rejected the token (401 Unauthorized)", admin.ErrUnauthorized},
 		"unknown upstream state": {func(c *admin.Client) error { _, err := c.State(ctx, "nope"); return err },
 			token, `unknown upstream "nope"`, proxy.ErrUnknownUpstream},
 		"unknown upstream wait": {func(c *admin.Client) error { _, err := c.Wait(ctx, "nope", up, time.Millisecond); return err },

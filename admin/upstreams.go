@@ -31,3 +31,16 @@ func (h *Handler) drain(on bool) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, st)
 	}
 }
+
+// probe answers POST /upstreams/{name}/probe with one probe's
+// proxy.ProbeResult: 200 whether it passed or failed, 404 for an unknown
+// name. POST because it does network I/O and is never to be cached. The
+// probe is bounded by the health check timeout and by the request.
+func (h *Handler) probe(w http.ResponseWriter, r *http.Request) {
+	res, err := h.pool.Probe(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
