@@ -36,6 +36,9 @@ flags (before or after NAME):
   --json             list: print the API's JSON ({"upstreams":[...]})
   --wait=false       drain: return without waiting for in-flight requests
   --wait-healthy     undrain: wait until NAME is up (healthy, not ejected)
+                     and answers a probe made for it (a TCP connect, or
+                     the health check path when one is configured), even
+                     without active health checks
 
 A deploy, one app server at a time:
   sidecar upstreams drain app1 --config sidecar.yaml   # waits for in-flight 0
@@ -220,8 +223,51 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *admin.Client, stdout, stder
 		if !cmd.waitHealthy {
 			return nil
 		}
-		return cmd.waitFor(ctx, c, stdout, func(s proxy.State) bool { return s.State == "up" }, "up")
+		return cmd.waitUp(ctx, c, stdout)
 	}
+}
+
+// waitUp has NAME probed through the API, at once and then every
+// --interval, until one answer shows it up with its probe passed, then
+// prints "NAME: up, CHECK passed". Its state alone is not enough: without
+// active health checks a restarted upstream is "up" before its app
+// listens. At the --timeout deadline it fails with the last answer seen.
+func (cmd *upstreamsCmd) waitUp(ctx context.Context, c *admin.Client, stdout io.Writer) error {
+	t := time.NewTicker(cmd.interval)
+	defer t.Stop()
+	var (
+		last proxy.ProbeResult
+		seen bool
+	)
+	for {
+		r, err := c.Probe(ctx, cmd.name)
+		switch {
+		case err == nil && r.OK && r.State.State == "up":
+			fmt.Fprintf(stdout, "%s: up, %s passed\n", r.Name, r.Check)
+			return nil
+		case err == nil:
+			last, seen = r, true
+		case ctx.Err() == nil || !seen:
+			return err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %v: %s", cmd.timeout, notHealthy(last))
+		}
+	}
+}
+
+// notHealthy says why r does not count as healthy.
+func notHealthy(r proxy.ProbeResult) string {
+	probe := fmt.Sprintf("its last probe (%s) passed", r.Check)
+	if !r.OK {
+		probe = fmt.Sprintf("its last probe (%s) failed: %s", r.Check, r.Error)
+	}
+	if r.State.State != "up" {
+		return fmt.Sprintf("%s is %s, not up; %s", r.Name, r.State.State, probe)
+	}
+	return fmt.Sprintf("%s is up but %s", r.Name, probe)
 }
 
 // list prints the upstreams as a table or, with --json, as the API's
@@ -258,8 +304,6 @@ func (cmd *upstreamsCmd) waitFor(ctx context.Context, c *admin.Client, stdout io
 		return nil
 	case !errors.Is(err, admin.ErrNotReached):
 		return err
-	case what == "up":
-		return fmt.Errorf("timed out after %v: %s is %s, not up", cmd.timeout, st.Name, st.State)
 	}
 	return fmt.Errorf("timed out after %v: %s still has %d request(s) in flight (state %s)",
 		cmd.timeout, st.Name, st.InFlight, st.State)

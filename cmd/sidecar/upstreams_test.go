@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -158,7 +161,7 @@ func TestUpstreamsDrainUndrain(t *testing.T) {
 		{[]string{"undrain", "app2"}, "app2: up\n", "up"},
 		{[]string{"drain", "--wait=false", "app2"}, "app2: draining, 0 in flight\n", "draining"},
 		{[]string{"wait", "app2"}, "app2: no request in flight\n", "draining"},
-		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: up\napp2: up\n", "up"},
+		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: up\napp2: up, tcp connect passed\n", "up"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := upstreamsCLI(t, nil, append(tc.args, e.flags()...)...)
@@ -200,9 +203,11 @@ func TestUpstreamsFailures(t *testing.T) {
 
 // fakeAdmin is a fake admin API for app1 alone, which answers its n-th
 // request (from 1) with app1 as state(n) gives it, a JSON object: in the
-// list of GET /upstreams, or alone for POST /upstreams/app1/drain or
-// /undrain. It returns the server and its count of requests.
-func fakeAdmin(t *testing.T, state func(n int32) string) (*httptest.Server, *atomic.Int32) {
+// list of GET /upstreams, alone for POST /upstreams/app1/drain or
+// /undrain, or in a probe result for POST /upstreams/app1/probe, a TCP
+// connect that failed with probeErr (passed if probeErr is ""). It returns
+// the server and its count of requests.
+func fakeAdmin(t *testing.T, state func(n int32) string, probeErr string) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var calls atomic.Int32
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -215,6 +220,9 @@ func fakeAdmin(t *testing.T, state func(n int32) string) (*httptest.Server, *ato
 			fmt.Fprintf(w, `{"upstreams":[%s]}`, state(calls.Add(1)))
 		case "POST /upstreams/app1/drain", "POST /upstreams/app1/undrain":
 			fmt.Fprint(w, state(calls.Add(1)))
+		case "POST /upstreams/app1/probe":
+			fmt.Fprintf(w, `{"name":"app1","check":"tcp connect","ok":%t,"error":%q,"state":%s}`,
+				probeErr == "", probeErr, state(calls.Add(1)))
 		default:
 			http.Error(w, "unexpected request", http.StatusTeapot)
 		}
@@ -230,17 +238,22 @@ func TestUpstreamsWaitTimeout(t *testing.T) {
 	for name, tc := range map[string]struct {
 		args          []string
 		state, stdout string
+		probeErr      string
 		stderr        string
 	}{
 		"drain": {[]string{"drain", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":1}`,
-			"app1: draining, 1 in flight\n", "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)"},
+			"app1: draining, 1 in flight\n", "", "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)"},
 		"wait": {[]string{"wait", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":3}`,
-			"", "timed out after 200ms: app1 still has 3 request(s) in flight (state draining)"},
-		"undrain --wait-healthy": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"unhealthy","in_flight":0}`,
-			"app1: unhealthy\n", "timed out after 200ms: app1 is unhealthy, not up"},
+			"", "", "timed out after 200ms: app1 still has 3 request(s) in flight (state draining)"},
+		"undrain --wait-healthy, unhealthy": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"unhealthy","in_flight":0}`,
+			"app1: unhealthy\n", "", "timed out after 200ms: app1 is unhealthy, not up; its last probe (tcp connect) passed"},
+		// The rolling-deploy bug: up (no active check) but not listening.
+		"undrain --wait-healthy, probe fails": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"up","in_flight":0}`,
+			"app1: up\n", "dial tcp 127.0.0.1:8081: connect: connection refused",
+			"timed out after 200ms: app1 is up but its last probe (tcp connect) failed: dial tcp 127.0.0.1:8081: connect: connection refused"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			fake, _ := fakeAdmin(t, func(int32) string { return tc.state })
+			fake, _ := fakeAdmin(t, func(int32) string { return tc.state }, tc.probeErr)
 			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "200ms", "--interval", "10ms")
 			code, stdout, stderr := upstreamsCLI(t, nil, args...)
 			assert.Equal(t, 1, code)
@@ -256,13 +269,98 @@ func TestUpstreamsWaitPolls(t *testing.T) {
 	fake, polls := fakeAdmin(t, func(n int32) string {
 		inFlight := max(0, 3-n) // 2, 1, 0
 		return fmt.Sprintf(`{"name":"app1","state":"draining","draining":true,"in_flight":%d}`, inFlight)
-	})
+	}, "")
 	tokenFile := writeFile(t, "token", testAdminToken)
 	code, stdout, stderr := upstreamsCLI(t, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "app1: no request in flight\n", stdout)
 	assert.Empty(t, stderr, "no warning: app1 is draining")
 	assert.Equal(t, int32(3), polls.Load(), "the look before waiting, then polls until in_flight 0")
+}
+
+// TestUndrainWaitHealthyWaitsForListen pins the rolling-deploy bug: with
+// no active health check (the default config), undrain --wait-healthy
+// returned at once although the restarted app did not listen yet. It must
+// return only once the app listens.
+func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
+	// The app's address, on which nothing listens until the test says so.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	pool, err := proxy.NewPool(proxy.PoolOptions{Upstreams: []proxy.Upstream{
+		{Name: "app1", URL: &url.URL{Scheme: "http", Host: addr}},
+	}}, nil, zerolog.Nop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pool.Close() })
+	_, err = pool.SetDraining("app1", true) // drained for its restart
+	require.NoError(t, err)
+	h, err := admin.New(admin.Options{Token: []byte(testAdminToken), Pool: pool})
+	require.NoError(t, err)
+
+	// probed is closed once a probe has been answered; the app does not
+	// listen before the test reads it, so that probe failed.
+	probed := make(chan struct{})
+	var once sync.Once
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/upstreams/app1/probe" {
+			once.Do(func() { close(probed) })
+		}
+	}))
+	t.Cleanup(api.Close)
+	tokenFile := writeFile(t, "token", testAdminToken)
+
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		code := runUpstreams([]string{"undrain", "app1", "--wait-healthy", "--admin", api.URL, "--token-file", tokenFile,
+			"--timeout", "2m", "--interval", "20ms"}, &out, &errOut, nil)
+		done <- result{code, out.String(), errOut.String()}
+	}()
+
+	select {
+	case <-probed:
+	case r := <-done:
+		t.Fatalf("undrain --wait-healthy returned before any probe, with nothing listening: %+v", r)
+	case <-time.After(time.Minute):
+		t.Fatal("no probe within a minute")
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("undrain --wait-healthy returned while nothing listened: %+v", r)
+	default:
+	}
+	assert.Equal(t, "up", pool.States()[0].State, "undrained, and up although nothing listens: the state alone proves nothing")
+
+	// The app starts listening, late.
+	var conns atomic.Int32
+	app := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "app1") }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	l, err = net.Listen("tcp", addr)
+	require.NoError(t, err, "listening again on the app's port")
+	go func() { _ = app.Serve(l) }() // exits when the cleanup closes app
+	t.Cleanup(func() { _ = app.Close() })
+
+	select {
+	case r := <-done:
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "app1: up\napp1: up, tcp connect passed\n", r.stdout)
+		assert.NotContains(t, r.stdout+r.stderr, testAdminToken)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("undrain --wait-healthy did not return within 2m of the app listening")
+	}
+	assert.Positive(t, conns.Load(), "the app was connected to: a probe passed on it")
 }
 
 // configYAML is a minimal valid config with an admin section (%s).
