@@ -8,7 +8,10 @@
 #   1. drain it (Sidecar sends it no new request) and wait until its
 #      in-flight count is 0;
 #   2. run $RESTART with {name} replaced by NAME;
-#   3. undrain it and wait until it is healthy and taking traffic again.
+#   3. undrain it and wait until it is up and a probe of it passes (a TCP
+#      connect, or the health check path when one is configured), so the
+#      next server is not drained while this one's app is still starting:
+#      a restart command usually returns before the app listens.
 # If a step fails, the upstream is undrained (so capacity comes back) and
 # the script stops with exit status 1, leaving the later servers untouched.
 #
@@ -16,11 +19,12 @@
 #   RESTART           required: the restart command, {name} is substituted
 #   SIDECAR           the sidecar binary (default: sidecar on PATH)
 #   DRAIN_TIMEOUT     how long in-flight requests may take to finish (default 120s)
-#   HEALTHY_TIMEOUT   how long a restarted server may take to pass checks (default 120s)
+#   HEALTHY_TIMEOUT   how long a restarted server may take to listen and pass
+#                     its checks (default 120s)
 set -euo pipefail
 
 if [ $# -lt 2 ] || [ -z "${RESTART:-}" ]; then
-  sed -n '2,20p' "$0" >&2
+  sed -n '2,23p' "$0" >&2
   exit 2
 fi
 config=$1
