@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/admin"
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
@@ -26,30 +25,11 @@ import (
 
 const token = "test-admin-token-0123456789"
 
-// syncBuffer is a bytes.Buffer safe for the handler's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	pool *proxy.Pool
 	srv  *httptest.Server
 	h    *admin.Handler
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // newEnv serves an admin Handler over a real Pool of two httptest
@@ -75,7 +55,7 @@ func newEnvLocker(t *testing.T, locker *lock.Locker) *env {
 	pool, err := proxy.NewPool(proxy.PoolOptions{Upstreams: ups}, nil, zerolog.Nop())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pool.Close() })
-	e := &env{pool: pool, logs: &syncBuffer{}}
+	e := &env{pool: pool, logs: &logtest.Buffer{}}
 	e.h, err = admin.New(admin.Options{Token: []byte(token), Pool: pool, Locker: locker, Logger: zerolog.New(e.logs)})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(e.h)

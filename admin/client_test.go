@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/admin"
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/memory"
@@ -196,7 +197,7 @@ func newProxyEnv(t *testing.T) *proxyEnv {
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e.env = &env{pool: pool, srv: srv, h: h, logs: &syncBuffer{}}
+	e.env = &env{pool: pool, srv: srv, h: h, logs: &logtest.Buffer{}}
 
 	mem := memory.New(memory.Options{})
 	t.Cleanup(func() { _ = mem.Close() })

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
 
@@ -121,30 +121,12 @@ func builtBinaries(t testing.TB) binaries {
 	return builds.bins
 }
 
-// syncBuffer collects a process's output; it is safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is one started process with its combined output.
 type proc struct {
 	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *logtest.Buffer
 	exited chan struct{} // closed once the process has exited and state is set
 	state  *os.ProcessState
 	// quiet filters the output a failed test prints (nil prints it all).
@@ -158,7 +140,7 @@ type proc struct {
 // race fails the test.
 func startProc(t testing.TB, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, name: name, out: &logtest.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

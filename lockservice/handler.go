@@ -70,8 +70,8 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("lockservice: Options.Token is required")
 	case o.MaxTTL < 0:
 		return nil, fmt.Errorf("lockservice: Options.MaxTTL %v is negative", o.MaxTTL)
-	case o.MaxTTL > 0 && o.MaxTTL < time.Millisecond:
-		return nil, fmt.Errorf("lockservice: Options.MaxTTL %v is below 1ms", o.MaxTTL)
+	case o.MaxTTL > 0 && o.MaxTTL < lock.MinTTL:
+		return nil, fmt.Errorf("lockservice: Options.MaxTTL %v is below %v", o.MaxTTL, lock.MinTTL)
 	case o.MaxWait < 0:
 		return nil, fmt.Errorf("lockservice: Options.MaxWait %v is negative", o.MaxWait)
 	}

@@ -1,7 +1,6 @@
 package lockservice_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -9,13 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
@@ -26,37 +25,18 @@ const token = "test-lock-service-token-0123456789"
 // auth is the Authorization header of an authorised request.
 const auth = "Bearer " + token
 
-// syncBuffer is a bytes.Buffer safe for the handler's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a lock service under test, served by httptest.
 type env struct {
 	locker *lock.Locker
 	h      *lockservice.Handler
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // serve serves a Handler over locker with the test token and opts' limits.
 func serve(t testing.TB, locker *lock.Locker, opts lockservice.Options) *env {
 	t.Helper()
-	e := &env{locker: locker, logs: &syncBuffer{}}
+	e := &env{locker: locker, logs: &logtest.Buffer{}}
 	opts.Locker, opts.Token = locker, []byte(token)
 	opts.Logger = zerolog.New(e.logs).Level(zerolog.DebugLevel)
 	var err error

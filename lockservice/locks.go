@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/sidecarproxy/sidecar/lock"
 )
@@ -77,7 +76,7 @@ func (h *Handler) acquire(w http.ResponseWriter, r *http.Request, name string) {
 		h.writeErr(w, r, name, err)
 		return
 	}
-	ttl, err := duration(params, "ttl", true, time.Millisecond, h.maxTTL)
+	ttl, err := duration(params, "ttl", true, lock.MinTTL, h.maxTTL)
 	if err != nil {
 		h.writeErr(w, r, name, err)
 		return
@@ -119,7 +118,7 @@ func (h *Handler) extend(w http.ResponseWriter, r *http.Request, name string) {
 		h.writeErr(w, r, name, err)
 		return
 	}
-	ttl, err := duration(params, "ttl", true, time.Millisecond, h.maxTTL)
+	ttl, err := duration(params, "ttl", true, lock.MinTTL, h.maxTTL)
 	if err != nil {
 		h.writeErr(w, r, name, err)
 		return

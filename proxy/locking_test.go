@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/sessions"
@@ -67,7 +68,7 @@ type lockEnv struct {
 	srv    *httptest.Server
 	locker *lock.Locker
 	signer *sessions.Signer
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // newLockEnv runs a proxy whose session locks come from an in-process
@@ -87,7 +88,7 @@ func newLockEnv(t *testing.T, locking proxy.Locking, off ...bool) *lockEnv {
 	if len(off) == 0 || !off[0] {
 		locking.Locker = locker
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	p, err := proxy.New(proxy.Options{
 		Upstreams: []proxy.Upstream{{Name: "app", URL: counterApp(t, hdr)}},
 		Manager:   m, Header: hdr, Locking: locking, Logger: zerolog.New(logs),

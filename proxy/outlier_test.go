@@ -1,13 +1,10 @@
 package proxy
 
 import (
-	"bytes"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,33 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 )
-
-// logBuffer collects a pool's log lines from its goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// count returns how many log lines contain s.
-func (b *logBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
 
 // loggedPool is a pool on a fake clock that never moves unless the test
 // advances it, whose probe-back loops wait until the pool closes unless
 // the test replaces p.after.
-func loggedPool(t *testing.T, o PoolOptions) (*Pool, *logBuffer, *clocktest.Clock) {
+func loggedPool(t *testing.T, o PoolOptions) (*Pool, *logtest.Buffer, *clocktest.Clock) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	p, err := NewPool(o, nil, zerolog.New(logs))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
@@ -76,8 +55,8 @@ func TestEjectionCap(t *testing.T) {
 				}
 			}
 			assert.Equal(t, tc.ejected, ejected)
-			assert.Equal(t, len(tc.ejected), logs.count("upstream ejected after failures"), "each ejection is logged once")
-			assert.Equal(t, tc.refused, logs.count("upstream not ejected despite failures"),
+			assert.Equal(t, len(tc.ejected), logs.Count("upstream ejected after failures"), "each ejection is logged once")
+			assert.Equal(t, tc.refused, logs.Count("upstream not ejected despite failures"),
 				"a refusal is logged once per failure streak, not per failure")
 			assert.Equal(t, uint64(len(tc.fail)), st.backends[0].failures.Load()+st.backends[1].failures.Load()+st.backends[2].failures.Load(),
 				"refused failures are still counted")
@@ -116,11 +95,11 @@ func TestPanicMode(t *testing.T) {
 	st := p.state.Load()
 	st.byName["u1"].healthy.Store(false)
 	assert.ElementsMatch(t, []string{"u0", "u2"}, pickedSet(t, p, 12), "2 of 3 available: no panic")
-	assert.Zero(t, logs.count("panic mode"))
+	assert.Zero(t, logs.Count("panic mode"))
 
 	st.byName["u2"].healthy.Store(false) // 1 of 3 available, under 50%
 	assert.ElementsMatch(t, []string{"u0", "u1", "u2"}, pickedSet(t, p, 30), "panic: every non-draining upstream, never the draining one")
-	assert.Equal(t, 1, logs.count("panic mode:"), "entering is logged once, not per request")
+	assert.Equal(t, 1, logs.Count("panic mode:"), "entering is logged once, not per request")
 
 	st.byName["u0"].ejectedUntil.Store(p.now().Add(time.Hour).UnixNano()) // none available
 	assert.ElementsMatch(t, []string{"u0", "u1", "u2"}, pickedSet(t, p, 30), "still routed, never 503")
@@ -129,8 +108,8 @@ func TestPanicMode(t *testing.T) {
 	st.byName["u1"].healthy.Store(true)
 	st.byName["u2"].healthy.Store(true)
 	assert.ElementsMatch(t, []string{"u0", "u1", "u2"}, pickedSet(t, p, 30))
-	assert.Equal(t, 1, logs.count("panic mode over"), "leaving is logged once")
-	assert.Equal(t, 1, logs.count("panic mode:"))
+	assert.Equal(t, 1, logs.Count("panic mode over"), "leaving is logged once")
+	assert.Equal(t, 1, logs.Count("panic mode:"))
 
 	t.Run("off when negative", func(t *testing.T) {
 		p, logs, _ := loggedPool(t, PoolOptions{Upstreams: ups(t, 1, 1), PanicThreshold: -1})
@@ -138,7 +117,7 @@ func TestPanicMode(t *testing.T) {
 		p.state.Load().byName["u1"].healthy.Store(false)
 		_, err := p.pick(httptest.NewRequest(http.MethodGet, "/", nil), nil)
 		assert.ErrorIs(t, err, ErrNoUpstream)
-		assert.Zero(t, logs.count("panic mode"))
+		assert.Zero(t, logs.Count("panic mode"))
 	})
 	t.Run("all draining is still 503", func(t *testing.T) {
 		p, _, _ := loggedPool(t, PoolOptions{Upstreams: ups(t, 1)})
@@ -199,7 +178,7 @@ func TestProbeBackoff(t *testing.T) {
 		"base, doubled each time, capped at Cooldown")
 	d := next() // asked once the fifth failure is logged
 	assert.Equal(t, 5*time.Second, d)
-	assert.Equal(t, 5, logs.count("failed its probe"), "each failed probe is logged once")
+	assert.Equal(t, 5, logs.Count("failed its probe"), "each failed probe is logged once")
 
 	ln, err = net.Listen("tcp", addr)
 	require.NoError(t, err, "listening on b's address again")
@@ -208,7 +187,7 @@ func TestProbeBackoff(t *testing.T) {
 	require.Eventually(t, func() bool { return !b.probing.Load() }, waitTimeout, time.Millisecond, "a passing probe readmits")
 	assert.Zero(t, b.ejectedUntil.Load())
 	assert.Equal(t, "up", p.States()[1].State)
-	assert.Equal(t, 1, logs.count("readmitted by its probe"))
+	assert.Equal(t, 1, logs.Count("readmitted by its probe"))
 
 	// Readmitted but no success yet: the next ejection is as long as the last.
 	p.passiveFail(b)
@@ -231,9 +210,9 @@ func TestActiveCheckReadmits(t *testing.T) {
 	})
 	bb := p.state.Load().byName["b"]
 	p.passiveFail(bb)
-	require.Equal(t, 1, logs.count("upstream ejected after failures"))
+	require.Equal(t, 1, logs.Count("upstream ejected after failures"))
 	require.Eventually(t, func() bool { return p.States()[1].State == "up" }, waitTimeout, time.Millisecond,
 		"one passing check brings it back, long before its cooldown (on a clock that never moves)")
-	assert.Equal(t, 1, logs.count("readmitted by its active health check"))
-	assert.Zero(t, logs.count("readmitted by its probe"), "its probe never ran")
+	assert.Equal(t, 1, logs.Count("readmitted by its active health check"))
+	assert.Zero(t, logs.Count("readmitted by its probe"), "its probe never ran")
 }

@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/memory"
@@ -33,24 +33,6 @@ const (
 	// a busy machine running the race detector.
 	waitTimeout = 15 * time.Second
 )
-
-// syncBuffer collects log lines from concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // seen is what the app received on one request.
 type seen struct {
@@ -84,7 +66,7 @@ type env struct {
 	srv     *httptest.Server
 	hdr     *sessions.HeaderSigner
 	store   *outageStore
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	mu      sync.Mutex
 	last    seen
 	respond func(w http.ResponseWriter, r *http.Request)
@@ -92,7 +74,7 @@ type env struct {
 
 func newEnv(t *testing.T, mod func(*proxy.Options)) *env {
 	t.Helper()
-	e := &env{t: t, logs: &syncBuffer{}}
+	e := &env{t: t, logs: &logtest.Buffer{}}
 	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(headerSecret)})
 	require.NoError(t, err)
 	e.hdr = hdr
