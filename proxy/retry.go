@@ -33,10 +33,14 @@ import (
 // One case stays ambiguous and is not retried for other methods: the app
 // closes a keep-alive connection cleanly just after Sidecar finished
 // writing a request on it. That looks exactly like an app that read the
-// request and crashed, and replaying a POST there could run it twice. Apps
-// that fail their health check briefly before closing (a lame-duck period,
-// as a Kubernetes preStop hook does), or a drain before the restart, avoid
-// it entirely.
+// request and crashed, and replaying a POST there could run it twice. So
+// that such a request is not sent in the first place, the first write on a
+// reused connection checks the socket for the app's FIN (see liveConn): a
+// connection the app has closed is never written to, however late the
+// transport's reader notices. What is left is an app that closes in the
+// instant between that check and reading the request; apps that fail
+// their health check briefly before closing (a lame-duck period), or a
+// drain before the restart, avoid even that.
 type RetryOptions struct {
 	// Attempts is the total number of tries; 0 means DefaultRetryAttempts
 	// (3), 1 never retries.
@@ -166,8 +170,8 @@ func retryable(req *http.Request, err error, tr *attemptTrace, body *replayBody)
 	if errors.As(err, &ne) && ne.Timeout() {
 		return false // slow, not dead: retrying would double its load
 	}
-	if !tr.wrote.Load() {
-		return true // the request never reached the app whole: it had closed the connection
+	if !tr.sent() {
+		return true // no byte of the request left Sidecar, or it never reached the app whole
 	}
 	if tr.reused.Load() && errors.Is(err, syscall.ECONNRESET) {
 		return true // it closed the keep-alive connection with our request unread
@@ -187,6 +191,24 @@ func idempotent(r *http.Request) bool {
 type attemptTrace struct {
 	gotConn, reused, wrote, firstByte atomic.Bool
 	scrub                             func(http.Header)
+	// conn is the try's connection when it is a liveConn, and base its
+	// byte count when the try got it.
+	conn atomic.Pointer[liveConn]
+	base atomic.Int64
+}
+
+// sent reports whether the request went out whole or in part. On a
+// liveConn that is whether any byte was written to the socket during the
+// try: httptrace's WroteRequest fires once the request is in the
+// transport's buffer, before the flush that may fail (for instance after
+// the app closed the connection, which Go then reports as "server closed
+// idle connection" although nothing was sent). Elsewhere it is
+// WroteRequest.
+func (a *attemptTrace) sent() bool {
+	if c := a.conn.Load(); c != nil {
+		return c.written.Load() > a.base.Load()
+	}
+	return a.wrote.Load()
 }
 
 func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
@@ -194,6 +216,13 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 		GotConn: func(i httptrace.GotConnInfo) {
 			a.gotConn.Store(true)
 			a.reused.Store(i.Reused)
+			if lc, ok := i.Conn.(*liveConn); ok {
+				a.base.Store(lc.written.Load())
+				a.conn.Store(lc)
+				if i.Reused {
+					lc.armed.Store(true) // see liveConn
+				}
+			}
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {

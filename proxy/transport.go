@@ -27,7 +27,10 @@ type TransportOptions struct {
 	MaxIdleConnsPerHost int
 }
 
-// NewTransport returns an HTTP/1.1 keep-alive transport for the apps.
+// NewTransport returns an HTTP/1.1 keep-alive transport for the apps. Its
+// connections check, before a request is written on one reused from the
+// idle pool, that the app has not closed it (see liveConn; the check costs
+// one non-blocking syscall).
 func NewTransport(o TransportOptions) *http.Transport {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = DefaultDialTimeout
@@ -42,10 +45,10 @@ func NewTransport(o TransportOptions) *http.Transport {
 		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
 	return &http.Transport{
-		DialContext: (&net.Dialer{
+		DialContext: dialLive((&net.Dialer{
 			Timeout:   o.DialTimeout,
 			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		}).DialContext),
 		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
 		IdleConnTimeout:       o.IdleConnTimeout,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,

@@ -1,0 +1,269 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// stallConn holds back the error (the app's FIN) that ends a Read until
+// release is closed, like a transport reader goroutine that a busy machine
+// has not scheduled yet; sawEOF is closed once the error has arrived.
+type stallConn struct {
+	*net.TCPConn
+	sawEOF  chan struct{}
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if err != nil {
+		c.once.Do(func() { close(c.sawEOF) })
+		<-c.release
+	}
+	return n, err
+}
+
+// TestPOSTOnConnectionAppClosedIsNotLost pins issue 8 item 4: a POST
+// written on an idle keep-alive connection that the app had already closed
+// (its FIN queued, the transport's reader not yet run) was lost and
+// answered 502, because it looks like an app that read it and crashed. The
+// first write now peeks at the socket, finds the FIN, writes nothing, and
+// the transport sends the POST on a fresh connection: it reaches the app
+// exactly once.
+func TestPOSTOnConnectionAppClosedIsNotLost(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer app.Close()
+
+	release := make(chan struct{})
+	defer close(release)
+	conns := make(chan *stallConn, 8)
+	var d net.Dialer
+	tr := &http.Transport{DialContext: dialLive(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		sc := &stallConn{TCPConn: c.(*net.TCPConn), sawEOF: make(chan struct{}), release: release}
+		conns <- sc
+		return sc, nil
+	})}
+	defer tr.CloseIdleConnections()
+	pool, err := NewPool(PoolOptions{Upstreams: []Upstream{{Name: "app", URL: mustParse(t, app.URL)}}}, tr, zerolog.Nop())
+	require.NoError(t, err)
+	defer pool.Close()
+	pt := &poolTransport{pool: pool, next: tr}
+
+	post := func(body string) (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://sidecar/set", strings.NewReader(body))
+		req.RequestURI = ""
+		resp, err := pt.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+
+	status, err := post("first")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	first := <-conns
+	app.CloseClientConnections() // the app closes its idle keep-alive connection
+	select {
+	case <-first.sawEOF: // the FIN is here; the transport does not know yet
+	case <-time.After(waitTimeout):
+		t.Fatal("the app's FIN never arrived")
+	}
+
+	status, err = post("second")
+	require.NoError(t, err, "the POST must not be lost on the connection the app closed")
+	assert.Equal(t, http.StatusOK, status)
+	select {
+	case <-conns: // it went on a fresh connection
+	default:
+		t.Error("the POST did not go on a fresh connection")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"first", "second"}, got, "each POST reached the app exactly once")
+}
+
+// TestLiveConnPeek checks the peek's three answers on real sockets: an
+// open, quiet connection is written to; one the app closed, or on which it
+// sent bytes nobody asked for, fails the armed write with nothing written;
+// an unarmed write is never checked.
+func TestLiveConnPeek(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		app     func(net.Conn) // what the app does with its end
+		arm     bool
+		wantErr bool
+	}{
+		{"open and quiet", nil, true, false},
+		{"closed by the app", func(c net.Conn) { _ = c.Close() }, true, true},
+		{"unsolicited bytes", func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\n\r\n") }, true, true},
+		{"closed but not armed", func(c net.Conn) { _ = c.Close() }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() { // exits after one accept (or when ln closes)
+				c, err := ln.Accept()
+				if err == nil {
+					accepted <- c
+				}
+			}()
+			var d net.Dialer
+			c, err := dialLive(d.DialContext)(context.Background(), "tcp", ln.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			lc, ok := c.(*liveConn)
+			require.True(t, ok, "a TCP connection is wrapped")
+			srv := <-accepted
+			defer srv.Close()
+			if tc.app != nil {
+				tc.app(srv)
+				require.Eventually(t, lc.closedByApp, waitTimeout, time.Millisecond, "what the app did reaches this socket")
+			}
+			if tc.arm {
+				lc.armed.Store(true)
+			}
+			n, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+			if tc.wantErr {
+				assert.True(t, errors.Is(err, errAppClosedConn), "got %v", err)
+				assert.Zero(t, n)
+				return
+			}
+			assert.NoError(t, err)
+			assert.Equal(t, 18, n)
+		})
+	}
+}
+
+// BenchmarkLiveConnPeek is what the check costs each request on a reused
+// keep-alive connection: one non-blocking recvfrom on an open socket.
+func BenchmarkLiveConnPeek(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	go func() { // exits after one accept (or when ln closes)
+		if c, err := ln.Accept(); err == nil {
+			b.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	var d net.Dialer
+	c, err := dialLive(d.DialContext)(context.Background(), "tcp", ln.Addr().String())
+	require.NoError(b, err)
+	defer c.Close()
+	lc := c.(*liveConn)
+	b.ReportAllocs()
+	for b.Loop() {
+		if lc.closedByApp() {
+			b.Fatal("an open connection looks closed")
+		}
+	}
+}
+
+// TestPOSTNeverSentIsRetried pins the second half of issue 8 item 4,
+// found by the rolling-restart benchmark: a POST that failed before any
+// byte of it reached the socket was answered 502, because httptrace's
+// WroteRequest fires once the request is in the transport's buffer, before
+// the flush that fails, and Sidecar took that for "sent". The benchmark
+// hit it when the app's FIN reached Go's reader between the POST taking a
+// keep-alive connection and writing on it (Go then reports "server closed
+// idle connection"); an app that closes its listener with connections
+// still in its accept queue does it deterministically: the kernel resets
+// them, and the first write on one fails with nothing written. Such a POST
+// is now retried on another upstream and reaches an app exactly once.
+func TestPOSTNeverSentIsRetried(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer app.Close()
+	// The closing app: it never accepts, and closes its listener once
+	// Sidecar's connection sits in its accept queue.
+	closing, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer closing.Close()
+
+	var d net.Dialer
+	var triedClosing atomic.Bool
+	tr := &http.Transport{DialContext: dialLive(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil || addr != closing.Addr().String() {
+			return c, err
+		}
+		triedClosing.Store(true)
+		_ = closing.Close() // the kernel resets the queued connection
+		raw, err := c.(*net.TCPConn).SyscallConn()
+		require.NoError(t, err)
+		var buf [1]byte
+		require.Eventually(t, func() bool {
+			reset := false
+			_ = raw.Control(func(fd uintptr) { reset = peekClosed(int(fd), buf[:]) })
+			return reset
+		}, waitTimeout, time.Millisecond, "the reset reaches Sidecar's socket")
+		return c, nil
+	})}
+	defer tr.CloseIdleConnections()
+	pool, err := NewPool(PoolOptions{
+		Upstreams: []Upstream{{Name: "closing", URL: mustParse(t, "http://"+closing.Addr().String())}, {Name: "app", URL: mustParse(t, app.URL)}},
+	}, tr, zerolog.Nop())
+	require.NoError(t, err)
+	defer pool.Close()
+	pt := &poolTransport{pool: pool, next: tr}
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://sidecar/set", strings.NewReader("once"))
+	req.RequestURI = ""
+	resp, err := pt.RoundTrip(req)
+	require.NoError(t, err, "no byte of the POST reached the closing app: it must be retried")
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"once"}, got, "the POST reached the other app exactly once")
+	assert.True(t, triedClosing.Load(), "round robin tried the closing app first")
+}
+
+func mustParse(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	require.NoError(t, err)
+	return u
+}
