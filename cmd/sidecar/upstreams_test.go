@@ -360,7 +360,10 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("undrain --wait-healthy did not return within 2m of the app listening")
 	}
-	assert.Positive(t, conns.Load(), "the app was connected to: a probe passed on it")
+	// The probe's connection is in the app's accept queue by now, but its
+	// server may not have taken it yet.
+	assert.Eventually(t, func() bool { return conns.Load() > 0 }, time.Minute, 5*time.Millisecond,
+		"the app was connected to: a probe passed on it")
 }
 
 // configYAML is a minimal valid config with an admin section (%s).
