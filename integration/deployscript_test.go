@@ -18,10 +18,11 @@ type deployStep struct {
 	// draining: the script said "== NAME: draining".
 	draining time.Time
 	// asked: the restart command reached the test (the drain had
-	// returned); stopped: the old process had exited; launched: the new
-	// one had started (the command returned); listening: it had logged
-	// that it listens.
-	asked, stopped, launched, listening time.Time
+	// returned); stopping: the test had checked Sidecar's view of the app
+	// and sent SIGTERM; stopped: the old process had exited; launched: the
+	// new one had started (the command returned); listening: it had
+	// logged that it listens.
+	asked, stopping, stopped, launched, listening time.Time
 	// undraining: the script said "== NAME: back in the pool"; end: it
 	// went on to the next app (or said "== done"), undrain --wait-healthy
 	// having returned.
@@ -35,8 +36,8 @@ func (s deployStep) String() string {
 		}
 		return to.Sub(from).Round(time.Millisecond).String()
 	}
-	return fmt.Sprintf("%s: drain %s, stop %s, start %s, listening %s after the start; undrain --wait-healthy %s (returned %s after the app listened); step %s",
-		s.app.name, d(s.draining, s.asked), d(s.asked, s.stopped), d(s.stopped, s.launched), d(s.launched, s.listening),
+	return fmt.Sprintf("%s: drain %s, check %s, stop %s, start %s, listening %s after the start; undrain --wait-healthy %s (returned %s after the app listened); step %s",
+		s.app.name, d(s.draining, s.asked), d(s.asked, s.stopping), d(s.stopping, s.stopped), d(s.stopped, s.launched), d(s.launched, s.listening),
 		d(s.undraining, s.end), d(s.listening, s.end), d(s.draining, s.end))
 }
 
@@ -153,6 +154,7 @@ func TestRollingDeployScript(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			require.Equal(t, "draining", upstreamState(out, a.name), "the script restarts %s only once it is drained: %s", a.name, out)
 			require.Zero(t, countInFlight(t, out, a.name), "the script restarts %s only once nothing is in flight on it: %s", a.name, out)
+			current.stopping = time.Now()
 			a.stop()
 			current.stopped = time.Now()
 			a.launch()
