@@ -48,12 +48,19 @@ func (a *appProc) URL() string { return "http://" + a.addr }
 // /healthz answers.
 func (a *appProc) start() {
 	a.t.Helper()
+	a.launch()
+	waitHTTP(a.t, a.p, a.URL()+"/healthz")
+}
+
+// launch starts a new process on the app's port and returns at once, as
+// `systemctl restart` does: with -listen-delay it is not listening yet.
+func (a *appProc) launch() {
+	a.t.Helper()
 	require.Nil(a.t, a.runningProc(), "%s is already running", a.name)
 	a.starts++
 	a.p = startProc(a.t, fmt.Sprintf("%s#%d", a.name, a.starts),
 		[]string{"SIDECAR_HEADER_SECRET=" + headerSecret},
 		builtBinaries(a.t).testapp, append([]string{"-listen", a.addr, "-name", a.name, "-request-log", a.reqLog}, a.args...)...)
-	waitHTTP(a.t, a.p, a.URL()+"/healthz")
 }
 
 // stop sends SIGTERM and requires a graceful exit (status 0).

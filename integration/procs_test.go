@@ -46,6 +46,9 @@ import (
 //     verifySessions reads every session back.
 //   - newCluster / cluster.report (rolling_test.go): Redis, N apps and a
 //     Sidecar in one call, and the totals of a run in the test log.
+//   - startRestartControl (restartctl_test.go): a RESTART command for
+//     docs/rolling-deploy.sh whose restarts the test goroutine performs
+//     with appProc.stop and launch (started, not yet listening).
 
 const (
 	// readyTimeout bounds every wait for a condition: a started process

@@ -112,8 +112,9 @@ func main() {
 	lameDuck := flag.Duration("lame-duck", 0, "after SIGTERM, fail /healthz for this long before shutting down")
 	lameDuckChecks := flag.Int("lame-duck-checks", 0, "with -lame-duck D: fail this many health checks, then wait D more")
 	reqLog := flag.String("request-log", "", "append the id, method and path of every proxied request to this file")
+	listenDelay := flag.Duration("listen-delay", 0, "wait this long before listening, as an app server that takes seconds to start does")
 	flag.Parse()
-	if err := run(*listen, *name, *grace, lameDuckOptions{*lameDuck, *lameDuckChecks}, *reqLog); err != nil {
+	if err := run(*listen, *name, *grace, lameDuckOptions{*lameDuck, *lameDuckChecks}, *reqLog, *listenDelay); err != nil {
 		fmt.Fprintf(os.Stderr, "testapp %s: %v\n", *name, err)
 		os.Exit(1)
 	}
@@ -125,7 +126,7 @@ type lameDuckOptions struct {
 	checks int
 }
 
-func run(listen, name string, grace time.Duration, lameDuck lameDuckOptions, reqLog string) error {
+func run(listen, name string, grace time.Duration, lameDuck lameDuckOptions, reqLog string, listenDelay time.Duration) error {
 	secret := os.Getenv("SIDECAR_HEADER_SECRET")
 	verifier, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(secret)})
 	if err != nil {
@@ -140,13 +141,22 @@ func run(listen, name string, grace time.Duration, lameDuck lameDuckOptions, req
 		defer f.Close()
 		a.reqLog = f
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if listenDelay > 0 {
+		fmt.Fprintf(os.Stderr, "testapp %s: starting, listening in %v\n", name, listenDelay)
+		select {
+		case <-time.After(listenDelay):
+		case <-ctx.Done():
+			fmt.Fprintf(os.Stderr, "testapp %s: signal received before listening: stopped\n", name)
+			return nil
+		}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }() // exits when Shutdown closes the listener
 	fmt.Fprintf(os.Stderr, "testapp %s: listening on %s\n", name, ln.Addr())
