@@ -8,12 +8,16 @@
 #   1. drain it (Sidecar sends it no new request) and wait until its
 #      in-flight count is 0;
 #   2. run $RESTART with {name} replaced by NAME;
-#   3. undrain it and wait until it is up and a probe of it passes (a TCP
-#      connect, or the health check path when one is configured), so the
-#      next server is not drained while this one's app is still starting:
-#      a restart command usually returns before the app listens.
-# If a step fails, the upstream is undrained (so capacity comes back) and
-# the script stops with exit status 1, leaving the later servers untouched.
+#   3. probe it while it is still drained (a TCP connect, or the health
+#      check path when one is configured) until a probe passes, then
+#      undrain it and wait until it is up: a restart command usually
+#      returns before the app listens, and this way no request meets an
+#      app that is still starting, and the next server is not drained
+#      before this one serves.
+# If the drain or the restart fails, the upstream is undrained (so capacity
+# comes back); if the restarted app never answers its probe, it stays
+# drained. Either way the script stops with exit status 1, leaving the
+# later servers untouched.
 #
 # Environment:
 #   RESTART           required: the restart command, {name} is substituted
@@ -24,7 +28,7 @@
 set -euo pipefail
 
 if [ $# -lt 2 ] || [ -z "${RESTART:-}" ]; then
-  sed -n '2,23p' "$0" >&2
+  sed -n '2,27p' "$0" >&2
   exit 2
 fi
 config=$1
@@ -46,9 +50,9 @@ for name in "$@"; do
     "$sidecar" upstreams undrain "$name" --config "$config" || true
     exit 1
   fi
-  echo "== $name: back in the pool"
+  echo "== $name: waiting until it answers, then back in the pool"
   if ! "$sidecar" upstreams undrain "$name" --config "$config" --wait-healthy --timeout "$healthy_timeout"; then
-    echo "== $name: not healthy after $healthy_timeout; stopping" >&2
+    echo "== $name: not healthy after $healthy_timeout (still drained if it never answered); stopping" >&2
     exit 1
   fi
 done

@@ -23,7 +23,7 @@ type deployStep struct {
 	// new one had started (the command returned); listening: it had
 	// logged that it listens.
 	asked, stopping, stopped, launched, listening time.Time
-	// undraining: the script said "== NAME: back in the pool"; end: it
+	// undraining: the script said "== NAME: ... back in the pool"; end: it
 	// went on to the next app (or said "== done"), undrain --wait-healthy
 	// having returned.
 	undraining, end time.Time
@@ -116,7 +116,7 @@ func TestRollingDeployScript(t *testing.T) {
 			}
 			name, what, _ := strings.Cut(rest, ": ")
 			if what != "draining" && name != "done" {
-				if what == "back in the pool" && current != nil {
+				if strings.HasSuffix(what, "back in the pool") && current != nil {
 					current.undraining = now
 				}
 				continue

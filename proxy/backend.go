@@ -26,7 +26,7 @@ type Backend struct {
 	weight       atomic.Int64 // current weight (Update may change it in place)
 	healthy      atomic.Bool  // active health verdict (true until a check says otherwise)
 	draining     atomic.Bool  // set by the admin API: no new requests
-	ejectedUntil atomic.Int64 // unix nanos; passive ejection in force before then
+	ejectedUntil atomic.Int64 // unix nanos: ejected (not 0) until readmitted; probed from then
 	probing      atomic.Bool  // a probe-back loop is running
 	fails        atomic.Int32 // consecutive passive failures
 	ejections    atomic.Int32 // consecutive ejections without a success between (backoff)
@@ -51,8 +51,8 @@ func newBackend(u Upstream) *Backend {
 }
 
 // available reports whether the backend may take a new request at now.
-func (b *Backend) available(now int64) bool {
-	return b.healthy.Load() && !b.draining.Load() && b.ejectedUntil.Load() <= now
+func (b *Backend) available() bool {
+	return b.healthy.Load() && !b.draining.Load() && b.ejectedUntil.Load() == 0
 }
 
 // State is a point-in-time view of a backend for the admin API.
@@ -76,7 +76,7 @@ func (b *Backend) state(now time.Time) State {
 		Weight:   int(b.weight.Load()),
 		Healthy:  b.healthy.Load(),
 		Draining: b.draining.Load(),
-		Ejected:  b.ejectedUntil.Load() > now.UnixNano(),
+		Ejected:  b.ejectedUntil.Load() != 0,
 		InFlight: b.inflight.Load(),
 		Served:   b.served.Load(),
 		Failures: b.failures.Load(),

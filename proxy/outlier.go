@@ -39,10 +39,10 @@ func (p *Pool) passiveFail(b *Backend) {
 	p.ejectMu.Lock()
 	defer p.ejectMu.Unlock()
 	now := p.now()
-	if b.ejectedUntil.Load() > now.UnixNano() {
+	if b.ejectedUntil.Load() != 0 {
 		return // already out; panic mode sent it this request
 	}
-	if reason := ejectionRefused(st, b, now.UnixNano()); reason != "" {
+	if reason := ejectionRefused(st, b); reason != "" {
 		if !b.capped.Swap(true) {
 			p.log.Warn().Str("upstream", b.Name).Int("consecutive_failures", n).Str("reason", reason).
 				Msg("upstream not ejected despite failures: " + reason)
@@ -59,10 +59,10 @@ func (p *Pool) passiveFail(b *Backend) {
 	}
 }
 
-// ejectionRefused returns why b may not be ejected at now, or "": it would
+// ejectionRefused returns why b may not be ejected, or "": it would
 // be the last available upstream, or take the ejected share of the
 // non-draining upstreams over MaxEjectionPercent.
-func ejectionRefused(st *poolState, b *Backend, now int64) string {
+func ejectionRefused(st *poolState, b *Backend) string {
 	maxPct := st.opts.Passive.MaxEjectionPercent
 	if maxPct < 0 {
 		return "passive ejection is capped at 0%"
@@ -74,7 +74,7 @@ func ejectionRefused(st *poolState, b *Backend, now int64) string {
 		}
 		live++
 		switch {
-		case o.ejectedUntil.Load() > now:
+		case o.ejectedUntil.Load() != 0:
 			ejected++
 		case o != b && o.healthy.Load():
 			others++
@@ -89,8 +89,9 @@ func ejectionRefused(st *poolState, b *Backend, now int64) string {
 	return ""
 }
 
-// eject takes b out for BaseEjection doubled for each consecutive
-// ejection before this one, at most Cooldown, and returns that time.
+// eject takes b out until a probe or an active check readmits it, and
+// schedules its probe after BaseEjection doubled for each consecutive
+// ejection before this one, at most Cooldown; it returns that time.
 // p.ejectMu must be held.
 func (p *Pool) eject(b *Backend, pa Passive, now time.Time) time.Duration {
 	d := pa.BaseEjection
@@ -160,9 +161,9 @@ func (p *Pool) probeBack(b *Backend) {
 }
 
 // panicMode reports whether fewer than PanicThreshold percent of the
-// non-draining upstreams are available at now, and logs when that
+// non-draining upstreams are available, and logs when that
 // changes.
-func (p *Pool) panicMode(st *poolState, now int64) bool {
+func (p *Pool) panicMode(st *poolState) bool {
 	if st.opts.PanicThreshold < 0 {
 		return p.setPanic(false, 0, 0, st.opts.PanicThreshold)
 	}
@@ -172,7 +173,7 @@ func (p *Pool) panicMode(st *poolState, now int64) bool {
 			continue
 		}
 		live++
-		if b.available(now) {
+		if b.available() {
 			avail++
 		}
 	}

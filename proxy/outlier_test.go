@@ -216,3 +216,29 @@ func TestActiveCheckReadmits(t *testing.T) {
 	assert.Equal(t, 1, logs.Count("readmitted by its active health check"))
 	assert.Zero(t, logs.Count("readmitted by its probe"), "its probe never ran")
 }
+
+// TestEjectedUntilProbePasses pins what a helper found running the deploy
+// script on a busy machine: once an ejection's time ran out the upstream
+// took requests again before its probe had run, so the first refused
+// connection ejected it again and doubled the wait. It now stays out
+// until its probe (or an active check) passes, however late that runs.
+func TestEjectedUntilProbePasses(t *testing.T) {
+	a, b := newCountingApp(t), newCountingApp(t)
+	p, _, clock := loggedPool(t, PoolOptions{ // probe loops wait until the pool closes
+		Upstreams: []Upstream{a.upstream(t, "a"), b.upstream(t, "b")},
+		Passive:   Passive{MaxFails: 1, BaseEjection: time.Second},
+	})
+	bb := p.state.Load().byName["b"]
+	p.passiveFail(bb)
+	require.Equal(t, "ejected", p.States()[1].State)
+	clock.Advance(time.Hour) // long past the ejection; its probe has not run
+	assert.Equal(t, "ejected", p.States()[1].State, "out until a probe passes")
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	for range 10 {
+		got, err := p.pick(req, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "a", got.Name, "no request goes to b before its probe passes")
+	}
+	p.readmit(bb, "probe")
+	assert.Equal(t, "up", p.States()[1].State)
+}

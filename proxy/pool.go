@@ -64,7 +64,10 @@ func (h HealthCheck) withDefaults() HealthCheck {
 // one without a successful response in between twice as long as the last,
 // up to Cooldown. When an ejection runs out the upstream is probed (the
 // health check path, or a TCP connect without one): a pass readmits it, a
-// failure ejects it again. A passing active health check readmits it at
+// failure ejects it again. It gets no request until then, however late a
+// busy machine runs the probe: live traffic is not what finds out whether
+// it is back (which would eject it again, and double the wait, on the
+// first refused connection). A passing active health check readmits it at
 // once. Ejection never takes out more than MaxEjectionPercent of the
 // non-draining upstreams, nor the last available one: a failure that would
 // is counted but does not eject. Only upstream faults count: a client that
@@ -292,14 +295,13 @@ func realAfter(d time.Duration) (<-chan time.Time, func() bool) {
 // mode every non-draining upstream counts as available.
 func (p *Pool) pick(r *http.Request, tried []*Backend) (*Backend, error) {
 	st := p.state.Load()
-	now := p.now().UnixNano()
-	panicking := p.panicMode(st, now)
+	panicking := p.panicMode(st)
 	if len(tried) == 0 {
-		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b, now, nil, panicking) {
+		if b := st.opts.Affinity.route(r, st.byName); b != nil && !skip(b, nil, panicking) {
 			return b, nil
 		}
 	}
-	if b := st.sel.pick(st.backends, now, tried, panicking); b != nil {
+	if b := st.sel.pick(st.backends, tried, panicking); b != nil {
 		return b, nil
 	}
 	return nil, ErrNoUpstream

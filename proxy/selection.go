@@ -33,17 +33,17 @@ func (p Policy) Validate() error {
 }
 
 // selector picks one of the candidates, which are never empty, skipping
-// those unavailable at now (only draining ones in panic mode) or already
+// those unavailable (only draining ones in panic mode) or already
 // tried by this request. It returns nil when every candidate is skipped.
 type selector interface {
-	pick(bs []*Backend, now int64, tried []*Backend, panicking bool) *Backend
+	pick(bs []*Backend, tried []*Backend, panicking bool) *Backend
 }
 
-// skip reports whether b must not be chosen: unavailable at now (in panic
+// skip reports whether b must not be chosen: unavailable (in panic
 // mode: draining), or already tried by this request. A plain function
 // rather than a closure, so choosing an upstream allocates nothing.
-func skip(b *Backend, now int64, tried []*Backend, panicking bool) bool {
-	if panicking && b.draining.Load() || !panicking && !b.available(now) {
+func skip(b *Backend, tried []*Backend, panicking bool) bool {
+	if panicking && b.draining.Load() || !panicking && !b.available() {
 		return true
 	}
 	for _, t := range tried {
@@ -70,11 +70,11 @@ func newSelector(p Policy, bs []*Backend) selector {
 // then the first candidate from there that is not skipped.
 type plainRR struct{ next atomic.Uint64 }
 
-func (rr *plainRR) pick(bs []*Backend, now int64, tried []*Backend, panicking bool) *Backend {
+func (rr *plainRR) pick(bs []*Backend, tried []*Backend, panicking bool) *Backend {
 	n := uint64(len(bs))
 	start := rr.next.Add(1) - 1
 	for i := uint64(0); i < n; i++ {
-		if b := bs[(start+i)%n]; !skip(b, now, tried, panicking) {
+		if b := bs[(start+i)%n]; !skip(b, tried, panicking) {
 			return b
 		}
 	}
@@ -90,13 +90,13 @@ type weightedRR struct {
 	current map[*Backend]int64
 }
 
-func (w *weightedRR) pick(bs []*Backend, now int64, tried []*Backend, panicking bool) *Backend {
+func (w *weightedRR) pick(bs []*Backend, tried []*Backend, panicking bool) *Backend {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var best *Backend
 	var total int64
 	for _, b := range bs {
-		if skip(b, now, tried, panicking) {
+		if skip(b, tried, panicking) {
 			continue
 		}
 		wt := b.weight.Load()
@@ -116,12 +116,12 @@ func (w *weightedRR) pick(bs []*Backend, now int64, tried []*Backend, panicking 
 // inflight_a*weight_b with inflight_b*weight_a to stay in integers.
 type leastConn struct{}
 
-func (leastConn) pick(bs []*Backend, now int64, tried []*Backend, panicking bool) *Backend {
+func (leastConn) pick(bs []*Backend, tried []*Backend, panicking bool) *Backend {
 	var best *Backend
 	var bestLoad, bestWeight int64
 	ties := 0
 	for _, b := range bs {
-		if skip(b, now, tried, panicking) {
+		if skip(b, tried, panicking) {
 			continue
 		}
 		load, wt := b.inflight.Load(), b.weight.Load()

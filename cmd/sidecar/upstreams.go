@@ -35,10 +35,13 @@ flags (before or after NAME):
   --interval D       poll interval while waiting (default 500ms)
   --json             list: print the API's JSON ({"upstreams":[...]})
   --wait=false       drain: return without waiting for in-flight requests
-  --wait-healthy     undrain: wait until NAME is up (healthy, not ejected)
-                     and answers a probe made for it (a TCP connect, or
-                     the health check path when one is configured), even
-                     without active health checks
+  --wait-healthy     undrain: first probe NAME while it is still drained
+                     (a TCP connect, or the health check path when one is
+                     configured) until a probe passes, so that no request
+                     meets an app that does not listen yet; then undrain
+                     it and wait until it is up (healthy, not ejected) and
+                     answers a probe again. On timeout before the first
+                     pass it stays drained.
 
 A deploy, one app server at a time:
   sidecar upstreams drain app1 --config sidecar.yaml   # waits for in-flight 0
@@ -215,6 +218,13 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *admin.Client, stdout, stder
 		}
 		return cmd.waitFor(ctx, c, stdout, idle, "no request in flight")
 	default: // undrain
+		if cmd.waitHealthy {
+			r, err := cmd.waitProbe(ctx, c, func(proxy.ProbeResult) bool { return true }, probeFailed)
+			if err != nil {
+				return fmt.Errorf("%w; %s stays drained", err, cmd.name)
+			}
+			fmt.Fprintf(stdout, "%s: %s passed while drained\n", r.Name, r.Check)
+		}
 		st, err := c.SetDraining(ctx, cmd.name, false)
 		if err != nil {
 			return err
@@ -223,16 +233,22 @@ func (cmd *upstreamsCmd) run(ctx context.Context, c *admin.Client, stdout, stder
 		if !cmd.waitHealthy {
 			return nil
 		}
-		return cmd.waitUp(ctx, c, stdout)
+		r, err := cmd.waitProbe(ctx, c, func(r proxy.ProbeResult) bool { return r.State.State == "up" }, notHealthy)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: up, %s passed\n", r.Name, r.Check)
+		return nil
 	}
 }
 
-// waitUp has NAME probed through the API, at once and then every
-// --interval, until one answer shows it up with its probe passed, then
-// prints "NAME: up, CHECK passed". Its state alone is not enough: without
-// active health checks a restarted upstream is "up" before its app
-// listens. At the --timeout deadline it fails with the last answer seen.
-func (cmd *upstreamsCmd) waitUp(ctx context.Context, c *admin.Client, stdout io.Writer) error {
+// waitProbe has NAME probed through the API, at once and then every
+// --interval, until an answer shows its probe passed and its state
+// accepted by ok, and returns that answer. A state alone is
+// not enough: without active health checks a restarted upstream is "up"
+// before its app listens. At the --timeout deadline it fails with the last
+// answer seen, as why describes it.
+func (cmd *upstreamsCmd) waitProbe(ctx context.Context, c *admin.Client, ok func(proxy.ProbeResult) bool, why func(proxy.ProbeResult) string) (proxy.ProbeResult, error) {
 	t := time.NewTicker(cmd.interval)
 	defer t.Stop()
 	var (
@@ -242,20 +258,24 @@ func (cmd *upstreamsCmd) waitUp(ctx context.Context, c *admin.Client, stdout io.
 	for {
 		r, err := c.Probe(ctx, cmd.name)
 		switch {
-		case err == nil && r.OK && r.State.State == "up":
-			fmt.Fprintf(stdout, "%s: up, %s passed\n", r.Name, r.Check)
-			return nil
+		case err == nil && r.OK && ok(r):
+			return r, nil
 		case err == nil:
 			last, seen = r, true
 		case ctx.Err() == nil || !seen:
-			return err
+			return r, err
 		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return fmt.Errorf("timed out after %v: %s", cmd.timeout, notHealthy(last))
+			return last, fmt.Errorf("timed out after %v: %s", cmd.timeout, why(last))
 		}
 	}
+}
+
+// probeFailed says why r's probe failed.
+func probeFailed(r proxy.ProbeResult) string {
+	return fmt.Sprintf("its last probe (%s) failed: %s", r.Check, r.Error)
 }
 
 // notHealthy says why r does not count as healthy.

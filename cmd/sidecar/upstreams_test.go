@@ -161,7 +161,7 @@ func TestUpstreamsDrainUndrain(t *testing.T) {
 		{[]string{"undrain", "app2"}, "app2: up\n", "up"},
 		{[]string{"drain", "--wait=false", "app2"}, "app2: draining, 0 in flight\n", "draining"},
 		{[]string{"wait", "app2"}, "app2: no request in flight\n", "draining"},
-		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: up\napp2: up, tcp connect passed\n", "up"},
+		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: tcp connect passed while drained\napp2: up\napp2: up, tcp connect passed\n", "up"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := upstreamsCLI(t, nil, append(tc.args, e.flags()...)...)
@@ -246,11 +246,12 @@ func TestUpstreamsWaitTimeout(t *testing.T) {
 		"wait": {[]string{"wait", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":3}`,
 			"", "", "timed out after 200ms: app1 still has 3 request(s) in flight (state draining)"},
 		"undrain --wait-healthy, unhealthy": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"unhealthy","in_flight":0}`,
-			"app1: unhealthy\n", "", "timed out after 200ms: app1 is unhealthy, not up; its last probe (tcp connect) passed"},
-		// The rolling-deploy bug: up (no active check) but not listening.
-		"undrain --wait-healthy, probe fails": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"up","in_flight":0}`,
-			"app1: up\n", "dial tcp 127.0.0.1:8081: connect: connection refused",
-			"timed out after 200ms: app1 is up but its last probe (tcp connect) failed: dial tcp 127.0.0.1:8081: connect: connection refused"},
+			"app1: tcp connect passed while drained\napp1: unhealthy\n", "", "timed out after 200ms: app1 is unhealthy, not up; its last probe (tcp connect) passed"},
+		// The rolling-deploy bug: no active check, and not listening: it
+		// is never undrained.
+		"undrain --wait-healthy, probe fails": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"draining","draining":true,"in_flight":0}`,
+			"", "dial tcp 127.0.0.1:8081: connect: connection refused",
+			"timed out after 200ms: its last probe (tcp connect) failed: dial tcp 127.0.0.1:8081: connect: connection refused; app1 stays drained"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fake, _ := fakeAdmin(t, func(int32) string { return tc.state }, tc.probeErr)
@@ -335,7 +336,7 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 		t.Fatalf("undrain --wait-healthy returned while nothing listened: %+v", r)
 	default:
 	}
-	assert.Equal(t, "up", pool.States()[0].State, "undrained, and up although nothing listens: the state alone proves nothing")
+	assert.Equal(t, "draining", pool.States()[0].State, "not undrained while nothing listens: no request meets a closed port")
 
 	// The app starts listening, late.
 	var conns atomic.Int32
@@ -355,7 +356,7 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	select {
 	case r := <-done:
 		require.Equal(t, 0, r.code, r.stderr)
-		assert.Equal(t, "app1: up\napp1: up, tcp connect passed\n", r.stdout)
+		assert.Equal(t, "app1: tcp connect passed while drained\napp1: up\napp1: up, tcp connect passed\n", r.stdout)
 		assert.NotContains(t, r.stdout+r.stderr, testAdminToken)
 	case <-time.After(2 * time.Minute):
 		t.Fatal("undrain --wait-healthy did not return within 2m of the app listening")
