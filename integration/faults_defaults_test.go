@@ -86,11 +86,17 @@ func TestKilledAppShippedDefaults(t *testing.T) {
 				}
 			}
 			gets, posts := stats.failed(http.MethodGet), stats.failed(http.MethodPost)
+			reached := 0 // failed POSTs an app had received: it may have run them
+			for _, f := range posts {
+				if c.whereDidItGo(f.RequestID) != "no app received it" {
+					reached++
+				}
+			}
 			line := fmt.Sprintf("run %d: %s killed, dead for %v, serving %v after its start; %d requests (%d GET, %d POST) in %v; "+
-				"%d 503s; %d failed GETs %s; %d failed POSTs %s; %d ejections",
+				"%d 503s; %d failed GETs %s; %d failed POSTs %s, %d of them received by an app; %d ejections",
 				run, victim.name, dead.Round(time.Millisecond), back.Round(time.Millisecond),
 				stats.Requests, stats.ByMethod[http.MethodGet], stats.ByMethod[http.MethodPost], time.Since(begin).Round(time.Millisecond),
-				s503, len(gets), causes[http.MethodGet], len(posts), causes[http.MethodPost], c.sidecar.count("upstream ejected"))
+				s503, len(gets), causes[http.MethodGet], len(posts), causes[http.MethodPost], reached, c.sidecar.count("upstream ejected"))
 			t.Log(line)
 			summary = append(summary, line)
 
