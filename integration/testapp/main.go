@@ -19,6 +19,8 @@
 //	POST /set?k=K&v=JSON      X-Sidecar-Patch {"K":JSON}, then the view
 //	POST /login?user=U        patch {"user":U}, principal U, regenerate
 //	POST /logout              destroy
+//	POST /upload              reads the whole request body, then the view
+//	                          with "bytes": its length (an upload handler)
 //	GET  /slow?d=DURATION     waits d (or until the client goes away)
 //	GET  /hold?gate=G         waits until gate G is released (or the client
 //	                          goes away), then the view
@@ -289,6 +291,17 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("POST /logout", a.session(func(w http.ResponseWriter, r *http.Request, v view) {
 		w.Header().Set("X-Sidecar-Action", "destroy")
 		writeJSON(w, v)
+	}))
+	mux.HandleFunc("POST /upload", a.session(func(w http.ResponseWriter, r *http.Request, v view) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, struct {
+			view
+			Bytes int64 `json:"bytes"`
+		}{v, n})
 	}))
 	mux.HandleFunc("GET /slow", a.session(func(w http.ResponseWriter, r *http.Request, v view) {
 		d, err := time.ParseDuration(r.URL.Query().Get("d"))
