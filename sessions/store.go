@@ -22,6 +22,11 @@ var (
 	// ErrConflict: Delta.BaseVersion was set and the stored version differs.
 	// Nothing was written.
 	ErrConflict = errors.New("sessions: version conflict")
+	// ErrReplaced: the key was regenerated away less than Delta.Tombstone
+	// ago (its tombstone is live). Load and Apply return it instead of
+	// ErrNotFound for such a key, and Apply writes nothing. The new key is
+	// never revealed.
+	ErrReplaced = errors.New("sessions: session replaced by regenerate")
 )
 
 // Record is one session as a Store keeps it.
@@ -86,6 +91,10 @@ type Delta struct {
 	// BaseVersion, when positive, makes the write conditional: it fails with
 	// ErrConflict and changes nothing unless the stored Version equals it.
 	BaseVersion int64
+	// Tombstone, for Regenerate only: when positive, the old key is left as
+	// a tombstone for this long, during which Load and Apply on it return
+	// ErrReplaced; zero leaves nothing (ErrNotFound, as for a deleted key).
+	Tombstone time.Duration
 }
 
 // ApplyTo applies d.Set then d.Delete to attrs in place, as every Store
