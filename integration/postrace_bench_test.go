@@ -19,7 +19,9 @@ var benchPOSTs = flag.Int("rolling.posts", 50000, "BenchmarkRollingRestartPOSTs:
 //	go test -run '^$' -bench RollingRestartPOSTs -benchtime 1x ./integration/
 //
 // It reports POSTs, restarts, failed POSTs (by cause in the log) and the
-// failure rate per 100,000 POSTs, and fails on any 503 or failed GET.
+// failure rate per 100,000 POSTs, and fails on any 503 or failed GET. To
+// compare commits, build each one's cmd/sidecar and point
+// INTEGRATION_SIDECAR_BIN at it, alternating runs.
 func BenchmarkRollingRestartPOSTs(b *testing.B) {
 	const (
 		downFor = 1500 * time.Millisecond // SIGTERM to the next start

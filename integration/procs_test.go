@@ -118,6 +118,9 @@ func builtBinaries(t testing.TB) binaries {
 		if builds.err = errors.Join(errs...); builds.err != nil {
 			return
 		}
+		if bin := os.Getenv("INTEGRATION_SIDECAR_BIN"); bin != "" {
+			bins.sidecar = bin // a prebuilt binary, e.g. another commit's, to compare
+		}
 		builds.bins = bins
 	})
 	require.NoError(t, builds.err)

@@ -80,12 +80,12 @@ func (c *cluster) whereDidItGo(rid string) string {
 // instant SIGTERM arrives, as Go's http.Server.Shutdown does. Every request
 // that cannot have reached an app is retried, whatever its method (a
 // refused dial, a failed write, a reset), so reads never fail and most
-// writes do not either. One race stays: the app closes a keep-alive
-// connection cleanly just after Sidecar finished writing a POST on it.
-// Sidecar cannot tell that from an app that read the POST and crashed, so
-// it answers 502 rather than risk running it twice (measured: about 1 POST
-// in 2,000 across three restarts). Those are logged and checked to be 502s
-// that reached no app, not failed.
+// writes do not either; no request is written on a connection the app has
+// already closed. One race stays, in the app: Go's Shutdown can close a
+// keep-alive connection just after reading a POST from it and before
+// handling it. Sidecar cannot tell that from an app that read the POST
+// and crashed, so it answers 502 rather than risk running it twice. Those
+// are logged and checked to be 502s that reached no app, not failed.
 func TestRollingRestartUnderLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
