@@ -30,7 +30,7 @@ const faultLoadTime = 5 * time.Minute
 // listen, the upstreams, the secrets and the memory store (sidecarSpec{}),
 // no proxy.passive, proxy.health_check or proxy.retry key as poolSpec
 // sets them.
-func newDefaultsCluster(t *testing.T, n int) *cluster {
+func newDefaultsCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	c := &cluster{}
 	spec := sidecarSpec{} // memory store, nothing tuned
@@ -79,12 +79,7 @@ func TestKilledAppShippedDefaults(t *testing.T) {
 			c.report(t, stats)
 
 			causes := c.failureCauses(stats.Failures)
-			s503 := 0
-			for _, f := range stats.Failures {
-				if f.Status == http.StatusServiceUnavailable {
-					s503++
-				}
-			}
+			s503 := stats.withStatus(http.StatusServiceUnavailable)
 			gets, posts := stats.failed(http.MethodGet), stats.failed(http.MethodPost)
 			reached := 0 // failed POSTs an app had received: it may have run them
 			for _, f := range posts {

@@ -73,6 +73,17 @@ func (s loadStats) failed(method string) []failure {
 	return out
 }
 
+// withStatus counts the failures answered with code.
+func (s loadStats) withStatus(code int) int {
+	n := 0
+	for _, f := range s.Failures {
+		if f.Status == code {
+			n++
+		}
+	}
+	return n
+}
+
 func (s loadStats) String() string {
 	byCause := map[string]int{}
 	for _, f := range s.Failures {

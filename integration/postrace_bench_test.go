@@ -2,7 +2,6 @@ package integration
 
 import (
 	"flag"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -28,15 +27,7 @@ func BenchmarkRollingRestartPOSTs(b *testing.B) {
 		every   = 4 * time.Second         // SIGTERM to the next app's SIGTERM
 	)
 	for b.Loop() {
-		c := &cluster{}
-		for i := 1; i <= 3; i++ {
-			c.apps = append(c.apps, startApp(b, fmt.Sprintf("app%d", i)))
-		}
-		spec := sidecarSpec{} // memory store, nothing tuned
-		for _, a := range c.apps {
-			spec.Upstreams = append(spec.Upstreams, upstreamSpec{Name: a.name, URL: a.URL()})
-		}
-		c.sidecar = startSidecarProc(b, spec)
+		c := newDefaultsCluster(b, 3)
 		l := startLoad(b, c.sidecar.URL(), loadOptions{MaxTime: 30 * time.Minute})
 		l.progress(100)
 		begin, restarts := time.Now(), 0
@@ -51,12 +42,7 @@ func BenchmarkRollingRestartPOSTs(b *testing.B) {
 		}
 		stats := l.Stop()
 		posts, gets := stats.failed(http.MethodPost), stats.failed(http.MethodGet)
-		s503 := 0
-		for _, f := range stats.Failures {
-			if f.Status == http.StatusServiceUnavailable {
-				s503++
-			}
-		}
+		s503 := stats.withStatus(http.StatusServiceUnavailable)
 		causes := c.failureCauses(stats.Failures)
 		handled := 0 // failed POSTs an app ran anyway: the client was told wrong
 		for _, f := range posts {

@@ -47,15 +47,7 @@ func rollingRestartShippedDefaults(t *testing.T) (posts, failedPOSTs int) {
 		downFor = 1500 * time.Millisecond // SIGTERM to the next start
 		every   = 4 * time.Second         // SIGTERM to the next app's SIGTERM
 	)
-	c := &cluster{}
-	for i := 1; i <= 3; i++ {
-		c.apps = append(c.apps, startApp(t, fmt.Sprintf("app%d", i)))
-	}
-	spec := sidecarSpec{} // memory store, nothing tuned
-	for _, a := range c.apps {
-		spec.Upstreams = append(spec.Upstreams, upstreamSpec{Name: a.name, URL: a.URL()})
-	}
-	c.sidecar = startSidecarProc(t, spec)
+	c := newDefaultsCluster(t, 3)
 
 	l := startLoad(t, c.sidecar.URL(), loadOptions{})
 	l.progress(100)
@@ -78,12 +70,7 @@ func rollingRestartShippedDefaults(t *testing.T) (posts, failedPOSTs int) {
 	c.report(t, stats)
 
 	causes := c.failureCauses(stats.Failures)
-	s503 := 0
-	for _, f := range stats.Failures {
-		if f.Status == http.StatusServiceUnavailable {
-			s503++
-		}
-	}
+	s503 := stats.withStatus(http.StatusServiceUnavailable)
 	gets, failed := stats.failed(http.MethodGet), stats.failed(http.MethodPost)
 	t.Logf("shipped defaults: %d requests (%d GET, %d POST) in %v; %d 503s; %d failed GETs %v; %d failed POSTs %v",
 		stats.Requests, stats.ByMethod[http.MethodGet], stats.ByMethod[http.MethodPost], time.Since(begin).Round(time.Millisecond),

@@ -38,6 +38,32 @@ func (c *stallConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// bodyApp is an app that records the body of every request it handles.
+type bodyApp struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newBodyApp(t *testing.T) *bodyApp {
+	a := &bodyApp{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		a.mu.Lock()
+		a.bodies = append(a.bodies, string(b))
+		a.mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *bodyApp) got() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.bodies...)
+}
+
 // TestPOSTOnConnectionAppClosedIsNotLost pins issue 8 item 4: a POST
 // written on an idle keep-alive connection that the app had already closed
 // (its FIN queued, the transport's reader not yet run) was lost and
@@ -46,16 +72,7 @@ func (c *stallConn) Read(p []byte) (int, error) {
 // the transport sends the POST on a fresh connection: it reaches the app
 // exactly once.
 func TestPOSTOnConnectionAppClosedIsNotLost(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, string(b))
-		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
-	}))
-	defer app.Close()
+	app := newBodyApp(t)
 
 	release := make(chan struct{})
 	defer close(release)
@@ -109,9 +126,7 @@ func TestPOSTOnConnectionAppClosedIsNotLost(t *testing.T) {
 	default:
 		t.Error("the POST did not go on a fresh connection")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"first", "second"}, got, "each POST reached the app exactly once")
+	assert.Equal(t, []string{"first", "second"}, app.got(), "each POST reached the app exactly once")
 }
 
 // TestLiveConnPeek checks the peek's three answers on real sockets: an
@@ -204,16 +219,7 @@ func BenchmarkLiveConnPeek(b *testing.B) {
 // them, and the first write on one fails with nothing written. Such a POST
 // is now retried on another upstream and reaches an app exactly once.
 func TestPOSTNeverSentIsRetried(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, string(b))
-		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
-	}))
-	defer app.Close()
+	app := newBodyApp(t)
 	// The closing app: it never accepts, and closes its listener once
 	// Sidecar's connection sits in its accept queue.
 	closing, err := net.Listen("tcp", "127.0.0.1:0")
@@ -255,9 +261,7 @@ func TestPOSTNeverSentIsRetried(t *testing.T) {
 	require.NoError(t, err, "no byte of the POST reached the closing app: it must be retried")
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"once"}, got, "the POST reached the other app exactly once")
+	assert.Equal(t, []string{"once"}, app.got(), "the POST reached the other app exactly once")
 	assert.True(t, triedClosing.Load(), "round robin tried the closing app first")
 }
 
