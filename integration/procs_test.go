@@ -265,9 +265,10 @@ type cmdResult struct {
 // once it exits; it is killed after exitTimeout and when the test ends.
 func startSidecarCmd(t testing.TB, args ...string) <-chan cmdResult {
 	t.Helper()
+	bin := builtBinaries(t).sidecar // not part of the command's time
 	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, builtBinaries(t).sidecar, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = sysProcAttr()
 	done := make(chan cmdResult, 1)
 	go func() { // exits when the command does (or is killed)
