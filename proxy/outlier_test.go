@@ -224,13 +224,23 @@ func TestActiveCheckReadmits(t *testing.T) {
 // until its probe (or an active check) passes, however late that runs.
 func TestEjectedUntilProbePasses(t *testing.T) {
 	a, b := newCountingApp(t), newCountingApp(t)
-	p, _, clock := loggedPool(t, PoolOptions{ // probe loops wait until the pool closes
+	p, _, clock := loggedPool(t, PoolOptions{
 		Upstreams: []Upstream{a.upstream(t, "a"), b.upstream(t, "b")},
 		Passive:   Passive{MaxFails: 1, BaseEjection: time.Second},
 	})
+	waiting := make(chan time.Duration, 1)
+	p.after = func(d time.Duration) (<-chan time.Time, func() bool) { // the probe waits until the pool closes
+		waiting <- d
+		return nil, func() bool { return true }
+	}
 	bb := p.state.Load().byName["b"]
 	p.passiveFail(bb)
 	require.Equal(t, "ejected", p.States()[1].State)
+	select { // the probe loop waits for its time, on a clock the test moves
+	case <-waiting:
+	case <-time.After(waitTimeout):
+		require.FailNow(t, "the probe loop never waited")
+	}
 	clock.Advance(time.Hour) // long past the ejection; its probe has not run
 	assert.Equal(t, "ejected", p.States()[1].State, "out until a probe passes")
 	req := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -242,20 +242,21 @@ func TestUpstreamsWaitTimeout(t *testing.T) {
 		stderr        string
 	}{
 		"drain": {[]string{"drain", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":1}`,
-			"app1: draining, 1 in flight\n", "", "timed out after 200ms: app1 still has 1 request(s) in flight (state draining)"},
+			"app1: draining, 1 in flight\n", "", "timed out after 2s: app1 still has 1 request(s) in flight (state draining)"},
 		"wait": {[]string{"wait", "app1"}, `{"name":"app1","state":"draining","draining":true,"in_flight":3}`,
-			"", "", "timed out after 200ms: app1 still has 3 request(s) in flight (state draining)"},
+			"", "", "timed out after 2s: app1 still has 3 request(s) in flight (state draining)"},
 		"undrain --wait-healthy, unhealthy": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"unhealthy","in_flight":0}`,
-			"app1: tcp connect passed while drained\napp1: unhealthy\n", "", "timed out after 200ms: app1 is unhealthy, not up; its last probe (tcp connect) passed"},
+			"app1: tcp connect passed while drained\napp1: unhealthy\n", "", "timed out after 2s: app1 is unhealthy, not up; its last probe (tcp connect) passed"},
 		// The rolling-deploy bug: no active check, and not listening: it
 		// is never undrained.
 		"undrain --wait-healthy, probe fails": {[]string{"undrain", "app1", "--wait-healthy"}, `{"name":"app1","state":"draining","draining":true,"in_flight":0}`,
 			"", "dial tcp 127.0.0.1:8081: connect: connection refused",
-			"timed out after 200ms: its last probe (tcp connect) failed: dial tcp 127.0.0.1:8081: connect: connection refused; app1 stays drained"},
+			"timed out after 2s: its last probe (tcp connect) failed: dial tcp 127.0.0.1:8081: connect: connection refused; app1 stays drained"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each waits out its 2s: a budget a loaded machine needs for the steps before it
 			fake, _ := fakeAdmin(t, func(int32) string { return tc.state }, tc.probeErr)
-			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "200ms", "--interval", "10ms")
+			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "2s", "--interval", "10ms")
 			code, stdout, stderr := upstreamsCLI(t, nil, args...)
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.stdout, stdout)
