@@ -88,3 +88,19 @@ func (h *HeaderSigner) SessionHeaderLen(n int) int {
 	}
 	return h.Len(rec)
 }
+
+// LargestSession is the size (Record.Size) of the largest session, held
+// in one attribute and without a principal, whose header h sends whole;
+// with no budget it is 0.
+func (h *HeaderSigner) LargestSession() int {
+	lo, hi := 0, h.MaxBytes()
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if h.SessionHeaderLen(mid) <= h.MaxBytes() {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}

@@ -70,6 +70,10 @@ func TestDefaultBudgetFitsDefaultSession(t *testing.T) {
 	assert.LessOrEqual(t, h.Len(rec), DefaultHeaderMaxBytes)
 	assert.LessOrEqual(t, h.SessionHeaderLen(DefaultMaxBytes), DefaultHeaderMaxBytes)
 	assert.Greater(t, h.SessionHeaderLen(8192), DefaultHeaderMaxBytes, "the old default did not fit")
+	n := h.LargestSession()
+	assert.LessOrEqual(t, h.SessionHeaderLen(n), DefaultHeaderMaxBytes)
+	assert.Greater(t, h.SessionHeaderLen(n+1), DefaultHeaderMaxBytes)
+	t.Logf("default budget %d: largest one-attribute session %d bytes; default max_bytes %d gives %d", DefaultHeaderMaxBytes, n, DefaultMaxBytes, h.SessionHeaderLen(DefaultMaxBytes))
 }
 
 func TestHeaderOverBudgetOmitsData(t *testing.T) {
