@@ -67,6 +67,9 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	if st.badCookie() {
 		e = e.Bool("bad_cookie", true)
 	}
+	if st.dataOmitted {
+		e = e.Bool("session_data_omitted", true)
+	}
 	if st.failed {
 		e = e.Str("error_kind", st.errKind.String()).Str("error", st.err.Error())
 	}

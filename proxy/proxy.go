@@ -84,6 +84,8 @@ type Proxy struct {
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
+
+	omitted omitLog // headerbudget.go
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -160,6 +162,8 @@ type reqState struct {
 	failed    bool
 	errKind   errorKind
 	err       error
+
+	dataOmitted bool // the session header left the data out (headers.max_bytes)
 }
 
 func (st *reqState) outcome() string {
@@ -214,9 +218,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}
-	var err error
-	st.jwt, err = p.header.Sign(sess, st.id)
-	if err != nil {
+	if err := p.signHeader(st); err != nil {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}

@@ -12,8 +12,11 @@ const (
 	DefaultAbsoluteTimeout = 12 * time.Hour
 	// DefaultTouchInterval is Options.TouchInterval's default.
 	DefaultTouchInterval = time.Minute
-	// DefaultMaxBytes is Options.MaxBytes's default.
-	DefaultMaxBytes = 8192
+	// DefaultMaxBytes is Options.MaxBytes's default: the largest session
+	// whose header, with a principal of MaxPrincipalBytes and some fifty
+	// attributes, fits DefaultHeaderMaxBytes (a one-attribute session of
+	// 2048 bytes makes a header of 3135 bytes).
+	DefaultMaxBytes = 2048
 	// DefaultStoreTimeout is Options.StoreTimeout's default.
 	DefaultStoreTimeout = 2 * time.Second
 
@@ -23,4 +26,8 @@ const (
 	DefaultAudience = "app"
 	// DefaultHeaderTTL is HeaderOptions.TTL's default.
 	DefaultHeaderTTL = 60 * time.Second
+	// DefaultHeaderMaxBytes is HeaderOptions.MaxBytes's default: a
+	// header that default nginx, Apache httpd and Tomcat accept with room
+	// for the browser's own headers (README, "How big a session may get").
+	DefaultHeaderMaxBytes = 4096
 )

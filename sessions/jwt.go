@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,10 +27,15 @@ type Claims struct {
 	New       bool            `json:"new"`
 	Subject   string          `json:"sub,omitempty"`
 	Data      json.RawMessage `json:"data"`
-	Version   int64           `json:"ver"`
-	Created   int64           `json:"created,omitempty"`
-	IdleExp   int64           `json:"idle_exp,omitempty"`
-	AbsExp    int64           `json:"abs_exp,omitempty"`
+	// DataOmitted says the session's data was left out (Data is nil)
+	// because the header would have passed the budget (protocol §2).
+	DataOmitted bool `json:"data_omitted,omitempty"`
+	// SubjectOmitted says the principal was left out too.
+	SubjectOmitted bool  `json:"sub_omitted,omitempty"`
+	Version        int64 `json:"ver"`
+	Created        int64 `json:"created,omitempty"`
+	IdleExp        int64 `json:"idle_exp,omitempty"`
+	AbsExp         int64 `json:"abs_exp,omitempty"`
 }
 
 var _ jwt.Claims = (*Claims)(nil)
@@ -70,9 +76,25 @@ type HeaderOptions struct {
 	Audience string
 	// TTL is exp - iat; 0 means DefaultHeaderTTL (60s).
 	TTL time.Duration
+	// MaxBytes is the header budget: the longest X-Sidecar-Session value
+	// sent whole. A session whose header would be longer is sent without
+	// its data (see SignFit), and a Manager given this signer refuses writes
+	// that would make it so. 0 means DefaultHeaderMaxBytes (4096); a
+	// negative value means no budget.
+	MaxBytes int
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
+
+// RequestIDLen is the length of the request ids the proxy puts in the jti
+// claim (32 hex digits), which HeaderSigner.Len assumes.
+const RequestIDLen = 32
+
+// Stand-ins of the right length for HeaderSigner.Len.
+const (
+	sidPlaceholder       = "00000000000000000000000000000000"
+	requestIDPlaceholder = "00000000000000000000000000000000"
+)
 
 func (o HeaderOptions) withDefaults() HeaderOptions {
 	if o.Issuer == "" {
@@ -86,6 +108,12 @@ func (o HeaderOptions) withDefaults() HeaderOptions {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	switch {
+	case o.MaxBytes == 0:
+		o.MaxBytes = DefaultHeaderMaxBytes
+	case o.MaxBytes < 0:
+		o.MaxBytes = 0 // no budget
 	}
 	return o
 }
@@ -102,6 +130,7 @@ type HeaderSigner struct {
 	head     string // base64url of the fixed JOSE header, plus "."
 	issuer   []byte // JSON-quoted issuer and audience, computed once
 	audience []byte
+	omitted  atomic.Uint64 // headers signed without their data
 }
 
 // NewHeaderSigner returns a HeaderSigner; it fails without a secret.
@@ -122,15 +151,90 @@ func NewHeaderSigner(opts HeaderOptions) (*HeaderSigner, error) {
 }
 
 // Sign returns the compact JWS for s (which may be anonymous) on the
-// request with id requestID.
+// request with id requestID. A header that would pass the budget
+// (HeaderOptions.MaxBytes) is sent without its data; see SignFit.
 func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
+	tok, _, err := h.SignFit(s, requestID)
+	return tok, err
+}
+
+// SignFit is Sign that also reports whether the header had to leave the
+// session's data out to fit the budget.
+//
+// A session written before the budget existed (or under a larger one) can
+// be too big for it. Its header then has no "data" claim and carries
+// "data_omitted": true instead, and if that is still too big, no "sub"
+// either ("sub_omitted": true): the app still learns that there is a
+// session and can destroy it, where a header that the app server refuses
+// would lock the user out. Each omission adds one to DataOmitted.
+func (h *HeaderSigner) SignFit(s *Session, requestID string) (tok string, omitted bool, err error) {
 	now := h.opts.Clock().Unix()
 	rec := s.Record()
-	size := 160 + len(requestID)
-	if rec != nil {
-		size += rec.Size() + 4*len(rec.Attrs) + len(rec.Principal) + 120
+	buf := h.appendClaims(nil, rec, s.SID(), requestID, now, 0)
+	if max := h.opts.MaxBytes; max > 0 && rec != nil && h.signedLen(len(buf)) > max {
+		omitted = true
+		h.omitted.Add(1)
+		buf = h.appendClaims(buf[:0], rec, s.SID(), requestID, now, omitData)
+		if h.signedLen(len(buf)) > max && rec.Principal != "" {
+			buf = h.appendClaims(buf[:0], rec, s.SID(), requestID, now, omitData|omitSubject)
+		}
 	}
-	buf := make([]byte, 0, size)
+	enc := base64.RawURLEncoding
+	signing := make([]byte, 0, h.signedLen(len(buf)))
+	signing = append(signing, h.head...)
+	signing = enc.AppendEncode(signing, buf)
+	sig, err := jwt.SigningMethodHS256.Sign(string(signing), h.opts.Secret)
+	if err != nil {
+		return "", false, fmt.Errorf("signing session header: %w", err)
+	}
+	signing = append(signing, '.')
+	signing = enc.AppendEncode(signing, sig)
+	return string(signing), omitted, nil
+}
+
+// DataOmitted counts the headers signed without their data because they
+// would have passed the budget (see SignFit).
+func (h *HeaderSigner) DataOmitted() uint64 { return h.omitted.Load() }
+
+// MaxBytes is the header budget: the longest header Sign sends whole, or
+// 0 for none.
+func (h *HeaderSigner) MaxBytes() int { return h.opts.MaxBytes }
+
+// Len is the length of the header Sign would send, whole, for a session
+// holding rec (nil: anonymous) on a request whose id has RequestIDLen
+// characters, as the proxy's ids do. It is exact for the current second.
+func (h *HeaderSigner) Len(rec *Record) int {
+	sid := ""
+	if rec != nil {
+		sid = sidPlaceholder
+	}
+	return h.signedLen(len(h.appendClaims(nil, rec, sid, requestIDPlaceholder, h.opts.Clock().Unix(), 0)))
+}
+
+// signedLen is the length of the compact JWS whose claims serialise to n
+// bytes: the fixed JOSE header, the claims and the HS256 signature, each
+// base64url without padding, joined by dots.
+func (h *HeaderSigner) signedLen(n int) int {
+	enc := base64.RawURLEncoding
+	return len(h.head) + enc.EncodedLen(n) + 1 + enc.EncodedLen(sha256.Size)
+}
+
+// What appendClaims leaves out.
+const (
+	omitData = 1 << iota
+	omitSubject
+)
+
+// appendClaims serialises the claims for rec (nil: anonymous) with the
+// given sid, request id and issue time.
+func (h *HeaderSigner) appendClaims(buf []byte, rec *Record, sid, requestID string, now int64, omit int) []byte {
+	if buf == nil {
+		size := 160 + len(requestID)
+		if rec != nil {
+			size += rec.Size() + 4*len(rec.Attrs) + len(rec.Principal) + 120
+		}
+		buf = make([]byte, 0, size)
+	}
 	buf = append(buf, `{"iss":`...)
 	buf = append(buf, h.issuer...)
 	buf = append(buf, `,"aud":`...)
@@ -142,38 +246,33 @@ func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
 	buf = append(buf, `,"jti":`...)
 	buf = appendJSONString(buf, requestID)
 	if rec == nil {
-		buf = append(buf, `,"sid":"","new":true,"data":{},"ver":0}`...)
+		return append(buf, `,"sid":"","new":true,"data":{},"ver":0}`...)
+	}
+	buf = append(buf, `,"sid":"`...)
+	buf = append(buf, sid...) // hex: needs no escaping
+	buf = append(buf, `","new":false`...)
+	switch {
+	case omit&omitSubject != 0:
+		buf = append(buf, `,"sub_omitted":true`...)
+	case rec.Principal != "":
+		buf = append(buf, `,"sub":`...)
+		buf = appendJSONString(buf, rec.Principal)
+	}
+	if omit&omitData != 0 {
+		buf = append(buf, `,"data_omitted":true`...)
 	} else {
-		buf = append(buf, `,"sid":"`...)
-		buf = append(buf, s.SID()...) // hex: needs no escaping
-		buf = append(buf, `","new":false`...)
-		if rec.Principal != "" {
-			buf = append(buf, `,"sub":`...)
-			buf = appendJSONString(buf, rec.Principal)
-		}
 		buf = append(buf, `,"data":`...)
 		buf = appendAttrs(buf, rec.Attrs)
-		buf = append(buf, `,"ver":`...)
-		buf = strconv.AppendInt(buf, rec.Version, 10)
-		buf = append(buf, `,"created":`...)
-		buf = strconv.AppendInt(buf, rec.Created.Unix(), 10)
-		buf = append(buf, `,"idle_exp":`...)
-		buf = strconv.AppendInt(buf, rec.IdleExp.Unix(), 10)
-		buf = append(buf, `,"abs_exp":`...)
-		buf = strconv.AppendInt(buf, rec.AbsExp.Unix(), 10)
-		buf = append(buf, '}')
 	}
-	enc := base64.RawURLEncoding
-	signing := make([]byte, 0, len(h.head)+enc.EncodedLen(len(buf))+1+enc.EncodedLen(sha256.Size))
-	signing = append(signing, h.head...)
-	signing = enc.AppendEncode(signing, buf)
-	sig, err := jwt.SigningMethodHS256.Sign(string(signing), h.opts.Secret)
-	if err != nil {
-		return "", fmt.Errorf("signing session header: %w", err)
-	}
-	signing = append(signing, '.')
-	signing = enc.AppendEncode(signing, sig)
-	return string(signing), nil
+	buf = append(buf, `,"ver":`...)
+	buf = strconv.AppendInt(buf, rec.Version, 10)
+	buf = append(buf, `,"created":`...)
+	buf = strconv.AppendInt(buf, rec.Created.Unix(), 10)
+	buf = append(buf, `,"idle_exp":`...)
+	buf = strconv.AppendInt(buf, rec.IdleExp.Unix(), 10)
+	buf = append(buf, `,"abs_exp":`...)
+	buf = strconv.AppendInt(buf, rec.AbsExp.Unix(), 10)
+	return append(buf, '}')
 }
 
 // appendJSONString appends s as a JSON string.

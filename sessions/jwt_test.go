@@ -95,7 +95,9 @@ func TestParseHeaderRejects(t *testing.T) {
 	unsigned, err := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	require.NoError(t, err)
 
-	wrongAud, err := (&HeaderSigner{opts: HeaderOptions{Secret: []byte(headerSecret), Issuer: "sidecar", Audience: "other", TTL: time.Minute, Clock: clock}}).Sign(&Session{}, "r")
+	otherAud, err := NewHeaderSigner(HeaderOptions{Secret: []byte(headerSecret), Audience: "other", Clock: clock})
+	require.NoError(t, err)
+	wrongAud, err := otherAud.Sign(&Session{}, "r")
 	require.NoError(t, err)
 
 	for name, tok := range map[string]string{"forged": forged, "alg none": unsigned, "wrong aud": wrongAud, "garbage": "a.b.c"} {

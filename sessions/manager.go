@@ -29,11 +29,16 @@ type Options struct {
 	// slid longer ago than this; 0 means DefaultTouchInterval (1m).
 	TouchInterval time.Duration
 	// MaxBytes is the largest session (Record.Size); 0 means
-	// DefaultMaxBytes (8192).
+	// DefaultMaxBytes (2048). A session already larger (written under a
+	// larger MaxBytes) takes writes that do not grow it.
 	MaxBytes int
 	// StoreTimeout bounds each store operation; 0 means
 	// DefaultStoreTimeout (2s).
 	StoreTimeout time.Duration
+	// Header, when set, is the signer of the session header: a write after
+	// which the header would pass its budget (HeaderOptions.MaxBytes) is
+	// refused with ErrTooLarge. nil: no header budget is enforced.
+	Header *HeaderSigner
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -171,7 +176,8 @@ func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error
 
 // Commit applies what the app's response asked for. Patches are merged
 // into per-attribute deltas (RFC 7396), then the principal, then the
-// action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge),
+// action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge: past
+// max_bytes, the header budget or MaxPrincipalBytes),
 // ErrConflict (with GuardVersion, when another write got in first) and
 // ErrStoreUnavailable leave the session exactly as it was. The write is
 // not cancelled when the client goes away: the app has already acted on it.
@@ -202,7 +208,10 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 		Delete:    del,
 		Principal: principal,
 		IdleExp:   now.Add(m.opts.IdleTimeout),
-		MaxBytes:  m.opts.MaxBytes,
+		MaxBytes:  m.writeMaxBytes(s),
+	}
+	if err := m.checkLimits(s, d); err != nil {
+		return err
 	}
 	if s.guardVersion && s.rec != nil {
 		d.BaseVersion = s.rec.Version

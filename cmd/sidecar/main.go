@@ -92,6 +92,9 @@ func check(path string, cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sidecar: invalid config %s:\n%s\n", path, indent(err))
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "sidecar: warning: %s\n", w)
+	}
 	fmt.Fprintf(stdout, "config %s is valid\n", path)
 	return 0
 }

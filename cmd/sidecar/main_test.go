@@ -84,3 +84,33 @@ func TestCheckAcceptsServableConfigs(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dir, "s.db"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "check must not create the bolt file")
 }
+
+// TestCheckWarnsWhenSessionCannotFitHeader: session.max_bytes past what
+// headers.max_bytes can carry is valid but never reachable; check says so
+// and still passes.
+func TestCheckWarnsWhenSessionCannotFitHeader(t *testing.T) {
+	for name, tc := range map[string]struct {
+		session, header string
+		warn            bool
+	}{
+		"defaults":                  {"", "", false},
+		"old default max_bytes":     {"  max_bytes: 8192\n", "", true},
+		"raised header budget":      {"  max_bytes: 8192\n", "  max_bytes: 12288\n", false},
+		"header budget lowered":     {"", "  max_bytes: 2048\n", true},
+		"max_bytes at the boundary": {"  max_bytes: 2769\n", "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			yaml := fmt.Sprintf("listen: \"127.0.0.1:0\"\nstore:\n  type: memory\nupstreams:\n  - name: app1\n    url: \"http://127.0.0.1:8081\"\n"+
+				"session:\n  secrets: [%q]\n%sheaders:\n  secret: %q\n%s", testCookieSecret, tc.session, testHeaderSecret, tc.header)
+			code, stdout, stderr := runCheck(t, yaml)
+			assert.Equal(t, 0, code, "stderr: %s", stderr)
+			assert.Contains(t, stdout, "is valid")
+			if tc.warn {
+				assert.Contains(t, stderr, "sidecar: warning: session.max_bytes (")
+				assert.Contains(t, stderr, "cannot fit headers.max_bytes")
+			} else {
+				assert.Empty(t, stderr)
+			}
+		})
+	}
+}

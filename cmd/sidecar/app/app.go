@@ -68,6 +68,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
+	for _, w := range m.cfg.Warnings() {
+		m.log.Warn().Msg(w)
+	}
 	opts, err := m.build(ctx, false)
 	if err != nil {
 		return err
@@ -215,6 +218,16 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
+		Secret:   c.Headers.Secret.Bytes(),
+		Issuer:   c.Headers.Issuer,
+		Audience: c.Headers.Audience,
+		TTL:      c.Headers.TTL,
+		MaxBytes: c.Headers.MaxBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
 	manager, err := sessions.NewManager(sessions.Options{
 		Store:           m.store,
 		Signer:          signer,
@@ -223,15 +236,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		TouchInterval:   c.Session.TouchInterval,
 		MaxBytes:        c.Session.MaxBytes,
 		StoreTimeout:    c.Store.Timeout,
-	})
-	if err != nil {
-		return nil, err
-	}
-	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
-		Secret:   c.Headers.Secret.Bytes(),
-		Issuer:   c.Headers.Issuer,
-		Audience: c.Headers.Audience,
-		TTL:      c.Headers.TTL,
+		Header:          header, // writes must fit headers.max_bytes
 	})
 	if err != nil {
 		return nil, err

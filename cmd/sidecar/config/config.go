@@ -188,7 +188,12 @@ type SessionConfig struct {
 	// TouchInterval is the minimum time between two writes that only extend
 	// the idle expiry; less than IdleTimeout. Default 1m.
 	TouchInterval time.Duration `koanf:"touch_interval"`
-	// MaxBytes caps a session's encoded data. Default 8192.
+	// MaxBytes caps a session's size: the sum over its attributes of the
+	// name's length plus the compact JSON value's. A write past it gets
+	// 502; a session already larger (written under a larger max_bytes)
+	// takes writes that do not grow it. Default 2048
+	// ([sessions.DefaultMaxBytes]), which fits the default
+	// headers.max_bytes; see [Config.Warnings].
 	MaxBytes int `koanf:"max_bytes"`
 	// Locking serialises a session's requests when [LockingSession].
 	// Default [LockingOff].
@@ -212,6 +217,13 @@ type HeadersConfig struct {
 	Audience string `koanf:"audience"`
 	// TTL is the JWT lifetime ("exp" - "iat"). Default 60s.
 	TTL time.Duration `koanf:"ttl"`
+	// MaxBytes is the header budget: the longest X-Sidecar-Session value
+	// Sidecar sends. A write after which the session's header would be
+	// longer gets 502; a session already over it (written before) is sent
+	// without its data. At least 1024. Default 4096
+	// ([sessions.DefaultHeaderMaxBytes]): what default nginx, Apache httpd
+	// and Tomcat accept next to a browser's own headers.
+	MaxBytes int `koanf:"max_bytes"`
 }
 
 // AdminConfig configures the admin API.
@@ -356,6 +368,7 @@ func Default() Config {
 			Issuer:   sessions.DefaultIssuer,
 			Audience: sessions.DefaultAudience,
 			TTL:      sessions.DefaultHeaderTTL,
+			MaxBytes: sessions.DefaultHeaderMaxBytes,
 		},
 		LockService: LockServiceConfig{
 			MaxTTL:  lockservice.DefaultMaxTTL,

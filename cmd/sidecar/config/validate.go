@@ -13,7 +13,11 @@ import (
 // Minimum lengths of secrets, in bytes.
 const (
 	minSecretBytes = 32 // session.secrets[*], headers.secret
-	minTokenBytes  = 16 // admin.token, lock_service.token
+	// minHeaderMaxBytes is the least headers.max_bytes: a session header
+	// without data takes about 400 bytes, and less than a kilobyte leaves
+	// no room for any.
+	minHeaderMaxBytes = 1024
+	minTokenBytes     = 16 // admin.token, lock_service.token
 )
 
 // problems collects validation errors.
@@ -264,6 +268,9 @@ func (c Config) validateHeaders(p *problems) {
 		p.add("headers.audience", "must not be empty")
 	}
 	p.positive("headers.ttl", h.TTL)
+	if h.MaxBytes < minHeaderMaxBytes {
+		p.add("headers.max_bytes", "must be at least %d (got %d)", minHeaderMaxBytes, h.MaxBytes)
+	}
 }
 
 func (c Config) validateAdmin(p *problems) {

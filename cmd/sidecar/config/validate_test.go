@@ -240,6 +240,7 @@ func TestValidateRules(t *testing.T) {
 		{"issuer", func(c *Config) { c.Headers.Issuer = "" }, "headers.issuer", "headers.issuer: must not be empty"},
 		{"audience", func(c *Config) { c.Headers.Audience = "" }, "headers.audience", "headers.audience: must not be empty"},
 		{"ttl", func(c *Config) { c.Headers.TTL = 0 }, "headers.ttl", "headers.ttl: must be greater than 0 (got 0s)"},
+		{"max_bytes", func(c *Config) { c.Headers.MaxBytes = 1023 }, "headers.max_bytes", "headers.max_bytes: must be at least 1024 (got 1023)"},
 
 		// admin
 		{"admin listen malformed", func(c *Config) { c.Admin.Listen = "9090"; c.Admin.Token = testAdminToken }, "admin.listen", `admin.listen: "9090" is not host:port`},

@@ -1,0 +1,41 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
+
+// Warnings returns what in a valid configuration runs but is likely a
+// mistake, one sentence each; `sidecar check` prints them and `sidecar
+// serve` logs them at start. The configuration is not refused.
+//
+// Today: session.max_bytes that cannot fit headers.max_bytes, because a
+// session's header is about 4/3 of its size plus some 400 bytes of
+// claims; such a max_bytes is never reached, since writes are refused
+// once the header would pass headers.max_bytes.
+func (c Config) Warnings() []string {
+	var out []string
+	if w := c.sessionSizeWarning(); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
+func (c Config) sessionSizeWarning() string {
+	// The length of a header does not depend on the secret.
+	h, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte("length only"),
+		Issuer: c.Headers.Issuer, Audience: c.Headers.Audience, TTL: c.Headers.TTL, MaxBytes: c.Headers.MaxBytes})
+	if err != nil || c.Headers.MaxBytes <= 0 || c.Session.MaxBytes <= 0 {
+		return ""
+	}
+	need := h.SessionHeaderLen(c.Session.MaxBytes)
+	if need <= c.Headers.MaxBytes {
+		return ""
+	}
+	fits := h.LargestSession()
+	return fmt.Sprintf("session.max_bytes (%d) cannot fit headers.max_bytes (%d): a session of %d bytes makes a session header of %d bytes, "+
+		"so writes are refused (502) once a session nears %d bytes (less with a principal or many attributes); "+
+		"lower session.max_bytes to about %d, or raise headers.max_bytes to at least %d together with the app server's request header limits",
+		c.Session.MaxBytes, c.Headers.MaxBytes, c.Session.MaxBytes, need, fits, fits*3/4, need)
+}
