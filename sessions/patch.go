@@ -140,12 +140,11 @@ func (l PatchLimits) withDefaults() PatchLimits {
 // it into its top-level members. Anything but a JSON object (including
 // null, arrays and trailing garbage) is ErrBadPatch.
 func parsePatch(value string, maxDepth int) (map[string]json.RawMessage, error) {
-	b := []byte(value)
-	if err := checkPatch(b, maxDepth); err != nil {
+	if err := checkPatch(value, maxDepth); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(b, &members); err != nil {
+	if err := json.Unmarshal([]byte(value), &members); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPatch, err)
 	}
 	return members, nil

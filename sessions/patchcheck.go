@@ -34,7 +34,7 @@ var (
 //
 // The error says what is wrong and where (a byte offset), never the
 // content.
-func checkPatch(b []byte, maxDepth int) error {
+func checkPatch(b string, maxDepth int) error {
 	// The stack of open containers: '{' or '['. It never grows past
 	// maxDepth.
 	var stackBuf [32]byte
@@ -139,7 +139,7 @@ func checkPatch(b []byte, maxDepth int) error {
 
 // skipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
-func skipSpace(b []byte, i int) int {
+func skipSpace(b string, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -153,8 +153,8 @@ func skipSpace(b []byte, i int) int {
 
 // scanLiteral returns the index after lit at b[i:], or -i-1 when it is not
 // there.
-func scanLiteral(b []byte, i int, lit string) int {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+func scanLiteral(b string, i int, lit string) int {
+	if len(b)-i < len(lit) || b[i:i+len(lit)] != lit {
 		return -i - 1
 	}
 	return i + len(lit)
@@ -162,7 +162,7 @@ func scanLiteral(b []byte, i int, lit string) int {
 
 // scanNumber returns the index after the JSON number at b[i:], or -i-1
 // when there is none: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) int {
+func scanNumber(b string, i int) int {
 	start := i
 	bad := -start - 1
 	if i < len(b) && b[i] == '-' {
@@ -197,7 +197,7 @@ func scanNumber(b []byte, i int) int {
 	return i
 }
 
-func digits(b []byte, i int) int {
+func digits(b string, i int) int {
 	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 		i++
 	}
@@ -206,7 +206,7 @@ func digits(b []byte, i int) int {
 
 // scanString checks the string whose opening quote is b[i] and returns the
 // index after its closing quote. name marks a member name.
-func scanString(b []byte, i int, name bool) (int, error) {
+func scanString(b string, i int, name bool) (int, error) {
 	start := i
 	i++
 	for i < len(b) {
@@ -252,7 +252,7 @@ func scanString(b []byte, i int, name bool) (int, error) {
 		case c < utf8.RuneSelf:
 			i++
 		default:
-			r, size := utf8.DecodeRune(b[i:])
+			r, size := utf8.DecodeRuneInString(b[i:])
 			if r == utf8.RuneError && size == 1 {
 				return 0, fmt.Errorf("%w at byte %d", errBadUTF8, i)
 			}
@@ -263,12 +263,13 @@ func scanString(b []byte, i int, name bool) (int, error) {
 }
 
 // hex4 decodes the four hex digits at b[i:].
-func hex4(b []byte, i int) (rune, bool) {
+func hex4(b string, i int) (rune, bool) {
 	if len(b)-i < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range b[i : i+4] {
+	for j := i; j < i+4; j++ {
+		c := b[j]
 		switch {
 		case '0' <= c && c <= '9':
 			c -= '0'

@@ -32,7 +32,7 @@ func TestCheckPatchAccepts(t *testing.T) {
 	} {
 		t.Run(p, func(t *testing.T) {
 			require.True(t, json.Valid([]byte(p)))
-			assert.NoError(t, checkPatch([]byte(p), DefaultMaxPatchDepth))
+			assert.NoError(t, checkPatch(p, DefaultMaxPatchDepth))
 		})
 	}
 }
@@ -91,7 +91,7 @@ func TestCheckPatchRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkPatch([]byte(tt.patch), DefaultMaxPatchDepth)
+			err := checkPatch(tt.patch, DefaultMaxPatchDepth)
 			assert.ErrorIs(t, err, tt.want)
 		})
 	}
@@ -204,7 +204,7 @@ func FuzzCheckPatch(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		err := checkPatch([]byte(p), DefaultMaxPatchDepth)
+		err := checkPatch(p, DefaultMaxPatchDepth)
 		want := json.Valid([]byte(p)) && utf8.ValidString(p) && strings.HasPrefix(strings.TrimLeft(p, " \t\r\n"), "{")
 		if want {
 			want = strictJSON([]byte(p), DefaultMaxPatchDepth) == nil
