@@ -31,6 +31,12 @@ const (
 	// DefaultMaxIdleConnsPerHost is TransportOptions.MaxIdleConnsPerHost's
 	// default.
 	DefaultMaxIdleConnsPerHost = 256
+	// DefaultMaxResponseHeaderBytes is
+	// TransportOptions.MaxResponseHeaderBytes's default (64 KiB): twice
+	// the patch limit at the default session.max_bytes (4 x 8 KiB), and
+	// about Envoy's default (60 KiB). nginx in front of an app already
+	// stops at 4-8 KiB (proxy_buffer_size).
+	DefaultMaxResponseHeaderBytes = 64 << 10
 
 	// DefaultHealthInterval is HealthCheck.Interval's default.
 	DefaultHealthInterval = 5 * time.Second

@@ -42,7 +42,8 @@ func classify(r *http.Request, err error) (errorKind, int) {
 	case errors.Is(r.Context().Err(), context.Canceled):
 		return kindClientGone, StatusClientClosed
 	case errors.Is(err, sessions.ErrBadPatch), errors.Is(err, sessions.ErrBadAction),
-		errors.Is(err, sessions.ErrTooLarge):
+		errors.Is(err, sessions.ErrBadPrincipal), errors.Is(err, sessions.ErrTooLarge),
+		errors.Is(err, errResponseHeaderTooLarge):
 		return kindApp, http.StatusBadGateway
 	case errors.Is(err, sessions.ErrStoreUnavailable):
 		return kindStore, http.StatusServiceUnavailable

@@ -37,6 +37,8 @@ func TestClassify(t *testing.T) {
 		{"bad patch", live, fmt.Errorf("x: %w", sessions.ErrBadPatch), kindApp, 502},
 		{"bad action", live, sessions.ErrBadAction, kindApp, 502},
 		{"too large", live, sessions.ErrTooLarge, kindApp, 502},
+		{"conflicting principals", live, fmt.Errorf("x: %w", sessions.ErrBadPrincipal), kindApp, 502},
+		{"response headers too large", live, fmt.Errorf("%w: app1: %w", errResponseHeaderTooLarge, errors.New("net/http: aborted")), kindApp, 502},
 		{"store", live, fmt.Errorf("%w: load: boom", sessions.ErrStoreUnavailable), kindStore, 503},
 		{"deadline", live, context.DeadlineExceeded, kindTimeout, 504},
 		{"net timeout", live, &net.OpError{Op: "read", Err: timeoutErr{}}, kindTimeout, 504},

@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"slices"
-	"strings"
 )
 
 // normalize folds a header name the way the most permissive app gateway
@@ -83,15 +82,17 @@ func (n *names) stripPrefixed(h http.Header) int {
 
 // directives are the session headers of one app response.
 type directives struct {
-	patches   []string
-	actions   []string
-	principal *string
+	patches    []string
+	actions    []string
+	principals []string
 }
 
 // takeDirectives removes every prefixed header from the app's response and
 // returns the patch, action and principal values among them. Spellings
 // that normalise alike are taken in sorted order of their raw names, so the
-// result does not depend on map order.
+// result does not depend on map order. Every principal value is kept:
+// several that disagree are the app's error (sessions.ParsePrincipal), not
+// settled by that order.
 func (n *names) takeDirectives(h http.Header) directives {
 	var keys []string
 	for k := range h {
@@ -113,10 +114,7 @@ func (n *names) takeDirectives(h http.Header) directives {
 		case foldedEqual(k, n.action):
 			d.actions = append(d.actions, vs...)
 		case foldedEqual(k, n.principal):
-			if len(vs) > 0 {
-				p := strings.TrimSpace(vs[len(vs)-1])
-				d.principal = &p
-			}
+			d.principals = append(d.principals, vs...)
 		}
 	}
 	return d

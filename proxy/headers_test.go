@@ -53,15 +53,24 @@ func TestTakeDirectives(t *testing.T) {
 	d := n.takeDirectives(h)
 	assert.Equal(t, []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, d.patches, "sorted by raw name, then in order")
 	assert.Equal(t, []string{"regenerate"}, d.actions)
-	if assert.NotNil(t, d.principal) {
-		assert.Equal(t, "ann", *d.principal)
-	}
+	assert.Equal(t, []string{" ann "}, d.principals, "trimmed by sessions.ParsePrincipal")
 	assert.Equal(t, http.Header{"Content-Type": {"text/html"}}, h, "every prefixed header is consumed")
 
 	empty := n.takeDirectives(http.Header{"X-Sidecar-Principal": {""}})
-	if assert.NotNil(t, empty.principal, "an empty principal clears it") {
-		assert.Equal(t, "", *empty.principal)
-	}
+	assert.Equal(t, []string{""}, empty.principals, "an empty principal clears it")
+}
+
+// TestTakeDirectivesKeepsEveryPrincipal pins issue 9 item 4: two
+// spellings of the principal header (or two lines of one) used to be
+// settled by the sort order of their raw names; every value is now kept,
+// so that sessions.ParsePrincipal refuses a conflict.
+func TestTakeDirectivesKeepsEveryPrincipal(t *testing.T) {
+	n := newNames("X-Sidecar-")
+	d := n.takeDirectives(http.Header{
+		"X-Sidecar-Principal": {"ann", "bob"},
+		"X_sidecar_principal": {"eve"},
+	})
+	assert.ElementsMatch(t, []string{"ann", "bob", "eve"}, d.principals)
 }
 
 func TestStripCookie(t *testing.T) {

@@ -41,6 +41,10 @@ type liveConn struct {
 	// written counts the bytes written to the socket, so a failed try can
 	// tell whether any of its request left Sidecar (see attemptTrace).
 	written atomic.Int64
+	// read counts the bytes read from the socket, so a failed try can
+	// tell whether the transport's response header limit stopped it (see
+	// attemptTrace.headerOverflow).
+	read atomic.Int64
 	// peek and its result closed are made once per connection, so that a
 	// check allocates nothing; buf is peek's one-byte buffer. The
 	// transport writes from one goroutine at a time.
@@ -77,6 +81,12 @@ func (c *liveConn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	c.written.Add(int64(n))
+	return n, err
+}
+
+func (c *liveConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
 	return n, err
 }
 

@@ -138,9 +138,10 @@ func New(o Options) (*Proxy, error) {
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		Transport:      &poolTransport{pool: pool, next: o.Transport, scrub: p.scrubResponseHeader},
-		BufferPool:     newBufferPool(),
-		ErrorLog:       log.New(stdLogBridge{o.Logger}, "", 0),
+		Transport: &poolTransport{pool: pool, next: o.Transport, scrub: p.scrubResponseHeader,
+			maxHeader: responseHeaderLimit(o.Transport)},
+		BufferPool: newBufferPool(),
+		ErrorLog:   log.New(stdLogBridge{o.Logger}, "", 0),
 	}
 	return p, nil
 }
@@ -275,7 +276,11 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	ch := sessions.Change{Patches: d.patches, Action: act, Principal: d.principal}
+	principal, err := sessions.ParsePrincipal(d.principals)
+	if err != nil {
+		return err
+	}
+	ch := sessions.Change{Patches: d.patches, Action: act, Principal: principal}
 	err = p.manager.Commit(resp.Request.Context(), st.sess, &ch)
 	st.releaseLock() // the write is persisted (or refused): the next request may go
 	if err != nil {

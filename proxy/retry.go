@@ -88,6 +88,9 @@ type poolTransport struct {
 	// scrub removes Sidecar's headers from interim (1xx) responses, which
 	// the ReverseProxy forwards before ModifyResponse ever runs.
 	scrub func(http.Header)
+	// maxHeader is next's response header limit, 0 when unknown (see
+	// attemptTrace.headerOverflow).
+	maxHeader int64
 }
 
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -137,6 +140,12 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			budget.Stop()
 			cancel(nil)
 			return nil, err
+		}
+		if tr.headerOverflow(t.maxHeader) { // the app's fault; see errResponseHeaderTooLarge
+			budget.Stop()
+			cancel(nil)
+			t.pool.passiveOK(b)
+			return nil, fmt.Errorf("%w: %s sent more than %d bytes: %w", errResponseHeaderTooLarge, b.Name, t.maxHeader, err)
 		}
 		if context.Cause(ctx) == errRetryBudget {
 			cancel(nil)
@@ -195,6 +204,22 @@ type attemptTrace struct {
 	// byte count when the try got it.
 	conn atomic.Pointer[liveConn]
 	base atomic.Int64
+	// readBase is the connection's read count where the transport's
+	// response header limit last started counting: when the try got the
+	// connection, and after each interim (1xx) response.
+	readBase atomic.Int64
+}
+
+// headerOverflow reports whether a failed try failed because the app's
+// response headers passed limit bytes. net/http says so only in an error
+// string; the transport reads at most limit bytes of headers from the
+// connection (counting afresh after each 1xx response it reports), so
+// that many bytes read on a liveConn since then is the same condition it
+// tests. Without a liveConn (a platform where it cannot peek, or a custom
+// transport) it reports false and the failure stays an upstream one.
+func (a *attemptTrace) headerOverflow(limit int64) bool {
+	c := a.conn.Load()
+	return limit > 0 && c != nil && a.firstByte.Load() && c.read.Load()-a.readBase.Load() >= limit
 }
 
 // sent reports whether the request went out whole or in part. On a
@@ -218,6 +243,7 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 			a.reused.Store(i.Reused)
 			if lc, ok := i.Conn.(*liveConn); ok {
 				a.base.Store(lc.written.Load())
+				a.readBase.Store(lc.read.Load())
 				a.conn.Store(lc)
 				if i.Reused {
 					lc.armed.Store(true) // see liveConn
@@ -233,6 +259,9 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 		// Hooks added last run first, so this cleans the header map before
 		// the ReverseProxy's own hook copies it to the client.
 		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+			if c := a.conn.Load(); c != nil {
+				a.readBase.Store(c.read.Load()) // the transport's limit starts again
+			}
 			if a.scrub != nil {
 				a.scrub(http.Header(h))
 			}

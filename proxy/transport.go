@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -25,7 +26,29 @@ type TransportOptions struct {
 	// means DefaultMaxIdleConnsPerHost (256). Go's default of 2 churns
 	// connections under load.
 	MaxIdleConnsPerHost int
+	// MaxResponseHeaderBytes caps the bytes of an app's response headers
+	// (status line included); 0 means DefaultMaxResponseHeaderBytes
+	// (64 KiB). It must exceed the largest legitimate patch: the patches
+	// of one response may hold sessions.PatchBytesFactor (4) times
+	// session.max_bytes, so Sidecar's wiring raises it to twice that when
+	// max_bytes is over 8 KiB. A response past it is the app's fault: the
+	// client gets 502 and the session is left alone (see
+	// errResponseHeaderTooLarge). Go's default is 10 MB, enough for a
+	// hostile patch to cost seconds of CPU before any check.
+	MaxResponseHeaderBytes int64
 }
+
+// errResponseHeaderTooLarge: the app's response headers passed
+// TransportOptions.MaxResponseHeaderBytes and the transport stopped
+// reading them. It is the app's fault, not the client's: 502, nothing
+// committed. It is not retried (the app may have acted on the request,
+// and would answer the same again) and does not count toward passive
+// ejection: the app answered, so it is neither down nor unreachable, and
+// every upstream running the same code would answer alike, so ejecting
+// one would only shrink the pool (a client replaying the request could
+// eject upstream after upstream). It counts as a response instead, like a
+// patch the app got wrong.
+var errResponseHeaderTooLarge = errors.New("proxy: app response headers too large")
 
 // NewTransport returns an HTTP/1.1 keep-alive transport for the apps. Its
 // connections check, before a request is written on one reused from the
@@ -44,19 +67,36 @@ func NewTransport(o TransportOptions) *http.Transport {
 	if o.MaxIdleConnsPerHost == 0 {
 		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
+	if o.MaxResponseHeaderBytes <= 0 {
+		o.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
 	return &http.Transport{
 		DialContext: dialLive((&net.Dialer{
 			Timeout:   o.DialTimeout,
 			KeepAlive: 30 * time.Second,
 		}).DialContext),
-		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
-		IdleConnTimeout:       o.IdleConnTimeout,
-		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
+		MaxIdleConnsPerHost:    o.MaxIdleConnsPerHost,
+		IdleConnTimeout:        o.IdleConnTimeout,
+		ResponseHeaderTimeout:  o.ResponseHeaderTimeout,
+		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
+		ExpectContinueTimeout:  time.Second,
 		// Pass Accept-Encoding and compressed bodies through untouched
 		// instead of asking apps for gzip and unpacking it for clients.
 		DisableCompression: true,
 	}
+}
+
+// responseHeaderLimit is the header limit rt enforces, when it is an
+// *http.Transport, or 0 (unknown).
+func responseHeaderLimit(rt http.RoundTripper) int64 {
+	t, ok := rt.(*http.Transport)
+	switch {
+	case !ok:
+		return 0
+	case t.MaxResponseHeaderBytes > 0:
+		return t.MaxResponseHeaderBytes
+	}
+	return 10 << 20 // net/http's default
 }
 
 // bufferPool is the ReverseProxy copy-buffer pool: 32 KiB buffers reused

@@ -17,6 +17,21 @@ const (
 	// attributes, fits DefaultHeaderMaxBytes (a one-attribute session of
 	// 2048 bytes makes a header of 3135 bytes).
 	DefaultMaxBytes = 2048
+	// DefaultMaxPatchDepth is PatchLimits.MaxDepth's default: a patch
+	// nests at most 32 deep, so the session JWT's payload nests at most 33
+	// deep. The strictest common decoders stop at 64 (.NET's
+	// System.Text.Json and Json.NET) and 100 (Ruby's JSON.parse); PHP's
+	// json_decode at 511 (depth 512) and Python's json.loads near 1000.
+	DefaultMaxPatchDepth = 32
+	// PatchBytesFactor times Options.MaxBytes is the most bytes the patch
+	// headers of one response may hold together (PatchLimits.MaxBytes).
+	// Set members become stored bytes nearly one for one; the factor
+	// leaves room for deletions (a patch may replace every attribute),
+	// white space, and names escaped as \uXXXX (PHP's json_encode does
+	// that to every non-ASCII character).
+	PatchBytesFactor = 4
+	// DefaultMaxPatchBytes is PatchLimits.MaxBytes's default.
+	DefaultMaxPatchBytes = PatchBytesFactor * DefaultMaxBytes
 	// DefaultStoreTimeout is Options.StoreTimeout's default.
 	DefaultStoreTimeout = 2 * time.Second
 

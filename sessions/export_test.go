@@ -7,3 +7,6 @@ import "encoding/json"
 func EncodeAttrs(attrs map[string]json.RawMessage) json.RawMessage {
 	return appendAttrs(nil, attrs)
 }
+
+// StrictJSON is strictJSON for the external tests' fuzz targets.
+var StrictJSON = strictJSON

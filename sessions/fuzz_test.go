@@ -49,7 +49,7 @@ func FuzzMerge(f *testing.F) {
 		if json.Unmarshal([]byte(current), &attrs) != nil {
 			attrs = nil
 		}
-		set, del, err := Merge(attrs, []string{patch})
+		set, del, err := Merge(attrs, []string{patch}, PatchLimits{})
 		if err != nil {
 			return
 		}
@@ -73,7 +73,7 @@ func FuzzMerge(f *testing.F) {
 			}
 			delete(merged, k)
 		}
-		set2, del2, err := Merge(merged, []string{patch})
+		set2, del2, err := Merge(merged, []string{patch}, PatchLimits{})
 		if err != nil {
 			t.Fatalf("patch accepted once, refused the second time: %v", err)
 		}

@@ -191,7 +191,7 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 	if s.rec != nil {
 		attrs = s.rec.Attrs
 	}
-	set, del, err := Merge(attrs, c.Patches)
+	set, del, err := Merge(attrs, c.Patches, PatchLimits{MaxBytes: PatchBytesFactor * m.opts.MaxBytes})
 	if err != nil {
 		return err
 	}

@@ -6,17 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Errors that are the app's fault: the proxy answers 502 and changes
 // nothing. The wrapped message says which header was wrong; it never
 // contains session data.
 var (
-	// ErrBadPatch: a patch header is not a JSON object.
-	ErrBadPatch = errors.New("sessions: patch is not a JSON object")
+	// ErrBadPatch: a patch header is not a JSON object, breaks the limits
+	// of PatchLimits, or holds what an app's JSON decoder would refuse
+	// (invalid UTF-8, a lone escaped surrogate, a name starting with
+	// \u0000).
+	ErrBadPatch = errors.New("sessions: patch is not a valid JSON object")
 	// ErrBadAction: the action header is not regenerate or destroy, or
 	// several action headers disagree.
 	ErrBadAction = errors.New("sessions: unknown action")
+	// ErrBadPrincipal: several principal headers (or values) disagree, or
+	// the principal is not valid UTF-8 or holds a control character.
+	ErrBadPrincipal = errors.New("sessions: bad principal")
 )
 
 // Action is what the app asked to happen to the session after its patches.
@@ -61,6 +68,34 @@ func ParseAction(values []string) (Action, error) {
 	return act, nil
 }
 
+// ParsePrincipal parses the values of the principal header, each trimmed
+// of surrounding white space. No value is nil (leave the principal
+// alone); "" clears it. Several values must agree, as several actions
+// must: which of two spellings wins must not depend on how the app's
+// server ordered its headers. A value that is not valid UTF-8 or holds a
+// control character is refused: it would reach the JWT's sub claim
+// rewritten (Go's JSON encoder turns invalid bytes into U+FFFD), so the
+// app would see a principal other than the one indexed.
+func ParsePrincipal(values []string) (*string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	p := strings.TrimSpace(values[0])
+	for i, v := range values {
+		v = strings.TrimSpace(v)
+		if i > 0 && v != p {
+			return nil, fmt.Errorf("%w: %d conflicting values", ErrBadPrincipal, len(values))
+		}
+		if !utf8.ValidString(v) {
+			return nil, fmt.Errorf("%w: value %d of %d is not valid UTF-8", ErrBadPrincipal, i+1, len(values))
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf("%w: value %d of %d holds a control character", ErrBadPrincipal, i+1, len(values))
+		}
+	}
+	return &p, nil
+}
+
 // Change is everything an app's response asks of the session.
 type Change struct {
 	// Patches are the raw X-Sidecar-Patch values, applied in order.
@@ -76,16 +111,40 @@ func (c *Change) Empty() bool {
 	return len(c.Patches) == 0 && c.Action == ActionNone && c.Principal == nil
 }
 
-// parsePatch decodes one patch header value into its top-level members.
-// Anything but a JSON object (including null, arrays and trailing garbage)
-// is ErrBadPatch.
-func parsePatch(value string) (map[string]json.RawMessage, error) {
-	b := bytes.TrimSpace([]byte(value))
-	if len(b) == 0 || b[0] != '{' {
-		return nil, ErrBadPatch
+// PatchLimits bound the patches of one response. They are checked before
+// any merge work, while scanning, so that a hostile patch costs one linear
+// pass at most. The zero value of each field is its stated default.
+type PatchLimits struct {
+	// MaxDepth is the deepest nesting of objects and arrays a patch may
+	// have, the patch object itself being depth 1; 0 means
+	// DefaultMaxPatchDepth (32). The session JWT's payload then nests at
+	// most MaxDepth+1 deep.
+	MaxDepth int
+	// MaxBytes is the most bytes the patch values of one response may hold
+	// together; 0 means DefaultMaxPatchBytes (32 KiB). The Manager uses
+	// PatchBytesFactor times its MaxBytes.
+	MaxBytes int
+}
+
+func (l PatchLimits) withDefaults() PatchLimits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxPatchDepth
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxPatchBytes
+	}
+	return l
+}
+
+// parsePatch validates one patch header value (see checkPatch) and decodes
+// it into its top-level members. Anything but a JSON object (including
+// null, arrays and trailing garbage) is ErrBadPatch.
+func parsePatch(value string, maxDepth int) (map[string]json.RawMessage, error) {
+	if err := checkPatch(value, maxDepth); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPatch, err)
 	}
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(b, &members); err != nil {
+	if err := json.Unmarshal([]byte(value), &members); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPatch, err)
 	}
 	return members, nil
@@ -158,16 +217,27 @@ func mergeObject(target, p json.RawMessage) (map[string]json.RawMessage, error) 
 // left present, Delete every attribute a patch left absent, whether or not
 // attrs had it (another request may have set it since attrs was loaded,
 // and the last writer must win).
-// attrs is not modified. Any patch that is not a JSON object is ErrBadPatch
-// and no delta is returned.
-func Merge(attrs map[string]json.RawMessage, patches []string) (set map[string]json.RawMessage, del []string, err error) {
-	work := map[string]json.RawMessage{}
-	touched := map[string]bool{}
+// attrs is not modified. Every patch is checked against lim before any is
+// merged; any patch that is not a valid JSON object within lim is
+// ErrBadPatch and no delta is returned.
+func Merge(attrs map[string]json.RawMessage, patches []string, lim PatchLimits) (set map[string]json.RawMessage, del []string, err error) {
+	lim = lim.withDefaults()
+	total := 0
+	for _, raw := range patches {
+		total += len(raw)
+	}
+	if total > lim.MaxBytes {
+		return nil, nil, fmt.Errorf("%w: %d patch header(s) of %d bytes together, over the limit of %d", ErrBadPatch, len(patches), total, lim.MaxBytes)
+	}
+	parsed := make([]map[string]json.RawMessage, len(patches))
 	for i, raw := range patches {
-		members, err := parsePatch(raw)
-		if err != nil {
+		if parsed[i], err = parsePatch(raw, lim.MaxDepth); err != nil {
 			return nil, nil, fmt.Errorf("patch header %d of %d: %w", i+1, len(patches), err)
 		}
+	}
+	work := map[string]json.RawMessage{}
+	touched := map[string]bool{}
+	for i, members := range parsed {
 		for k, v := range members {
 			cur, ok := work[k]
 			if !ok && !touched[k] {

@@ -48,7 +48,7 @@ func TestMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			attrs := raw(tt.attrs)
 			before := raw(tt.attrs)
-			set, del, err := Merge(attrs, tt.patches)
+			set, del, err := Merge(attrs, tt.patches, PatchLimits{})
 			require.NoError(t, err)
 			want := raw(tt.set)
 			if tt.set == nil {
@@ -71,7 +71,7 @@ func TestMergeErrors(t *testing.T) {
 	for _, p := range []string{``, ` `, `null`, `[]`, `[{"a":1}]`, `"str"`, `42`, `true`,
 		`{`, `{"a":}`, `{"a":1} trailing`, `{"a":1}{"b":2}`, `{'a':1}`, "{\"a\":\"\xff\"", `{"a":1,}`} {
 		t.Run(p, func(t *testing.T) {
-			_, _, err := Merge(nil, []string{`{"ok":1}`, p})
+			_, _, err := Merge(nil, []string{`{"ok":1}`, p}, PatchLimits{})
 			assert.ErrorIs(t, err, ErrBadPatch)
 		})
 	}

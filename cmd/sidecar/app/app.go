@@ -246,6 +246,8 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
 		IdleConnTimeout:       c.Proxy.IdleConnTimeout,
 		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
+		// Room for the largest patch a response may send, and as much again.
+		MaxResponseHeaderBytes: max(proxy.DefaultMaxResponseHeaderBytes, 2*sessions.PatchBytesFactor*int64(c.Session.MaxBytes)),
 	})
 	m.onClose(func() error { transport.CloseIdleConnections(); return nil })
 	popts, err := poolOptions(c)
