@@ -15,7 +15,9 @@ import (
 
 // Claims is the payload of the X-Sidecar-Session JWT (protocol §2). The
 // time claims are unix seconds; Created, IdleExp and AbsExp are zero (and
-// omitted) when there is no session.
+// omitted) when there is no session. Replaced is present (true) only on a
+// request whose cookie names a session a regenerate moved away from (see
+// Session.Replaced); such a request has no session and may not write.
 type Claims struct {
 	Issuer    string          `json:"iss"`
 	Audience  string          `json:"aud"`
@@ -24,6 +26,7 @@ type Claims struct {
 	ID        string          `json:"jti"`
 	SID       string          `json:"sid"`
 	New       bool            `json:"new"`
+	Replaced  bool            `json:"replaced,omitempty"`
 	Subject   string          `json:"sub,omitempty"`
 	Data      json.RawMessage `json:"data"`
 	Version   int64           `json:"ver"`
@@ -141,9 +144,12 @@ func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
 	buf = strconv.AppendInt(buf, now+int64(h.opts.TTL/time.Second), 10)
 	buf = append(buf, `,"jti":`...)
 	buf = appendJSONString(buf, requestID)
-	if rec == nil {
+	switch {
+	case rec == nil && s.Replaced():
+		buf = append(buf, `,"sid":"","new":true,"replaced":true,"data":{},"ver":0}`...)
+	case rec == nil:
 		buf = append(buf, `,"sid":"","new":true,"data":{},"ver":0}`...)
-	} else {
+	default:
 		buf = append(buf, `,"sid":"`...)
 		buf = append(buf, s.SID()...) // hex: needs no escaping
 		buf = append(buf, `","new":false`...)
