@@ -271,11 +271,20 @@ func (m *Manager) settleCookie(s *Session) {
 	}
 }
 
+// destroy deletes the session and expires the cookie. A store whose Delete
+// reports ErrReplaced (the session was regenerated away while the request
+// ran) gets the write refused like any other, so that the browser's new
+// cookie is not expired; a store that deletes the tombstone silently
+// cannot be told apart from an ordinary logout.
 func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	if s.rec != nil {
-		if err := m.call(ctx, s, "delete", func(ctx context.Context) error {
+		err := m.call(ctx, s, "delete", func(ctx context.Context) error {
 			return m.opts.Store.Delete(ctx, s.token.Key())
-		}); err != nil {
+		})
+		if errors.Is(err, ErrReplaced) {
+			return m.replacedWhileRunning(s, err)
+		}
+		if err != nil {
 			return err
 		}
 		s.rec = nil
