@@ -38,7 +38,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // session data, query strings or secrets: only the path and outcomes.
 func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	lvl := zerolog.InfoLevel
-	if st.failed && st.errKind != kindClientGone {
+	switch {
+	case !st.failed, st.errKind == kindClientGone:
+	case st.errKind == kindReplaced:
+		// A browser's straggler from before a login, refused by design
+		// (or someone replaying an old cookie): worth seeing, not paging.
+		lvl = zerolog.WarnLevel
+	default:
 		lvl = zerolog.ErrorLevel
 	}
 	e := p.log.WithLevel(lvl)

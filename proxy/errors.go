@@ -28,10 +28,11 @@ const (
 	kindLockUnavailable                  // lock backend unreachable: 503 + Retry-After
 	kindConflict                         // guarded write lost to another write: 409
 	kindClientBody                       // client sent a broken request body: 400
+	kindReplaced                         // write with a cookie a regenerate moved away: 409
 )
 
 var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled", "no_upstream",
-	"session_lock_timeout", "session_lock_unavailable", "session_conflict", "client_body"}
+	"session_lock_timeout", "session_lock_unavailable", "session_conflict", "client_body", "session_replaced"}
 
 func (k errorKind) String() string { return kindNames[k] }
 
@@ -55,6 +56,8 @@ func classify(r *http.Request, err error) (errorKind, int) {
 		return kindLockUnavailable, http.StatusServiceUnavailable
 	case errors.Is(err, sessions.ErrConflict):
 		return kindConflict, http.StatusConflict
+	case errors.Is(err, sessions.ErrReplaced):
+		return kindReplaced, http.StatusConflict
 	case errors.Is(err, errClientBody): // before timeouts: a client's read timeout is its own
 		return kindClientBody, http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

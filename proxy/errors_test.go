@@ -48,6 +48,7 @@ func TestClassify(t *testing.T) {
 		{"lock timeout", live, errLockTimeout, kindLockTimeout, 503},
 		{"lock backend down", live, fmt.Errorf("%w: x", errLockUnavailable), kindLockUnavailable, 503},
 		{"guarded write lost", live, fmt.Errorf("apply: %w", sessions.ErrConflict), kindConflict, 409},
+		{"write with a replaced cookie", live, fmt.Errorf("refusing: %w", sessions.ErrReplaced), kindReplaced, 409},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,10 @@
 //
 // Errors become statuses in one function (classify): 502 for an unreachable
 // app or a bad app response, 503 for the store, 504 for an app too slow to
-// answer, 499 (logged only) when the client went away.
+// answer, 409 for a write refused because the session changed under it (a
+// lost version guard, or a cookie a regenerate moved away:
+// sessions.ErrReplaced), 499 (logged only) when the client went away. A
+// refused write withholds the app's response, Set-Cookie included.
 package proxy
 
 import (

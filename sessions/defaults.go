@@ -34,6 +34,13 @@ const (
 	DefaultMaxPatchBytes = PatchBytesFactor * DefaultMaxBytes
 	// DefaultStoreTimeout is Options.StoreTimeout's default.
 	DefaultStoreTimeout = 2 * time.Second
+	// DefaultTombstoneTTL is Options.TombstoneTTL's default: long enough
+	// for every request the browser sent before the login's Set-Cookie
+	// reached it to arrive and be answered (the proxy gives an app 60s by
+	// default to start answering), with room for slow uploads and client
+	// retries; short enough that the tombstones of a busy login page stay
+	// a small fraction of the store.
+	DefaultTombstoneTTL = 5 * time.Minute
 
 	// DefaultIssuer is HeaderOptions.Issuer's default.
 	DefaultIssuer = "sidecar"

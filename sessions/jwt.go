@@ -16,7 +16,9 @@ import (
 
 // Claims is the payload of the X-Sidecar-Session JWT (protocol §2). The
 // time claims are unix seconds; Created, IdleExp and AbsExp are zero (and
-// omitted) when there is no session.
+// omitted) when there is no session. Replaced is present (true) only on a
+// request whose cookie names a session a regenerate moved away from (see
+// Session.Replaced); such a request has no session and may not write.
 type Claims struct {
 	Issuer    string          `json:"iss"`
 	Audience  string          `json:"aud"`
@@ -25,6 +27,7 @@ type Claims struct {
 	ID        string          `json:"jti"`
 	SID       string          `json:"sid"`
 	New       bool            `json:"new"`
+	Replaced  bool            `json:"replaced,omitempty"`
 	Subject   string          `json:"sub,omitempty"`
 	Data      json.RawMessage `json:"data"`
 	// DataOmitted says the session's data was left out (Data is nil)
@@ -170,7 +173,11 @@ func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
 func (h *HeaderSigner) SignFit(s *Session, requestID string) (tok string, omitted bool, err error) {
 	now := h.opts.Clock().Unix()
 	rec := s.Record()
-	buf := h.appendClaims(nil, rec, s.SID(), requestID, now, 0)
+	mark := 0
+	if s.Replaced() {
+		mark = markReplaced
+	}
+	buf := h.appendClaims(nil, rec, s.SID(), requestID, now, mark)
 	if max := h.opts.MaxBytes; max > 0 && rec != nil && h.signedLen(len(buf)) > max {
 		omitted = true
 		h.omitted.Add(1)
@@ -219,10 +226,11 @@ func (h *HeaderSigner) signedLen(n int) int {
 	return len(h.head) + enc.EncodedLen(n) + 1 + enc.EncodedLen(sha256.Size)
 }
 
-// What appendClaims leaves out.
+// What appendClaims leaves out, or marks.
 const (
 	omitData = 1 << iota
 	omitSubject
+	markReplaced // an anonymous request whose token was regenerated away
 )
 
 // appendClaims serialises the claims for rec (nil: anonymous) with the
@@ -246,6 +254,9 @@ func (h *HeaderSigner) appendClaims(buf []byte, rec *Record, sid, requestID stri
 	buf = append(buf, `,"jti":`...)
 	buf = appendJSONString(buf, requestID)
 	if rec == nil {
+		if omit&markReplaced != 0 {
+			return append(buf, `,"sid":"","new":true,"replaced":true,"data":{},"ver":0}`...)
+		}
 		return append(buf, `,"sid":"","new":true,"data":{},"ver":0}`...)
 	}
 	buf = append(buf, `,"sid":"`...)

@@ -39,6 +39,13 @@ type Options struct {
 	// which the header would pass its budget (HeaderOptions.MaxBytes) is
 	// refused with ErrTooLarge. nil: no header budget is enforced.
 	Header *HeaderSigner
+	// TombstoneTTL is how long a token that a regenerate moved away from
+	// stays known as replaced (Delta.Tombstone): requests that still carry
+	// it are served as anonymous and their writes are refused with
+	// ErrReplaced, instead of creating a fresh session whose cookie would
+	// replace the login's. 0 means DefaultTombstoneTTL (5m); a negative
+	// value leaves no tombstone.
+	TombstoneTTL time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -58,6 +65,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = DefaultStoreTimeout
+	}
+	switch {
+	case o.TombstoneTTL == 0:
+		o.TombstoneTTL = DefaultTombstoneTTL
+	case o.TombstoneTTL < 0:
+		o.TombstoneTTL = 0 // Delta.Tombstone's "none"
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -98,7 +111,8 @@ func (m *Manager) Signer() *Signer { return m.opts.Signer }
 func storeErr(op string, err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
-		errors.Is(err, ErrTooLarge), errors.Is(err, ErrConflict):
+		errors.Is(err, ErrTooLarge), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrReplaced):
 		return err
 	}
 	return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, op, err)
@@ -137,9 +151,10 @@ func (m *Manager) Identify(cookieValue string) *Session {
 }
 
 // Fetch reads the live record of an identified session, sliding its idle
-// expiry when a touch is due. A session that is gone stays anonymous; the
-// only error is ErrStoreUnavailable (wrapped). Sessions without a verified
-// cookie cost no store lookup.
+// expiry when a touch is due. A session that is gone stays anonymous; one
+// that was regenerated away (ErrReplaced from the store) stays anonymous
+// too and is marked Replaced. The only error is ErrStoreUnavailable
+// (wrapped). Sessions without a verified cookie cost no store lookup.
 func (m *Manager) Fetch(ctx context.Context, s *Session) error {
 	if !s.verified {
 		return nil
@@ -156,6 +171,9 @@ func (m *Manager) Fetch(ctx context.Context, s *Session) error {
 		return err
 	})
 	switch {
+	case errors.Is(err, ErrReplaced):
+		s.replaced, s.outcome = true, OutcomeReplaced
+		return nil
 	case errors.Is(err, ErrNotFound):
 		return nil
 	case err != nil:
@@ -178,9 +196,20 @@ func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error
 // into per-attribute deltas (RFC 7396), then the principal, then the
 // action. App errors (ErrBadPatch, ErrBadAction, ErrTooLarge: past
 // max_bytes, the header budget or MaxPrincipalBytes),
-// ErrConflict (with GuardVersion, when another write got in first) and
-// ErrStoreUnavailable leave the session exactly as it was. The write is
-// not cancelled when the client goes away: the app has already acted on it.
+// ErrConflict (with GuardVersion, when another write got in first),
+// ErrReplaced and ErrStoreUnavailable leave the session exactly as it was.
+// The write is not cancelled when the client goes away: the app has
+// already acted on it.
+//
+// ErrReplaced refuses a write from a request whose token a regenerate
+// moved away, whether the store said so when the request loaded it
+// (Replaced) or when the write reached it. A write is anything that would
+// create a session on an anonymous request (a non-empty patch or
+// principal) and any action, destroy included: creating a session would
+// set a cookie that replaces the login's in the browser, and expiring the
+// cookie would log the browser's new session out. Whoever holds the old
+// token never reaches the new session. Such a request never sets or
+// clears the cookie.
 func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 	ctx = context.WithoutCancel(ctx)
 	if c.Empty() {
@@ -199,6 +228,12 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 	if principal != nil && s.rec != nil && *principal == s.rec.Principal {
 		principal = nil
 	}
+	if s.replaced {
+		if c.Action != ActionNone || len(set) > 0 || (principal != nil && *principal != "") {
+			return fmt.Errorf("refusing a write with a token a regenerate moved away: %w", ErrReplaced)
+		}
+		return nil // a late read, or a write of nothing: the cookie is left alone
+	}
 	if c.Action == ActionDestroy {
 		return m.destroy(ctx, s)
 	}
@@ -212,6 +247,9 @@ func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
 	}
 	if err := m.checkLimits(s, d); err != nil {
 		return err
+	}
+	if c.Action == ActionRegenerate {
+		d.Tombstone = m.opts.TombstoneTTL
 	}
 	if s.guardVersion && s.rec != nil {
 		d.BaseVersion = s.rec.Version
@@ -242,11 +280,20 @@ func (m *Manager) settleCookie(s *Session) {
 	}
 }
 
+// destroy deletes the session and expires the cookie. A store whose Delete
+// reports ErrReplaced (the session was regenerated away while the request
+// ran) gets the write refused like any other, so that the browser's new
+// cookie is not expired; a store that deletes the tombstone silently
+// cannot be told apart from an ordinary logout.
 func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	if s.rec != nil {
-		if err := m.call(ctx, s, "delete", func(ctx context.Context) error {
+		err := m.call(ctx, s, "delete", func(ctx context.Context) error {
 			return m.opts.Store.Delete(ctx, s.token.Key())
-		}); err != nil {
+		})
+		if errors.Is(err, ErrReplaced) {
+			return m.replacedWhileRunning(s, err)
+		}
+		if err != nil {
 			return err
 		}
 		s.rec = nil
@@ -297,11 +344,13 @@ func (m *Manager) regenerate(ctx context.Context, s *Session, d *Delta) error {
 		rec, err = m.opts.Store.Regenerate(ctx, s.token.Key(), tok.Key(), d)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		m.gone(s)
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, ErrReplaced):
+		return m.replacedWhileRunning(s, err)
+	case err != nil:
 		return err
 	}
 	s.token, s.rec, s.outcome, s.cookie = tok, rec, OutcomeRegenerated, CookieSet
@@ -315,11 +364,13 @@ func (m *Manager) apply(ctx context.Context, s *Session, d *Delta) error {
 		ver, err = m.opts.Store.Apply(ctx, s.token.Key(), d)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		m.gone(s)
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, ErrReplaced):
+		return m.replacedWhileRunning(s, err)
+	case err != nil:
 		return err
 	}
 	rec := *s.rec
@@ -349,4 +400,16 @@ func (m *Manager) gone(s *Session) {
 	s.rec = nil
 	s.outcome = OutcomeGone
 	s.cookie = CookieKeep
+}
+
+// replacedWhileRunning records that the session was regenerated away
+// while the request ran (the store refused its write with ErrReplaced):
+// the request is left without a session and its cookie alone, and the
+// write is refused.
+func (m *Manager) replacedWhileRunning(s *Session, err error) error {
+	s.rec = nil
+	s.replaced = true
+	s.outcome = OutcomeReplaced
+	s.cookie = CookieKeep
+	return fmt.Errorf("session regenerated away while the request ran: %w", err)
 }

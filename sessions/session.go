@@ -23,9 +23,14 @@ const (
 	// regenerated away or expired while the request ran; the write was
 	// dropped, never resurrecting it.
 	OutcomeGone
+	// OutcomeReplaced: the cookie names a session that a regenerate moved
+	// to a new token less than the tombstone TTL ago. The request is
+	// served as anonymous (the JWT says replaced), no cookie is set or
+	// cleared, and a write is refused with ErrReplaced.
+	OutcomeReplaced
 )
 
-var outcomeNames = [...]string{"none", "loaded", "created", "written", "regenerated", "destroyed", "gone"}
+var outcomeNames = [...]string{"none", "loaded", "created", "written", "regenerated", "destroyed", "gone", "replaced"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -55,6 +60,7 @@ type Session struct {
 	verified  bool // a cookie verified; token is set
 	oldSecret bool // it verified only under an older secret
 	badCookie bool // a cookie was present but malformed or forged
+	replaced  bool // the token was regenerated away (its tombstone is live)
 	rec       *Record
 	// guardVersion makes writes conditional on the loaded version.
 	guardVersion bool
@@ -82,6 +88,12 @@ func (s *Session) Outcome() Outcome { return s.outcome }
 // BadCookie reports whether the request carried a cookie that did not
 // verify (treated as no cookie at all).
 func (s *Session) BadCookie() bool { return s.badCookie }
+
+// Replaced reports whether the request's cookie names a session that a
+// regenerate moved to a new token (the store holds a live tombstone for
+// it). Such a request has no session, keeps its cookie untouched and may
+// not write: see Manager.Commit.
+func (s *Session) Replaced() bool { return s.replaced }
 
 // StoreTime is the time spent waiting on the store for this request.
 func (s *Session) StoreTime() time.Duration { return s.storeTime }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -237,6 +238,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		MaxBytes:        c.Session.MaxBytes,
 		StoreTimeout:    c.Store.Timeout,
 		Header:          header, // writes must fit headers.max_bytes
+		TombstoneTTL:    tombstoneTTL(c.Session.TombstoneTTL),
 	})
 	if err != nil {
 		return nil, err
@@ -279,4 +281,14 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		RetryAfter: c.Store.RetryAfter,
 		Logger:     m.log.With().Str("log", "access").Logger(),
 	})
+}
+
+// tombstoneTTL maps session.tombstone_ttl, where 0 turns tombstones off, to
+// sessions.Options.TombstoneTTL, where 0 is the default and a negative
+// value turns them off.
+func tombstoneTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

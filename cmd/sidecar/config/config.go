@@ -195,6 +195,12 @@ type SessionConfig struct {
 	// ([sessions.DefaultMaxBytes]), which fits the default
 	// headers.max_bytes; see [Config.Warnings].
 	MaxBytes int `koanf:"max_bytes"`
+	// TombstoneTTL is how long a cookie that a regenerate (login) replaced
+	// is still recognised: its requests are served as anonymous with the
+	// "replaced" claim, and their writes are refused with 409 instead of
+	// creating a session whose cookie would log the browser out. 0 turns
+	// tombstones off. Default 5m.
+	TombstoneTTL time.Duration `koanf:"tombstone_ttl"`
 	// Locking serialises a session's requests when [LockingSession].
 	// Default [LockingOff].
 	Locking Locking `koanf:"locking"`
@@ -351,6 +357,7 @@ func Default() Config {
 			AbsoluteTimeout: sessions.DefaultAbsoluteTimeout,
 			TouchInterval:   sessions.DefaultTouchInterval,
 			MaxBytes:        sessions.DefaultMaxBytes,
+			TombstoneTTL:    sessions.DefaultTombstoneTTL,
 			Locking:         LockingOff,
 			Lock: SessionLockConfig{
 				Wait:      proxy.DefaultLockWait,

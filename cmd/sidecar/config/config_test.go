@@ -92,6 +92,7 @@ func TestDefault(t *testing.T) {
 		{"session.absolute_timeout", c.Session.AbsoluteTimeout, 12 * time.Hour},
 		{"session.touch_interval", c.Session.TouchInterval, time.Minute},
 		{"session.max_bytes", c.Session.MaxBytes, 2048},
+		{"session.tombstone_ttl", c.Session.TombstoneTTL, 5 * time.Minute},
 		{"session.locking", c.Session.Locking, LockingOff},
 		{"session.lock.wait", c.Session.Lock.Wait, 5 * time.Second},
 		{"session.lock.ttl", c.Session.Lock.TTL, 30 * time.Second},

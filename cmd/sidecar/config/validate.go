@@ -225,7 +225,7 @@ func (s SessionConfig) validateCookie(p *problems) {
 }
 
 // validateLifetimes checks session.idle_timeout, absolute_timeout,
-// touch_interval and max_bytes.
+// touch_interval, max_bytes and tombstone_ttl.
 func (s SessionConfig) validateLifetimes(p *problems) {
 	p.positive("session.idle_timeout", s.IdleTimeout)
 	if s.IdleTimeout > 0 && s.AbsoluteTimeout < s.IdleTimeout {
@@ -239,6 +239,9 @@ func (s SessionConfig) validateLifetimes(p *problems) {
 	}
 	if s.MaxBytes <= 0 {
 		p.add("session.max_bytes", "must be greater than 0 (got %d)", s.MaxBytes)
+	}
+	if s.TombstoneTTL < 0 {
+		p.add("session.tombstone_ttl", "must not be negative (got %v; 0 turns tombstones off)", s.TombstoneTTL)
 	}
 }
 

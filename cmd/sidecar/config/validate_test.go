@@ -178,6 +178,7 @@ func TestValidateRules(t *testing.T) {
 		{"absolute_timeout below idle", func(c *Config) { c.Session.AbsoluteTimeout = 10 * time.Minute }, "session.absolute_timeout", "session.absolute_timeout: must be at least session.idle_timeout (30m0s), got 10m0s"},
 		{"touch_interval zero", func(c *Config) { c.Session.TouchInterval = 0 }, "session.touch_interval", "session.touch_interval: must be greater than 0 (got 0s)"},
 		{"touch_interval not below idle", func(c *Config) { c.Session.TouchInterval = 30 * time.Minute }, "session.touch_interval", "session.touch_interval: must be less than session.idle_timeout (30m0s), got 30m0s"},
+		{"tombstone_ttl negative", func(c *Config) { c.Session.TombstoneTTL = -time.Second }, "session.tombstone_ttl", "session.tombstone_ttl: must not be negative (got -1s; 0 turns tombstones off)"},
 		{"max_bytes", func(c *Config) { c.Session.MaxBytes = 0 }, "session.max_bytes", "session.max_bytes: must be greater than 0 (got 0)"},
 		{"locking", func(c *Config) { c.Session.Locking = "on" }, "session.locking", `session.locking: "on" is not one of off, session`},
 
@@ -305,6 +306,7 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"__Host- cookie", func(c *Config) { c.Session.CookieName = "__Host-sid"; c.Session.CookieSecure = CookieSecureAlways }},
 		{"absolute equals idle", func(c *Config) { c.Session.AbsoluteTimeout = c.Session.IdleTimeout }},
+		{"tombstones off", func(c *Config) { c.Session.TombstoneTTL = 0 }},
 		{"session locking", func(c *Config) { c.Session.Locking = LockingSession }},
 		{"session locking with skip paths", func(c *Config) {
 			sessionLocking(c)
