@@ -140,11 +140,38 @@ func (p *Proxy) lockSession(r *http.Request, st *reqState) error {
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.locking.Wait)
 		defer cancel()
-		if err := lease.Release(ctx); err != nil && !errors.Is(err, lock.ErrNotHeld) {
+		if err := releaseRetrying(ctx, lease); err != nil {
 			p.log.Warn().Str("request_id", st.id).Err(err).Msg("releasing the session lock failed; it expires with its lease")
 		}
 	}
 	return nil
+}
+
+// releaseAttempts bounds releaseRetrying.
+const releaseAttempts = 3
+
+// releaseRetrying releases lease, trying again (after 50ms, then 100ms)
+// when the lock backend did not answer: a lock left to expire holds up
+// every later request of the session for the rest of its lease (30s by
+// default), and a release is safe to repeat (it only ever removes this
+// lease's token). A lease already gone is not an error.
+func releaseRetrying(ctx context.Context, lease *lock.Lease) error {
+	for attempt := 1; ; attempt++ {
+		err := lease.Release(ctx)
+		if err == nil || errors.Is(err, lock.ErrNotHeld) {
+			return nil
+		}
+		if attempt == releaseAttempts || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 50 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
 
 // errLockUnavailable: the lock backend could not be reached.
