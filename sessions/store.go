@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -25,7 +26,7 @@ var (
 	// ErrReplaced: the key was regenerated away less than Delta.Tombstone
 	// ago (its tombstone is live). Load and Apply return it instead of
 	// ErrNotFound for such a key, and Apply writes nothing. The new key is
-	// never revealed.
+	// never revealed. Once the tombstone lapses the key is ErrNotFound.
 	ErrReplaced = errors.New("sessions: session replaced by regenerate")
 )
 
@@ -92,8 +93,11 @@ type Delta struct {
 	// ErrConflict and changes nothing unless the stored Version equals it.
 	BaseVersion int64
 	// Tombstone, for Regenerate only: when positive, the old key is left as
-	// a tombstone for this long, during which Load and Apply on it return
-	// ErrReplaced; zero leaves nothing (ErrNotFound, as for a deleted key).
+	// a tombstone for this long (by the store clock), during which Load and
+	// Apply on it return ErrReplaced; zero leaves nothing (ErrNotFound, as
+	// for a deleted key). A tombstone holds no session data, is never
+	// listed by ByPrincipal, and is removed by Delete; Create may replace
+	// it as it replaces an expired record.
 	Tombstone time.Duration
 }
 
@@ -130,6 +134,21 @@ type Touch struct {
 // Stores may keep times at millisecond precision only; the Manager passes
 // millisecond-truncated times so every store round-trips them exactly.
 //
+// Writes (Create, Apply, Regenerate, Delete) honour the context's deadline
+// as a commit deadline: a write either takes effect before the deadline
+// passes or never. A write that returns an error wrapping
+// context.DeadlineExceeded has changed nothing and cannot change anything
+// later, so a caller told "503, retry" may rely on nothing having happened.
+// A store checks the deadline as the last step before it commits, inside
+// the same atomic step (the lock, the transaction, the Lua script), and
+// must make sure a write queued in a stalled backend cannot commit after
+// the caller has given up (a remote store passes the deadline along for the
+// backend to check on its own clock). The one ambiguity left is a reply
+// lost after the commit (the connection drops between the commit and its
+// answer): the write took effect, yet the caller sees an error. A write
+// without a deadline has no such bound. CheckDeadline is the in-process
+// check.
+//
 // storetest.Run is the conformance suite every implementation must pass.
 type Store interface {
 	// Load returns the live record under key, or ErrNotFound. When touch is
@@ -146,16 +165,35 @@ type Store interface {
 	// Regenerate moves the live record under oldKey to newKey, applying d
 	// on the way and bumping the Version, and returns the new record.
 	// Created and AbsExp carry over. Once it returns, oldKey is gone: a
-	// later Load or Apply on it gets ErrNotFound, and a write to oldKey that
+	// later Load or Apply on it gets ErrNotFound (ErrReplaced while the
+	// tombstone d.Tombstone asks for lasts), and a write to oldKey that
 	// raced with it is either included in the new record or refused, never
-	// lost silently. Errors as for Apply (checked before oldKey is removed).
-	// It must work where the two keys live on different shards (Redis
-	// Cluster), so implementations cannot rely on a cross-key RENAME.
+	// lost silently. Errors as for Apply (checked before oldKey is removed);
+	// on a live tombstone under oldKey, ErrReplaced. It never half-writes:
+	// on error (the deadline included) oldKey is left exactly as it was and
+	// newKey holds no session. It must work where the two keys live on
+	// different shards (Redis Cluster), so implementations cannot rely on a
+	// cross-key RENAME.
 	Regenerate(ctx context.Context, oldKey, newKey string, d *Delta) (*Record, error)
-	// Delete removes the record under key and its principal index entry.
-	// Deleting a missing key is not an error.
+	// Delete removes the record (or tombstone) under key and its principal
+	// index entry. Deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// ByPrincipal lists the keys of the live records whose principal is p,
 	// in no particular order. It may prune stale index entries as it goes.
 	ByPrincipal(ctx context.Context, p string) ([]string, error)
+}
+
+// CheckDeadline reports whether a write under ctx may still commit: nil
+// while ctx is live, else an error wrapping ctx.Err(), or
+// context.DeadlineExceeded once the deadline has passed even if ctx's own
+// timer has not yet marked it done. In-process stores call it as the last
+// step before committing, while they hold their lock or transaction.
+func CheckDeadline(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("commit refused: %w", err)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return fmt.Errorf("commit refused: %w", context.DeadlineExceeded)
+	}
+	return nil
 }

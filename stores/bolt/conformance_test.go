@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,4 +28,20 @@ func TestConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestDeadlines(t *testing.T) {
+	storetest.RunDeadlines(t, storetest.Stall{
+		New: func(t *testing.T, clock func() time.Time, beforeCommit func(context.Context)) sessions.Store {
+			s, err := Open(filepath.Join(t.TempDir(), "sessions.db"), Options{
+				Clock:         clock,
+				NoSync:        true,
+				SweepInterval: time.Millisecond,
+				BeforeCommit:  beforeCommit,
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, s.Close()) })
+			return s
+		},
+	})
 }

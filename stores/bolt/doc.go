@@ -3,7 +3,7 @@
 //
 // # File layout
 //
-// The file holds four buckets:
+// The file holds five buckets:
 //
 //   - meta: "layout" → one byte, the layout version (1). Open refuses a
 //     file with a layout it does not know (ErrCorrupt).
@@ -17,6 +17,13 @@
 //     ByPrincipal is a prefix scan; the length prefix keeps one principal's
 //     prefix from matching another's keys. The empty principal is not
 //     indexed.
+//   - tombstones: session key → 8-byte stamp (as in expiry) of when the
+//     tombstone Regenerate left under that key lapses (Delta.Tombstone).
+//     It is a bucket of its own rather than a record format, so a build
+//     that predates tombstones (it ignores buckets it does not know) sees
+//     a tombstoned key as absent, never as a corrupt record. Open creates
+//     it in older files; the layout version stays 1. The sweeper scans it
+//     whole (tombstones live minutes).
 //   - expiry: 8-byte big-endian stamp ‖ session key → empty, where the
 //     stamp is the record's expiry (the earlier of IdleExp and AbsExp) in
 //     Unix nanoseconds, clamped to int64, sign bit flipped so byte order is
@@ -56,7 +63,12 @@
 // Every method checks its context before each transaction it begins and
 // returns ctx.Err() wrapped if it is done; write transactions check again
 // once they hold bbolt's writer lock, so a request that timed out while
-// queued writes nothing. Neither the wait for that lock nor a transaction
+// queued writes nothing, and once more as the last step before bbolt
+// commits (sessions.CheckDeadline, after Options.BeforeCommit, the fault
+// injection hook for tests): a write refused there is rolled back whole,
+// so a write that fails with its deadline changed nothing. A commit that
+// passed that check may finish (fsync) after the deadline; it then
+// reports success, which is true. Neither the wait for that lock nor a transaction
 // under way can be interrupted (bbolt has no cancellation), but each
 // transaction is short. Writes are plain db.Update calls, not db.Batch,
 // whose coalescing delay would be added to every write at low load.

@@ -40,7 +40,8 @@ func wrap(op string, err error) error {
 	case errors.Is(err, sessions.ErrNotFound),
 		errors.Is(err, sessions.ErrExists),
 		errors.Is(err, sessions.ErrTooLarge),
-		errors.Is(err, sessions.ErrConflict):
+		errors.Is(err, sessions.ErrConflict),
+		errors.Is(err, sessions.ErrReplaced):
 		return err
 	case errors.Is(err, bberrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("bolt: %s: %w", op, ErrClosed)

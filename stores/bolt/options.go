@@ -1,6 +1,9 @@
 package bolt
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Defaults for the zero values of Options' fields.
 const (
@@ -33,6 +36,12 @@ type Options struct {
 	// second process on the same file gets ErrLocked rather than hanging.
 	// 0 (or negative) means DefaultTimeout (1s).
 	Timeout time.Duration
+	// BeforeCommit, when set, is called by every write (Create, Apply,
+	// Regenerate, Delete) on the writing goroutine, inside its write
+	// transaction, right before the last deadline check that precedes the
+	// commit. It exists for fault injection in tests (a hook that blocks
+	// past the deadline is a stalled store); leave it nil otherwise.
+	BeforeCommit func(ctx context.Context)
 }
 
 // withDefaults returns o with every zero field given its default.

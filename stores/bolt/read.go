@@ -11,7 +11,8 @@ import (
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
-// Load returns the live record under key, or sessions.ErrNotFound. It reads
+// Load returns the live record under key, or sessions.ErrNotFound
+// (sessions.ErrReplaced on a live tombstone). It reads
 // in a read-only transaction, and opens a write transaction only when touch
 // is non-nil and due (the stored IdleExp is before touch.Before); the write
 // re-checks both conditions, so a record deleted or touched meanwhile is
@@ -26,9 +27,10 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	}
 	var rec *sessions.Record
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		now := s.clock()
 		var err error
-		rec, err = live(tx, key, s.clock())
-		return err
+		rec, err = live(tx, key, now)
+		return missing(tx, key, now, err)
 	})
 	if err != nil || touch == nil || !rec.IdleExp.Before(touch.Before) {
 		return rec, wrap("load", err)

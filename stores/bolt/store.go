@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -20,6 +21,7 @@ type Store struct {
 	db           *bbolt.DB
 	clock        func() time.Time
 	onSweepError func(error)
+	beforeCommit func(ctx context.Context)
 
 	stop      chan struct{} // closed by Close to stop the sweeper
 	done      chan struct{} // closed by the sweeper when it has returned
@@ -55,6 +57,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db:           db,
 		clock:        opts.Clock,
 		onSweepError: opts.OnSweepError,
+		beforeCommit: opts.BeforeCommit,
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 	}
@@ -81,7 +84,7 @@ func initLayout(tx *bbolt.Tx) error {
 	case len(v) != 1 || v[0] != layoutV1:
 		return fmt.Errorf("%w: unknown layout %x", ErrCorrupt, v)
 	}
-	for _, name := range [][]byte{bucketSessions, bucketPrincipals, bucketExpiry} {
+	for _, name := range [][]byte{bucketSessions, bucketPrincipals, bucketExpiry, bucketTombstones} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

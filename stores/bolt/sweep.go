@@ -38,6 +38,12 @@ func (s *Store) sweepLoop(interval time.Duration) {
 // at most sweepBatch records. It returns how many records it deleted, and
 // stops early (without error) when s.stop is closed.
 func (s *Store) sweep() (int, error) {
+	for more := true; more; {
+		var err error
+		if more, err = s.sweepTombstones(); err != nil {
+			return 0, wrap("sweep tombstones", err)
+		}
+	}
 	total := 0
 	for {
 		n, more, err := s.sweepOnce()

@@ -13,7 +13,7 @@ import (
 
 // Create stores rec under key and indexes it, in one write transaction. It
 // returns sessions.ErrExists if key holds a live record; an expired record
-// under key is replaced. rec is stored as given (even if already expired)
+// or a tombstone under key is replaced. rec is stored as given (even if already expired)
 // and is encoded, not retained.
 func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) error {
 	if err := ctxErr(ctx, "create"); err != nil {
@@ -30,14 +30,32 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 		if err != nil {
 			return err
 		}
-		_, err = putRecord(tx, key, rec, prev)
-		return err
+		if _, err = putRecord(tx, key, rec, prev); err != nil {
+			return err
+		}
+		if err := dropTombstone(tx, key); err != nil {
+			return err
+		}
+		return s.commit(ctx)
 	}))
+}
+
+// commit is the last step of every write transaction before bbolt commits
+// it: the BeforeCommit hook, then the deadline check. An error rolls the
+// whole transaction back, so a write refused here wrote nothing. Once it
+// has passed, the commit (and its fsync) may end after the deadline; the
+// caller then gets success, which is true.
+func (s *Store) commit(ctx context.Context) error {
+	if s.beforeCommit != nil {
+		s.beforeCommit(ctx)
+	}
+	return sessions.CheckDeadline(ctx)
 }
 
 // Apply writes d to the live record under key in one write transaction and
 // returns the new Version. It returns sessions.ErrNotFound if there is no
-// live record (an expired one is never revived), then sessions.ErrConflict
+// live record (an expired one is never revived; sessions.ErrReplaced on a
+// live tombstone), then sessions.ErrConflict
 // or sessions.ErrTooLarge as sessions.Delta describes; each leaves the
 // record untouched. A nil d bumps the Version and changes nothing else.
 func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64, error) {
@@ -49,17 +67,20 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rec, err := live(tx, key, s.clock())
+		now := s.clock()
+		rec, err := live(tx, key, now)
 		if err != nil {
-			return err
+			return missing(tx, key, now, err)
 		}
 		prev := indexOf(rec)
 		if err := applyDelta(rec, d); err != nil {
 			return err
 		}
 		version = rec.Version
-		_, err = putRecord(tx, key, rec, prev)
-		return err
+		if _, err = putRecord(tx, key, rec, prev); err != nil {
+			return err
+		}
+		return s.commit(ctx)
 	})
 	if err != nil {
 		return 0, wrap("apply", err)
@@ -69,8 +90,9 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 
 // Regenerate moves the live record under oldKey to newKey with d applied
 // and the Version bumped, in one write transaction, and returns the new
-// record. Errors are as for Apply, plus sessions.ErrExists if newKey holds
-// another live record; on any error nothing is written. If newKey equals
+// record; with a positive d.Tombstone, oldKey is left as a tombstone for
+// that long. Errors are as for Apply, plus sessions.ErrExists if newKey
+// holds another live record; on any error nothing is written. If newKey equals
 // oldKey the record is updated in place.
 func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessions.Delta) (*sessions.Record, error) {
 	if err := ctxErr(ctx, "regenerate"); err != nil {
@@ -84,7 +106,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		now := s.clock()
 		rec, err := live(tx, oldKey, now)
 		if err != nil {
-			return err
+			return missing(tx, oldKey, now, err)
 		}
 		prev := indexOf(rec)
 		if err := applyDelta(rec, d); err != nil {
@@ -97,9 +119,19 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 			if prev, err = vacate(tx, newKey, now); err != nil {
 				return err
 			}
+			if d != nil && d.Tombstone > 0 {
+				if err := putTombstone(tx, oldKey, now.Add(d.Tombstone)); err != nil {
+					return err
+				}
+			}
+			if err := dropTombstone(tx, newKey); err != nil {
+				return err
+			}
 		}
-		enc, err = putRecord(tx, newKey, rec, prev)
-		return err
+		if enc, err = putRecord(tx, newKey, rec, prev); err != nil {
+			return err
+		}
+		return s.commit(ctx)
 	})
 	if err != nil {
 		return nil, wrap("regenerate", err)
@@ -110,8 +142,8 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	return rec, wrap("regenerate", err)
 }
 
-// Delete removes the record under key and its index entries in one write
-// transaction. A missing key is not an error. A record that cannot be
+// Delete removes the record (or tombstone) under key and its index entries
+// in one write transaction. A missing key is not an error. A record that cannot be
 // decoded is deleted all the same; its index entries are then dropped
 // later, by the sweeper and ByPrincipal.
 func (s *Store) Delete(ctx context.Context, key string) error {
@@ -122,16 +154,22 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := dropTombstone(tx, key); err != nil {
+			return err
+		}
 		rec, err := get(tx, key)
 		switch {
 		case errors.Is(err, sessions.ErrNotFound):
-			return nil
+			err = nil
 		case errors.Is(err, ErrCorrupt):
-			return tx.Bucket(bucketSessions).Delete([]byte(key))
-		case err != nil:
+			err = tx.Bucket(bucketSessions).Delete([]byte(key))
+		case err == nil:
+			err = removeRecord(tx, key, indexOf(rec))
+		}
+		if err != nil {
 			return err
 		}
-		return removeRecord(tx, key, indexOf(rec))
+		return s.commit(ctx)
 	}))
 }
 

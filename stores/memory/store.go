@@ -21,21 +21,29 @@ type Options struct {
 	// Clock returns the current time; records are live while it is before
 	// their IdleExp and AbsExp. Nil means time.Now.
 	Clock func() time.Time
-	// SweepInterval is how often the sweeper drops expired records from
-	// memory (they are invisible from the moment they expire either way).
-	// Zero means DefaultSweepInterval.
+	// SweepInterval is how often the sweeper drops expired records and
+	// tombstones from memory (they are invisible from the moment they
+	// expire either way). Zero means DefaultSweepInterval.
 	SweepInterval time.Duration
+	// BeforeCommit, when set, is called by every write (Create, Apply,
+	// Regenerate, Delete) on the writing goroutine, holding the store's
+	// lock, right before its last deadline check and commit. It exists for
+	// fault injection in tests (a hook that blocks past the deadline is a
+	// stalled store); leave it nil otherwise.
+	BeforeCommit func(ctx context.Context)
 }
 
 // Store is an in-memory sessions.Store. Create one with New and Close it
 // when done to stop its sweeper goroutine. A Store is safe for concurrent
 // use.
 type Store struct {
-	clock func() time.Time
+	clock        func() time.Time
+	beforeCommit func(ctx context.Context)
 
 	mu         sync.Mutex
 	records    map[string]*sessions.Record    // by key; values never escape
 	principals map[string]map[string]struct{} // principal -> keys of its records
+	tombstones map[string]time.Time           // regenerated-away key -> end of its tombstone
 
 	stop      chan struct{} // closed by Close to stop the sweeper
 	done      chan struct{} // closed by the sweeper when it exits
@@ -49,11 +57,13 @@ var _ sessions.Store = (*Store)(nil)
 // itself, alive until the process exits.
 func New(opts Options) *Store {
 	s := &Store{
-		clock:      opts.Clock,
-		records:    make(map[string]*sessions.Record),
-		principals: make(map[string]map[string]struct{}),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
+		clock:        opts.Clock,
+		beforeCommit: opts.BeforeCommit,
+		records:      make(map[string]*sessions.Record),
+		principals:   make(map[string]map[string]struct{}),
+		tombstones:   make(map[string]time.Time),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -76,8 +86,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Load returns a copy of the live record under key, or ErrNotFound. With a
-// non-nil touch it slides IdleExp first, as sessions.Touch describes.
+// Load returns a copy of the live record under key, or ErrNotFound
+// (ErrReplaced on a live tombstone). With a non-nil touch it slides IdleExp
+// first, as sessions.Touch describes.
 func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*sessions.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: load: %w", err)
@@ -86,7 +97,7 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	defer s.mu.Unlock()
 	rec := s.live(key)
 	if rec == nil {
-		return nil, sessions.ErrNotFound
+		return nil, s.missing(key)
 	}
 	if touch != nil && rec.IdleExp.Before(touch.Before) {
 		rec.IdleExp = touch.IdleExp
@@ -95,7 +106,8 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 }
 
 // Create stores a copy of rec under key and indexes its principal. It
-// returns ErrExists if key holds a live record; an expired one is replaced.
+// returns ErrExists if key holds a live record; an expired one, or a
+// tombstone, is replaced.
 func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: create: %w", err)
@@ -105,13 +117,17 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 	if s.live(key) != nil {
 		return sessions.ErrExists
 	}
+	if err := s.commit(ctx); err != nil {
+		return fmt.Errorf("memory: create: %w", err)
+	}
+	delete(s.tombstones, key)
 	s.put(key, cloneRecord(rec))
 	return nil
 }
 
 // Apply writes d to the live record under key and returns the new Version.
-// It returns ErrNotFound, ErrConflict or ErrTooLarge, writing nothing, as
-// sessions.Store describes.
+// It returns ErrNotFound (ErrReplaced on a live tombstone), ErrConflict or
+// ErrTooLarge, writing nothing, as sessions.Store describes.
 func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("memory: apply: %w", err)
@@ -120,20 +136,24 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 	defer s.mu.Unlock()
 	rec := s.live(key)
 	if rec == nil {
-		return 0, sessions.ErrNotFound
+		return 0, s.missing(key)
 	}
 	next, err := applied(rec, d)
 	if err != nil {
 		return 0, err
+	}
+	if err := s.commit(ctx); err != nil {
+		return 0, fmt.Errorf("memory: apply: %w", err)
 	}
 	s.put(key, next)
 	return next.Version, nil
 }
 
 // Regenerate moves the live record under oldKey to newKey with d applied
-// and returns a copy of it. It returns ErrNotFound, ErrConflict or
-// ErrTooLarge as Apply does, and ErrExists if newKey already holds a live
-// record; on any error both keys are left as they were.
+// and returns a copy of it, leaving a tombstone under oldKey when
+// d.Tombstone is positive. It returns ErrNotFound (or ErrReplaced),
+// ErrConflict or ErrTooLarge as Apply does, and ErrExists if newKey already
+// holds a live record; on any error both keys are left as they were.
 func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessions.Delta) (*sessions.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: regenerate: %w", err)
@@ -142,7 +162,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	defer s.mu.Unlock()
 	rec := s.live(oldKey)
 	if rec == nil {
-		return nil, sessions.ErrNotFound
+		return nil, s.missing(oldKey)
 	}
 	next, err := applied(rec, d)
 	if err != nil {
@@ -151,20 +171,31 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	if s.live(newKey) != nil {
 		return nil, sessions.ErrExists
 	}
+	if err := s.commit(ctx); err != nil {
+		return nil, fmt.Errorf("memory: regenerate: %w", err)
+	}
 	s.remove(oldKey)
+	if d.Tombstone > 0 && oldKey != newKey {
+		s.tombstones[oldKey] = s.clock().Add(d.Tombstone)
+	}
+	delete(s.tombstones, newKey)
 	s.put(newKey, next)
 	return cloneRecord(next), nil
 }
 
-// Delete removes the record under key and its principal index entry.
-// Deleting a missing key is not an error.
+// Delete removes the record or tombstone under key and its principal index
+// entry. Deleting a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: delete: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.commit(ctx); err != nil {
+		return fmt.Errorf("memory: delete: %w", err)
+	}
 	s.remove(key)
+	delete(s.tombstones, key)
 	return nil
 }
 
@@ -197,6 +228,30 @@ func (s *Store) live(key string) *sessions.Record {
 		return nil
 	}
 	return rec
+}
+
+// missing is the error for a key without a live record: ErrReplaced while
+// a tombstone lasts, else ErrNotFound (dropping a lapsed tombstone). s.mu
+// must be held.
+func (s *Store) missing(key string) error {
+	until, ok := s.tombstones[key]
+	if !ok {
+		return sessions.ErrNotFound
+	}
+	if s.clock().Before(until) {
+		return sessions.ErrReplaced
+	}
+	delete(s.tombstones, key)
+	return sessions.ErrNotFound
+}
+
+// commit is a write's last step before it changes anything: the
+// BeforeCommit hook, then the deadline check. s.mu must be held.
+func (s *Store) commit(ctx context.Context) error {
+	if s.beforeCommit != nil {
+		s.beforeCommit(ctx)
+	}
+	return sessions.CheckDeadline(ctx)
 }
 
 // put stores rec, which the Store then owns, under key and indexes its

@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -14,5 +15,15 @@ func TestConformance(t *testing.T) {
 		s := memory.New(memory.Options{Clock: clock})
 		t.Cleanup(func() { _ = s.Close() })
 		return s
+	})
+}
+
+func TestDeadlines(t *testing.T) {
+	storetest.RunDeadlines(t, storetest.Stall{
+		New: func(t *testing.T, clock func() time.Time, beforeCommit func(context.Context)) sessions.Store {
+			s := memory.New(memory.Options{Clock: clock, BeforeCommit: beforeCommit})
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		},
 	})
 }

@@ -18,7 +18,8 @@ func (s *Store) sweepLoop(interval time.Duration) {
 	}
 }
 
-// sweep drops every record that has expired by the store clock.
+// sweep drops every record and tombstone that has expired by the store
+// clock.
 func (s *Store) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -26,6 +27,11 @@ func (s *Store) sweep() {
 	for key, rec := range s.records {
 		if !rec.Live(now) {
 			s.remove(key)
+		}
+	}
+	for key, until := range s.tombstones {
+		if !now.Before(until) {
+			delete(s.tombstones, key)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 -- apply.lua: write a delta to a live session (see lib.lua for ARGV).
 --   KEYS[1] the session hash
--- Returns {OK, new version, created, abs_exp}, or {NOT_FOUND}, {CONFLICT}
--- or {TOO_LARGE} having written nothing. A missing or expired key is never
+-- Returns {OK, new version, created, abs_exp}, or {NOT_FOUND}, {REPLACED},
+-- {CONFLICT}, {TOO_LARGE}, {LATE} (past the commit limit, ARGV[9]) or
+-- {UNSUPPORTED} having written nothing. A missing or expired key is never
 -- written to, so a late write cannot bring a session back.
 --
 -- A delta that sets a principal comes with the index bound (ARGV[8]): the
@@ -19,6 +20,9 @@ end
 local bound = tonumber(ARGV[8])
 if bound > 0 and tonumber(meta[3]) > bound then
   return {REINDEX, tonumber(meta[5]), tonumber(meta[3])}
+end
+if late(ARGV[9]) then
+  return {LATE}
 end
 local n = tonumber(ARGV[7])
 local last_set = DELTA_SET - 1 + 2 * n

@@ -14,9 +14,11 @@ import (
 
 func TestStandalone(t *testing.T) {
 	t.Parallel()
-	client := redistest.Start(t).Client(t)
+	srv := redistest.Start(t)
+	client := srv.Client(t)
 	targeted(t, client)
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, []*redistest.Server{srv}) })
 }
 
 func TestCluster(t *testing.T) {
@@ -26,6 +28,7 @@ func TestCluster(t *testing.T) {
 	targeted(t, client)
 	t.Run("RegenerateAcrossSlots", func(t *testing.T) { testRegenerateAcrossSlots(t, client) })
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, cl.Nodes()) })
 }
 
 func TestSentinel(t *testing.T) {
@@ -34,6 +37,7 @@ func TestSentinel(t *testing.T) {
 	client := s.Client(t)
 	targeted(t, client)
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, []*redistest.Server{s.Master()}) })
 }
 
 // Regression test for the CROSSSLOT bug Spring Session and Redisson

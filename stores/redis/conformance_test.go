@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/sidecarproxy/sidecar/sessions"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
+	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
@@ -15,5 +17,33 @@ import (
 func conformance(t *testing.T, client redis.UniversalClient) {
 	storetest.Run(t, func(t *testing.T, clock func() time.Time) sessions.Store {
 		return redisstore.New(client, redisstore.Options{Clock: clock})
+	})
+}
+
+// deadlines runs the storetest deadline suite against stores sharing
+// client, stalling them by freezing every one of servers (SIGSTOP) right
+// before a write sends its commit.
+func deadlines(t *testing.T, client redis.UniversalClient, servers []*redistest.Server) {
+	storetest.RunDeadlines(t, storetest.Stall{
+		New: func(t *testing.T, clock func() time.Time, beforeCommit func(context.Context)) sessions.Store {
+			return redisstore.New(client, redisstore.Options{
+				Prefix:       "t" + randomHex(4) + ":",
+				Clock:        clock,
+				BeforeCommit: beforeCommit,
+			})
+		},
+		Freeze: func(*testing.T) {
+			for _, srv := range servers {
+				srv.Pause()
+			}
+		},
+		Thaw: func(*testing.T) {
+			for _, srv := range servers {
+				srv.Resume()
+			}
+			for _, srv := range servers {
+				srv.Drain()
+			}
+		},
 	})
 }

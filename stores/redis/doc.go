@@ -47,8 +47,8 @@
 // deleted, regenerated away or expired. Round trips per call: Load, with
 // or without Touch, 1; Create 1, or 2 with a principal; Apply 1, or 2 when
 // it sets a principal (3 or 4 in the rare cases Store.Apply describes);
-// Regenerate 2, or 3 when the session has a principal; Delete 1;
-// ByPrincipal 2.
+// Delete 1; ByPrincipal 2; Regenerate 4, or 5 with a principal (see below). A write
+// with a deadline adds one TIME round trip per server every ClockRefresh.
 //
 // A principal index update is never pipelined with the session write it
 // serves: on a cluster the two live on different nodes, where one can fail
@@ -60,20 +60,92 @@
 // ByPrincipal checks every entry.
 //
 // Regenerate never uses RENAME or a script over both keys, which fail with
-// CROSSSLOT on a cluster when the keys hash to different slots. It takes
-// the old session (checking the delta, then deleting the key, atomically)
-// and creates the new one. The second step runs detached from the caller's
-// context, under Options.RegenerateTimeout, and is retried once, so a
-// deadline passing between the steps does not lose the session. If the
-// process dies, or Redis stays unreachable, between those two steps, the
-// session is lost: the user is logged out, but a session is never
-// reachable under both keys, and the old key is never restored.
+// CROSSSLOT on a cluster when the keys hash to different slots. Its
+// protocol (seal, prepare, commit, finish; Store.Regenerate has the
+// details) makes one script on the old key the commit point:
+//
+//  1. seal.lua (old key) reads the session and seals it until the commit
+//     limit: writes to it wait (Apply retries every 2ms) until the seal
+//     is committed or ends, so none can slip in between this read and
+//     the commit and be lost.
+//  2. prepare.lua (new key) stores the regenerated copy, marked pending,
+//     with a TTL just past the point where the call can still finish it.
+//     A pending copy is not a session: Load, Apply and ByPrincipal do not
+//     see it, and nobody knows its key.
+//  3. commit.lua (old key): if still sealed by this call and the seal has
+//     not ended by the server's clock, delete the old session, leaving a
+//     tombstone (Delta.Tombstone) if asked to. Before this, nothing
+//     happened; after it, the copy is the session.
+//  4. finish.lua (new key) clears pending and sets the real TTL, detached
+//     from the caller's deadline, retried once.
+//
+// A stall or failure before step 3 commits leaves the old session intact
+// (a seal that ends by itself at the deadline; the late commit lifts it)
+// and a garbage copy that expires within seconds. After step 3 the copy
+// is the session once step 4 runs, which it does even when the caller's
+// deadline has passed. The one unrecoverable case is Redis unreachable
+// from right after step 3 until the copy's TTL ends: the session is lost
+// and the caller gets an error.
+//
+// # Deadlines
+//
+// A write either takes effect before the caller's context deadline or
+// never (sessions.Store). A stalled Redis (a SIGSTOP, a long fork, a
+// network partition) still holds the commands sent to it and runs them
+// when it resumes, after the caller has answered 503; so the deadline
+// goes into every committing script as a commit limit on the server's own
+// clock (redis.call('TIME')), and the script refuses (LATE, written as
+// nothing) once the limit is past. The limit is the deadline translated
+// to the server's clock with a measured offset, minus the offset's error
+// and a margin:
+//
+//	limit = server(deadline) - (rtt/2 + drift·age + DeadlineMargin)
+//
+// where server(t) is the server's clock reading at our instant t, taken
+// from a TIME round trip: the server's reading is matched with the
+// midpoint of the round trip on our monotonic clock, so our wall clock
+// stepping does not matter, and its error is half the round trip. A
+// sample is taken per server: one for a standalone server or the master a
+// Sentinel client talks to, one per master address on a cluster (each
+// node has its own clock; the node is found with MasterForKey). It is
+// refreshed when older than Options.ClockRefresh (10s), aged by 200ppm of
+// drift meanwhile, and dropped when a command to that server fails
+// without a reply, so a failover or a restarted server is measured afresh
+// before the next write (a new master's clock may differ). Since the
+// script commits only at or before the limit by the server's clock, it
+// commits at or before the deadline by ours: when go-redis gives up at the
+// deadline (ContextTimeoutEnabled), the write can no longer take effect.
+// A write whose deadline is closer than the margin fails without sending.
+// When a committing script fails without a reply before the deadline (a
+// ReadTimeout shorter than the deadline, a reset connection), the store
+// waits for the deadline before it returns the error, so that the error
+// is never reported while the script may still commit. Errors wrap
+// context.DeadlineExceeded.
+//
+// What stays ambiguous is a reply lost after the commit: the script
+// committed at or before the limit, but its answer did not reach Sidecar
+// in time, so the caller sees an error for a write that took effect.
+// Writes without a deadline have no limit.
+//
+// # Formats
+//
+// Session hashes carry their format in the field fmt: 2 for what this
+// build writes; records without it (written before it existed) are format
+// 1, which reads the same. Format 2 only adds fields that format 1 code
+// ignores (fmt, pending, seal, seal_until) and tombstones, hashes with
+// only tomb and fmt, which format 1 scripts find no idle_exp or abs_exp in
+// and so treat as an absent session, never a corrupt one. So a fleet in
+// the middle of an upgrade, old and new Sidecars on one Redis, works: each
+// runs its own scripts (their SHAs differ) on the same records. A newer
+// format than a build knows is refused (an error), not misread.
+// testdata/v1 holds the format 1 scripts, and compat_test.go runs them
+// against records this build writes, and the other way round.
 //
 // # Errors
 //
 // The contract's outcomes are the sessions sentinels: sessions.ErrNotFound,
-// ErrExists, ErrConflict and ErrTooLarge, returned unwrapped (except
-// Regenerate's ErrExists, which is wrapped to say the session was lost).
+// ErrExists, ErrConflict, ErrTooLarge and ErrReplaced (a live tombstone),
+// returned unwrapped.
 // Anything else means Redis could not be reached or failed, wrapped as
 // "redis store: <doing what>: <cause>"; when the context was done,
 // ctx.Err() is joined in. A call with a done context fails before sending

@@ -1,13 +1,64 @@
 -- lib.lua: helpers shared by the session scripts. The store prepends this
--- file to load.lua, create.lua, apply.lua and take.lua.
+-- file to every script but index.lua.
 --
 -- A session is one hash. Meta fields: version, created, idle_exp, abs_exp
 -- (Unix milliseconds on the store clock), principal, size (the running
--- sessions.Record.Size). One field "a:<name>" per attribute, holding the raw
--- JSON value. ARGV[1] of every script is the store clock's now in Unix ms.
+-- sessions.Record.Size), fmt (the format, FORMAT; absent in records written
+-- before it existed, which are format 1 and read the same way), and, while
+-- Regenerate prepares it, pending; on a session Regenerate is moving, seal
+-- (the nonce of that call) and seal_until (Unix µs, server clock). One field "a:<name>" per attribute,
+-- holding the raw JSON value. A tombstone is a hash with only tomb (when
+-- it lapses, Unix ms on the store clock) and fmt: a build that predates
+-- tombstones finds no idle_exp/abs_exp in it and sees an absent session.
+-- ARGV[1] of every session script is the store clock's now in Unix ms.
 
 -- Result codes, mirrored in scripts.go.
 local OK, NOT_FOUND, CONFLICT, TOO_LARGE, EXISTS, REINDEX = 0, 1, 2, 3, 4, 5
+local REPLACED, LATE, UNSUPPORTED, LOST, SEALED = 6, 7, 8, 9, 10
+
+-- FORMAT is the record format these scripts write. They read formats 1
+-- and 2 alike and refuse to touch a newer one (UNSUPPORTED).
+local FORMAT = 2
+
+-- server_now is the server's clock in Unix microseconds.
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- late reports whether the server's clock (TIME) is past limit, the last
+-- Unix microsecond at which the caller's write may commit (0: no limit).
+-- Every committing script calls it after its checks and before its first
+-- write, so a script that a stalled server runs after the caller gave up
+-- refuses, having written nothing.
+local function late(limit)
+  limit = tonumber(limit)
+  return limit ~= 0 and server_now() > limit
+end
+
+-- sealed reports whether a seal (seal and seal_until hash values, false
+-- when absent) is in force: Regenerate is moving the session, and writes
+-- must wait until it has committed (the key is then gone) or given up.
+local function sealed(seal, seal_until)
+  return seal and tonumber(seal_until) ~= nil and server_now() <= tonumber(seal_until)
+end
+
+-- gone is the code for a key without a live record whose tomb and fmt
+-- fields are tomb and fmt: REPLACED while a tombstone lasts, else
+-- NOT_FOUND.
+local function gone(now, tomb)
+  tomb = tonumber(tomb)
+  if tomb ~= nil and now < tomb then
+    return REPLACED
+  end
+  return NOT_FOUND
+end
+
+-- unknown reports whether fmt (a hash value, false when absent) names a
+-- format newer than these scripts know.
+local function unknown(fmt)
+  return fmt and (tonumber(fmt) or FORMAT + 1) > FORMAT
+end
 
 -- live reports whether a record whose expiry fields are idle and abs (hash
 -- values, false when absent) is live at now.
@@ -51,12 +102,13 @@ end
 --   ARGV[8] the index bound (ms): 0 when ARGV[5] is "0" or the new
 --           principal is empty; else the time until which the principal's
 --           index is known to list the session (apply.lua refuses with
---           REINDEX a session living past it; take.lua gets 0)
---   ARGV[9 .. 8+2n] name/value pairs to set
---   ARGV[9+2n ..] names to delete
+--           REINDEX a session living past it)
+--   ARGV[9] the commit limit (Unix µs on the server's clock; 0: none)
+--   ARGV[10 .. 9+2n] name/value pairs to set
+--   ARGV[10+2n ..] names to delete
 -- The store sends set and deleted names disjoint and without repeats (a
 -- name both set and deleted is only deleted), so sizes add up.
-local DELTA_SET = 9
+local DELTA_SET = 10
 
 -- attr_size is what attribute name currently counts towards the size of
 -- the session at key: #name + #value, or 0 if it is absent. O(1).
@@ -72,15 +124,27 @@ end
 -- check_delta loads the meta fields of key and checks the delta in ARGV
 -- against them, writing nothing except deleting an expired record. It
 -- returns a result code and, on OK, the meta fields (version, idle_exp,
--- abs_exp, size, created) and the size after the delta. The cost is O(size
--- of the delta), never O(size of the session).
+-- abs_exp, size, created, tomb, fmt) and the size after the delta; SEALED
+-- while Regenerate is moving the session. The cost is O(size of the
+-- delta), never O(size of the session).
 local function check_delta(key, now)
-  local meta = redis.call('HMGET', key, 'version', 'idle_exp', 'abs_exp', 'size', 'created')
+  local meta = redis.call('HMGET', key, 'version', 'idle_exp', 'abs_exp', 'size', 'created', 'tomb', 'fmt',
+    'seal', 'seal_until', 'pending')
+  if unknown(meta[7]) then
+    return UNSUPPORTED
+  end
+  if meta[10] then
+    -- A copy Regenerate prepared: not a session until it is finished.
+    return NOT_FOUND
+  end
   if not live(now, meta[2], meta[3]) then
     if meta[2] or meta[3] then
       redis.call('DEL', key)
     end
-    return NOT_FOUND
+    return gone(now, meta[6])
+  end
+  if sealed(meta[8], meta[9]) then
+    return SEALED
   end
   local base = tonumber(ARGV[2])
   if base > 0 and tonumber(meta[1]) ~= base then

@@ -14,7 +14,8 @@ import (
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
-// Load returns the live session under key, or sessions.ErrNotFound. With a
+// Load returns the live session under key, or sessions.ErrNotFound
+// (sessions.ErrReplaced on a live tombstone). With a
 // non-nil touch it slides the idle expiry as sessions.Touch describes. One
 // round trip: a single script reads the hash, checks expiry against the
 // store clock (deleting an expired record), applies the touch (the idle
@@ -27,12 +28,19 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	if touch != nil {
 		args[1], args[2], args[3] = 1, touch.Before.UnixMilli(), touch.IdleExp.UnixMilli()
 	}
-	vals, err := s.scripts.load.Run(ctx, s.client, []string{s.sessionKey(key)}, args...).Slice()
+	reply, err := s.scripts.load.Run(ctx, s.client, []string{s.sessionKey(key)}, args...).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, sessions.ErrNotFound
 	}
 	if err != nil {
 		return nil, fail(ctx, "loading session", err)
+	}
+	if code, ok := reply.(int64); ok {
+		return nil, codeErr(code)
+	}
+	vals, ok := reply.([]any)
+	if !ok {
+		return nil, fail(ctx, "loading session", fmt.Errorf("unexpected script result %v", reply))
 	}
 	rec, err := decodeRecord(vals)
 	if err != nil {
@@ -43,7 +51,9 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 }
 
 // decodeRecord builds a Record from a session hash given as a flat
-// field/value array (HGETALL).
+// field/value array (HGETALL). Fields it does not know are ignored, as
+// every build has done, so that a newer format may add some; a fmt field
+// naming a format newer than this build's is refused (errUnsupported).
 func decodeRecord(vals []any) (*sessions.Record, error) {
 	rec := &sessions.Record{Attrs: make(map[string]json.RawMessage, max(len(vals)/2-metaFields, 0))}
 	seen := 0
@@ -73,6 +83,10 @@ func decodeRecord(vals []any) (*sessions.Record, error) {
 		case "abs_exp":
 			rec.AbsExp, err = parseMilli(value)
 			seen++
+		case "fmt":
+			if f, perr := strconv.Atoi(value); perr != nil || f > format {
+				return nil, fmt.Errorf("%w: fmt %q", errUnsupported, value)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("malformed session hash: field %s: %w", field, err)

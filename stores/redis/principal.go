@@ -39,7 +39,9 @@ func (s *Store) observeMilli(created, abs int64) {
 // session has certainly expired), one pipeline reads the principal and
 // expiry of every listed session, on whatever nodes they live. Entries
 // whose session is gone, expired or now has another principal are left
-// out. The empty principal is never indexed, so it lists nothing.
+// out, and so are copies a Regenerate under way has prepared but not yet
+// made permanent. The empty principal is never indexed, so it lists
+// nothing.
 func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "listing sessions by principal", err)
@@ -63,15 +65,15 @@ func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
 	pipe = s.client.Pipeline()
 	metas := make([]*redis.SliceCmd, len(keys))
 	for i, key := range keys {
-		metas[i] = pipe.HMGet(ctx, s.sessionKey(key), "principal", "idle_exp", "abs_exp")
+		metas[i] = pipe.HMGet(ctx, s.sessionKey(key), "principal", "idle_exp", "abs_exp", "pending")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fail(ctx, "listing sessions by principal: reading sessions", err)
 	}
 	var live []string
 	for i, key := range keys {
-		if vals := metas[i].Val(); len(vals) == 3 && vals[0] == p &&
-			after(vals[1], now) && after(vals[2], now) {
+		if vals := metas[i].Val(); len(vals) == 4 && vals[0] == p &&
+			after(vals[1], now) && after(vals[2], now) && vals[3] == nil {
 			live = append(live, key)
 		}
 	}

@@ -17,8 +17,18 @@ var (
 	createLua string
 	//go:embed apply.lua
 	applyLua string
-	//go:embed take.lua
-	takeLua string
+	//go:embed delete.lua
+	deleteLua string
+	//go:embed seal.lua
+	sealLua string
+	//go:embed unseal.lua
+	unsealLua string
+	//go:embed prepare.lua
+	prepareLua string
+	//go:embed commit.lua
+	commitLua string
+	//go:embed finish.lua
+	finishLua string
 	//go:embed index.lua
 	indexLua string
 )
@@ -33,22 +43,46 @@ const (
 	// codeReindex: apply.lua found the session may outlive the index
 	// bound it was given, and wrote nothing (see Store.Apply).
 	codeReindex = 5
+	// codeReplaced: the key is a live tombstone.
+	codeReplaced = 6
+	// codeLate: the server's clock was past the commit limit; nothing
+	// was written.
+	codeLate = 7
+	// codeUnsupported: the record is in a format newer than this build.
+	codeUnsupported = 8
+	// codeLost: finish.lua found the prepared session gone.
+	codeLost = 9
+	// codeSealed: a Regenerate is moving the session; wait and retry.
+	codeSealed = 10
 )
+
+// format is the record format the scripts write (FORMAT in lib.lua).
+const format = 2
 
 // scripts are the store's Lua scripts, built once per Store by New.
 type scripts struct {
-	load, create, apply, take, index *redis.Script
+	load, create, apply, del, seal, unseal, prepare, commit, finish, index *redis.Script
 }
 
 // newScripts builds the scripts from their embedded sources.
 func newScripts() scripts {
 	return scripts{
-		load:   redis.NewScript(libLua + loadLua),
-		create: redis.NewScript(libLua + createLua),
-		apply:  redis.NewScript(libLua + applyLua),
-		take:   redis.NewScript(libLua + takeLua),
-		index:  redis.NewScript(indexLua),
+		load:    redis.NewScript(libLua + loadLua),
+		create:  redis.NewScript(libLua + createLua),
+		apply:   redis.NewScript(libLua + applyLua),
+		del:     redis.NewScript(libLua + deleteLua),
+		seal:    redis.NewScript(libLua + sealLua),
+		unseal:  redis.NewScript(libLua + unsealLua),
+		prepare: redis.NewScript(libLua + prepareLua),
+		commit:  redis.NewScript(libLua + commitLua),
+		finish:  redis.NewScript(libLua + finishLua),
+		index:   redis.NewScript(indexLua),
 	}
+}
+
+// all lists every script, for LoadScripts.
+func (sc scripts) all() []*redis.Script {
+	return []*redis.Script{sc.load, sc.create, sc.apply, sc.del, sc.seal, sc.unseal, sc.prepare, sc.commit, sc.finish, sc.index}
 }
 
 // LoadScripts loads the store's scripts into the script cache of the
@@ -57,7 +91,7 @@ func newScripts() scripts {
 // Calling it is optional, and worthwhile at startup: it also checks that
 // Redis is reachable and runs Lua.
 func (s *Store) LoadScripts(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.scripts.load, s.scripts.create, s.scripts.apply, s.scripts.take, s.scripts.index} {
+	for _, sc := range s.scripts.all() {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			return fail(ctx, "loading scripts", err)
 		}

@@ -38,18 +38,30 @@ type Options struct {
 	// Clock is the store's clock: it decides liveness and the Redis TTLs
 	// set from record expiries. Nil means time.Now.
 	Clock func() time.Time
-	// RegenerateTimeout bounds the second step of Regenerate, storing the
-	// session under the new key once the first step has taken (and so
-	// deleted) the old one. That step does not stop when the caller's
+	// RegenerateTimeout bounds each of the (at most two) attempts of
+	// Regenerate's last step, making the new key permanent once the commit
+	// has taken the old one; that step does not stop when the caller's
 	// context is cancelled or its deadline passes, since giving up there
-	// would lose the session and log the user out. Each of its attempts
-	// (at most two: a failure other than sessions.ErrExists is retried
-	// once) gets the longer of RegenerateTimeout and the time then left
-	// until the context's deadline, so a slow Redis still gets the time
-	// the caller granted, and a caller out of time still gets
-	// RegenerateTimeout. Zero or negative means DefaultRegenerateTimeout
-	// (1s).
+	// would log the user out. Each attempt gets the longer of
+	// RegenerateTimeout and the time left until the deadline. Twice it is
+	// also how long a Regenerate without a deadline seals the old session.
+	// Zero or negative means DefaultRegenerateTimeout (1s).
 	RegenerateTimeout time.Duration
+	// DeadlineMargin is how much earlier than the caller's deadline, beyond
+	// the measured uncertainty of the clock offset, a write's script stops
+	// committing by the server's clock (see the package comment, Deadlines).
+	// Zero or negative means DefaultDeadlineMargin (5ms).
+	DeadlineMargin time.Duration
+	// ClockRefresh is how old a measurement of a server's clock offset may
+	// get before the next write measures it again (one TIME round trip).
+	// Zero or negative means DefaultClockRefresh (10s).
+	ClockRefresh time.Duration
+	// BeforeCommit, when set, is called by every write (Create, Apply,
+	// Regenerate, Delete) with its context right before it sends the
+	// script that commits it, on the writing goroutine. It exists for
+	// fault injection in tests (freeze the server there, and the commit
+	// reaches a stalled Redis); leave it nil otherwise.
+	BeforeCommit func(ctx context.Context)
 }
 
 // Store is a sessions.Store on Redis: standalone, Sentinel (a failover
@@ -62,6 +74,9 @@ type Store struct {
 	scripts scripts
 	// regenTimeout is Options.RegenerateTimeout with its default applied.
 	regenTimeout time.Duration
+	// servers relates the servers' clocks to ours, for commit limits.
+	servers      *serverClock
+	beforeCommit func(ctx context.Context)
 	// maxLife is the longest AbsExp-Created span, in ms, of any record
 	// this store has seen: Apply uses it to bound, without reading the
 	// session first, how long a principal index entry must last.
@@ -81,7 +96,15 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		clock:        opts.Clock,
 		scripts:      newScripts(),
 		regenTimeout: opts.RegenerateTimeout,
+		beforeCommit: opts.BeforeCommit,
 	}
+	if opts.DeadlineMargin <= 0 {
+		opts.DeadlineMargin = DefaultDeadlineMargin
+	}
+	if opts.ClockRefresh <= 0 {
+		opts.ClockRefresh = DefaultClockRefresh
+	}
+	s.servers = newServerClock(client, opts.ClockRefresh, opts.DeadlineMargin)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -127,15 +150,54 @@ func fail(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("redis store: %s: %w", op, err)
 }
 
-// Delete removes the session under key with DEL. Its principal index entry
-// stays until it lapses or is pruned; ByPrincipal never lists it, as it
-// checks every entry against its session.
+// Delete removes the session (or tombstone) under key: delete.lua, a DEL
+// refused past the commit limit. Its principal index entry stays until it
+// lapses or is pruned; ByPrincipal never lists it, as it checks every
+// entry against its session.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "deleting session", err)
 	}
-	if err := s.client.Del(ctx, s.sessionKey(key)).Err(); err != nil {
+	code, err := s.commitScript(ctx, s.scripts.del, s.sessionKey(key), func(limit int64) []any {
+		return []any{limit}
+	})
+	if err != nil {
 		return fail(ctx, "deleting session", err)
 	}
-	return nil
+	return codeErr(code)
+}
+
+// commitScript runs sc, a script that commits a write on key and returns
+// a result code, under ctx's deadline: it computes the commit limit, calls
+// the BeforeCommit hook, sends the script with args(limit), and, when no
+// reply came, waits out the deadline (serverClock.settle) before failing.
+func (s *Store) commitScript(ctx context.Context, sc *redis.Script, key string, args func(limit int64) []any) (int64, error) {
+	res, err := s.commitScriptSlice(ctx, sc, key, true, args)
+	if err != nil {
+		return 0, err
+	}
+	code, ok := res.(int64)
+	if !ok {
+		return 0, fmt.Errorf("unexpected script result %v", res)
+	}
+	return code, nil
+}
+
+// commitScriptSlice is commitScript for a script with any reply; hook
+// says whether it is the commit (the BeforeCommit hook runs) or an earlier
+// deadline-bound step.
+func (s *Store) commitScriptSlice(ctx context.Context, sc *redis.Script, key string, hook bool, args func(limit int64) []any) (any, error) {
+	node, limit, err := s.servers.limit(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if hook && s.beforeCommit != nil {
+		s.beforeCommit(ctx)
+	}
+	res, err := sc.Run(ctx, s.client, []string{key}, args(limit)...).Result()
+	if err != nil {
+		s.servers.settle(ctx, node, err)
+		return nil, err
+	}
+	return res, nil
 }

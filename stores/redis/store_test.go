@@ -102,14 +102,14 @@ func testRoundTrips(t *testing.T, client redis.UniversalClient) {
 			_, err := s.Apply(ctx, key, &sessions.Delta{Principal: ptr("")})
 			return err
 		}},
-		// Take, index, create.
-		{"Regenerate", 3, func() error {
+		// Seal, index, prepare, commit, finish.
+		{"Regenerate", 5, func() error {
 			next := randomKey()
 			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("dave")})
 			key = next
 			return err
 		}},
-		{"RegenerateAnonymous", 2, func() error {
+		{"RegenerateAnonymous", 4, func() error {
 			next := randomKey()
 			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("")})
 			key = next
@@ -227,6 +227,7 @@ func testKeyLayout(t *testing.T, client redis.UniversalClient) {
 	fields, err := client.HGetAll(ctx, sessKey).Result()
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{
+		"fmt":       "2",
 		"version":   "1",
 		"created":   fmt.Sprint(rec.Created.UnixMilli()),
 		"idle_exp":  fmt.Sprint(rec.IdleExp.UnixMilli()),

@@ -1,14 +1,9 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"time"
 
 	"github.com/sidecarproxy/sidecar/sessions"
 )
@@ -27,8 +22,8 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 	if err != nil {
 		return fail(ctx, "creating session", err)
 	}
-	if code == codeExists {
-		return sessions.ErrExists
+	if err := codeErr(code); err != nil {
+		return err
 	}
 	s.observe(rec)
 	return nil
@@ -45,13 +40,24 @@ func (s *Store) create(ctx context.Context, now int64, key string, rec *sessions
 			return 0, fmt.Errorf("indexing principal: %w", err)
 		}
 	}
-	args := make([]any, 0, 7+2*len(rec.Attrs))
+	return s.commitScript(ctx, s.scripts.create, s.sessionKey(key), func(limit int64) []any {
+		return recordArgs(now, rec, limit)
+	})
+}
+
+// recordArgs encodes rec as the ARGV of create.lua (extra being the
+// commit limit) and prepare.lua (extra being the nonce, followed by the
+// pending TTL, which the caller inserts): now, version, created, idle_exp,
+// abs_exp, principal, size, extra, then the attributes.
+func recordArgs(now int64, rec *sessions.Record, extra ...any) []any {
+	args := make([]any, 0, 7+len(extra)+2*len(rec.Attrs))
 	args = append(args, now, rec.Version, rec.Created.UnixMilli(), rec.IdleExp.UnixMilli(),
 		rec.AbsExp.UnixMilli(), rec.Principal, rec.Size())
+	args = append(args, extra...)
 	for name, v := range rec.Attrs {
 		args = append(args, name, []byte(v))
 	}
-	return s.scripts.create.Run(ctx, s.client, []string{s.sessionKey(key)}, args...).Int64()
+	return args
 }
 
 // Apply writes d to the live session under key and returns the new
@@ -92,21 +98,37 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 		bound = now + s.maxLife.Load()
 	}
 	args := deltaArgs(now, d)
-	for reindexed := false; ; reindexed = true {
+	reindexed := false
+	for {
 		if bound > now {
 			if err := s.index(ctx, now, principal, key, bound); err != nil {
 				return 0, fail(ctx, "applying delta: indexing principal", err)
 			}
 		}
 		args[7] = bound
-		res, err := s.scripts.apply.Run(ctx, s.client, []string{s.sessionKey(key)}, args...).Int64Slice()
+		reply, err := s.commitScriptSlice(ctx, s.scripts.apply, s.sessionKey(key), true, func(limit int64) []any {
+			args[8] = limit
+			return args
+		})
 		if err != nil {
 			return 0, fail(ctx, "applying delta", err)
+		}
+		res, err := int64s(reply)
+		if err != nil {
+			return 0, fail(ctx, "applying delta", err)
+		}
+		if len(res) == 1 && res[0] == codeSealed {
+			// A Regenerate is moving the session: wait until it has
+			// committed (the key is then gone) or given up.
+			if err := waitSeal(ctx); err != nil {
+				return 0, fail(ctx, "applying delta: waiting for a regenerate", err)
+			}
+			continue
 		}
 		if len(res) == 3 && res[0] == codeReindex && !reindexed {
 			created, abs := res[1], res[2]
 			s.observeMilli(created, abs)
-			bound = abs
+			bound, reindexed = abs, true
 			continue
 		}
 		if len(res) == 4 && res[0] == codeOK {
@@ -114,7 +136,7 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 			s.observeMilli(created, abs)
 			return version, nil
 		}
-		if len(res) == 1 && res[0] != codeOK && res[0] != codeReindex {
+		if len(res) == 1 && res[0] != codeOK && res[0] != codeReindex && res[0] != codeSealed {
 			return 0, codeErr(res[0])
 		}
 		// A second REINDEX means the session's AbsExp changed under us,
@@ -123,129 +145,9 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 	}
 }
 
-// Regenerate moves the live session under oldKey to newKey, applying d and
-// bumping the Version, in two steps that never touch both keys in one
-// command (they may live on different cluster nodes):
-//
-//  1. take.lua on oldKey checks d (liveness, BaseVersion, MaxBytes) and,
-//     only if it passes, returns every field and deletes oldKey. A write to
-//     oldKey that committed before is in what it returns; one after finds
-//     oldKey gone (sessions.ErrNotFound). One round trip, under ctx.
-//  2. The record, with d applied, is stored under newKey as Create does:
-//     create.lua, preceded by index.lua if the record has a principal.
-//     One or two round trips.
-//
-// If step 1 refuses or fails, nothing changed. Once it has succeeded the
-// old key is gone, so step 2 no longer heeds ctx's cancellation or
-// deadline: giving up there would log the user out. It runs detached, each
-// attempt bounded by the longer of Options.RegenerateTimeout and the time
-// left until ctx's deadline, and a failed attempt is retried once (an
-// attempt whose reply was lost after it stored the record is recognised:
-// the retry finds newKey holding that very record). So Regenerate succeeds
-// even when ctx expires between the steps. If step 2 still fails (Redis
-// unreachable for both attempts, the index update failing, the process
-// dying between the steps, or newKey holding a live record, reported as
-// sessions.ErrExists), the session is lost: the user is logged out, but no
-// session is ever left reachable under both keys, nor stored unindexed.
-// The old key is never restored, as that could bring back a session that a
-// concurrent Delete meant to end.
-func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessions.Delta) (*sessions.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fail(ctx, "regenerating session", err)
-	}
-	res, err := s.scripts.take.Run(ctx, s.client, []string{s.sessionKey(oldKey)}, deltaArgs(s.now(), d)...).Slice()
-	if err != nil {
-		return nil, fail(ctx, "regenerating session: taking old key", err)
-	}
-	code, ok := res[0].(int64)
-	if !ok {
-		return nil, fail(ctx, "regenerating session", fmt.Errorf("unexpected script result %v", res))
-	}
-	if err := codeErr(code); err != nil {
-		return nil, err
-	}
-	fields, ok := res[1].([]any)
-	if len(res) != 2 || !ok {
-		return nil, fail(ctx, "regenerating session", fmt.Errorf("unexpected script result %v", res))
-	}
-	rec, err := decodeRecord(fields)
-	if err != nil {
-		return nil, fail(ctx, "regenerating session", err)
-	}
-	for name, v := range d.Set {
-		rec.Attrs[name] = slices.Clone(v)
-	}
-	for _, name := range d.Delete {
-		delete(rec.Attrs, name)
-	}
-	if d.Principal != nil {
-		rec.Principal = *d.Principal
-	}
-	if !d.IdleExp.IsZero() {
-		rec.IdleExp = d.IdleExp
-	}
-	rec.Version++
-
-	if err := s.put(ctx, newKey, rec); err != nil {
-		return nil, err
-	}
-	s.observe(rec)
-	return rec, nil
-}
-
-// put is Regenerate's second step: it stores rec under key, detached from
-// ctx's cancellation, trying twice (see Regenerate).
-func (s *Store) put(ctx context.Context, key string, rec *sessions.Record) error {
-	timeout := s.regenTimeout
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = max(timeout, time.Until(deadline))
-	}
-	detached := context.WithoutCancel(ctx)
-	err := s.putOnce(detached, timeout, key, rec, false)
-	if err == nil || errors.Is(err, sessions.ErrExists) {
-		return err
-	}
-	if retryErr := s.putOnce(detached, timeout, key, rec, true); retryErr != nil {
-		return fmt.Errorf("%w (retried after: %w)", retryErr, err)
-	}
-	return nil
-}
-
-// putOnce is one attempt of put, bounded by timeout. On a retry, a taken
-// key holding rec itself means the first attempt stored it and only its
-// reply was lost.
-func (s *Store) putOnce(parent context.Context, timeout time.Duration, key string, rec *sessions.Record, retry bool) error {
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
-	code, err := s.create(ctx, s.now(), key, rec)
-	if err != nil {
-		return fail(ctx, "regenerating session: storing new key (the session is lost)", err)
-	}
-	if code != codeExists {
-		return nil
-	}
-	if retry {
-		got, err := s.Load(ctx, key, nil)
-		switch {
-		case err == nil && sameRecord(got, rec):
-			return nil
-		case err != nil && !errors.Is(err, sessions.ErrNotFound):
-			return fmt.Errorf("redis store: regenerating session: new key taken, checking it (the session may be lost): %w", err)
-		}
-	}
-	return fmt.Errorf("redis store: regenerating session: new key taken (the session is lost): %w", sessions.ErrExists)
-}
-
-// sameRecord reports whether a and b are the same record, attribute bytes
-// and millisecond times included.
-func sameRecord(a, b *sessions.Record) bool {
-	return a.Principal == b.Principal && a.Version == b.Version &&
-		a.Created.Equal(b.Created) && a.IdleExp.Equal(b.IdleExp) && a.AbsExp.Equal(b.AbsExp) &&
-		maps.EqualFunc(a.Attrs, b.Attrs, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
-}
-
-// deltaArgs encodes d as the ARGV of apply.lua and take.lua (see lib.lua),
-// with an index bound (ARGV[8], args[7]) of 0 for the caller to set. A
+// deltaArgs encodes d as the ARGV of apply.lua (see lib.lua), with an
+// index bound (ARGV[8], args[7]) and a commit limit (ARGV[9], args[8]) of
+// 0 for the caller to set. A
 // name both set and deleted is sent as deleted only, and deleted names
 // once each, so the script's size arithmetic holds.
 func deltaArgs(now int64, d *sessions.Delta) []any {
@@ -264,9 +166,9 @@ func deltaArgs(now int64, d *sessions.Delta) []any {
 	if d.Principal != nil {
 		setPrincipal, principal = 1, *d.Principal
 	}
-	args := make([]any, 8, 8+2*len(d.Set)+len(deleted))
+	args := make([]any, 9, 9+2*len(d.Set)+len(deleted))
 	args[0], args[1], args[2], args[3] = now, max(d.BaseVersion, 0), max(d.MaxBytes, 0), idle
-	args[4], args[5], args[7] = setPrincipal, principal, int64(0)
+	args[4], args[5], args[7], args[8] = setPrincipal, principal, int64(0), int64(0)
 	n := 0
 	for name, v := range d.Set {
 		if !deleted[name] {
@@ -279,6 +181,33 @@ func deltaArgs(now int64, d *sessions.Delta) []any {
 		args = append(args, name)
 	}
 	return args
+}
+
+// Errors of the scripts' refusals that are not sessions sentinels.
+var (
+	// errLate: the server's clock was past the commit limit when the
+	// script ran, so it wrote nothing.
+	errLate = fmt.Errorf("redis store: the write reached Redis past its deadline and was refused: %w", context.DeadlineExceeded)
+	// errUnsupported: the record is in a format newer than this build
+	// knows, written by a newer Sidecar; it was left alone.
+	errUnsupported = errors.New("redis store: session record in a newer format than this build knows")
+)
+
+// int64s converts a script's array reply of integers.
+func int64s(reply any) ([]int64, error) {
+	vals, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected script result %v", reply)
+	}
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		n, ok := v.(int64)
+		if !ok {
+			return nil, fmt.Errorf("unexpected script result %v", reply)
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // codeErr maps a script's result code to the sessions error it stands for.
@@ -294,6 +223,12 @@ func codeErr(code int64) error {
 		return sessions.ErrTooLarge
 	case codeExists:
 		return sessions.ErrExists
+	case codeReplaced:
+		return sessions.ErrReplaced
+	case codeLate:
+		return errLate
+	case codeUnsupported:
+		return errUnsupported
 	}
 	return fmt.Errorf("redis store: unknown script result code %d", code)
 }

@@ -16,6 +16,12 @@
 //		})
 //	}
 //
+// Call [RunDeadlines] too, with a [Stall] that can stall the store right
+// before it commits (an in-process store blocks in an Options hook; a
+// remote one has its server frozen, e.g. with SIGSTOP): it proves that a
+// write that fails with its deadline changed nothing, even once the store
+// resumes and gets to run it late.
+//
 // Run with the race detector (go test -race); the concurrency subtests are
 // written to catch lost updates and resurrected sessions, which the race
 // detector alone cannot see but which a non-atomic store shows under load.

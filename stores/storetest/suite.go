@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Touch", s.testTouch},
 		{"Principal", s.testPrincipal},
 		{"Regenerate", s.testRegenerate},
+		{"Tombstone", s.testTombstone},
 		{"Concurrency", s.testConcurrency},
 		{"CancelledContext", s.testCancelledContext},
 	}

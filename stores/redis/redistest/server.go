@@ -338,6 +338,24 @@ func (s *Server) Pause() { s.signal("Pause", syscall.SIGSTOP) }
 // Resume continues a paused server with SIGCONT.
 func (s *Server) Resume() { s.signal("Resume", syscall.SIGCONT) }
 
+// Drain returns once the server has processed every command sent to it
+// before the call, on any connection: it waits for a PING on a fresh
+// connection to be answered (at most 10s). A resumed server handles the
+// sockets that were readable when it stopped, the commands queued in
+// them included, in the event loop iteration that accepts the new
+// connection, before it can read the PING. Use it after Resume to see
+// what commands that reached a paused server did.
+func (s *Server) Drain() {
+	s.t.Helper()
+	_, exited := s.running()
+	if exited == nil {
+		s.t.Fatalf("redistest: Drain: %s is not running", s.Addr())
+	}
+	if err := waitPing(s.Addr(), exited); err != nil {
+		s.t.Fatalf("redistest: Drain %s: %v", s.Addr(), err)
+	}
+}
+
 // signal sends sig to the running process.
 func (s *Server) signal(op string, sig syscall.Signal) {
 	s.t.Helper()

@@ -1,0 +1,141 @@
+package redisstore_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
+	"github.com/sidecarproxy/sidecar/sessions"
+	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
+)
+
+// v1 are the scripts of format 1 (the Sidecar release before record
+// formats and tombstones), committed under testdata/v1: what the old
+// instances of a fleet in the middle of an upgrade run.
+type v1 struct {
+	load, create, apply, take *redis.Script
+}
+
+func loadV1(t *testing.T) v1 {
+	t.Helper()
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "v1", name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	lib := read("lib.lua")
+	return v1{
+		load:   redis.NewScript(lib + read("load.lua")),
+		create: redis.NewScript(lib + read("create.lua")),
+		apply:  redis.NewScript(lib + read("apply.lua")),
+		take:   redis.NewScript(lib + read("take.lua")),
+	}
+}
+
+// TestMixedFleet runs format 1 scripts and this build's store on the same
+// records: old and new Sidecars sharing one Redis during an upgrade.
+func TestMixedFleet(t *testing.T) {
+	t.Parallel()
+	client := redistest.Start(t).Client(t)
+	old := loadV1(t)
+	ctx := t.Context()
+	clock := clocktest.New()
+	s := newStore(t, client, clock)
+	now := func() int64 { return clock.Now().UnixMilli() }
+
+	t.Run("OldReadsAndWritesNewRecord", func(t *testing.T) {
+		key := randomKey()
+		rec := record(clock, "alice")
+		require.NoError(t, s.Create(ctx, key, rec))
+		fields, err := old.load.Run(ctx, client, []string{sessionKeyOf(s, key)}, now(), 0, 0, 0).StringSlice()
+		require.NoError(t, err, "format 1 load.lua on a format 2 record")
+		got := pairs(fields)
+		assert.Equal(t, "1", got["version"])
+		assert.Equal(t, `{"id": 7}`, got["a:user"])
+		// Old apply.lua: now, base, max, idle, set principal, principal, n, bound, pairs.
+		res, err := old.apply.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 0, 0, 0, 0, "", 1, 0, "paid", "true").Int64Slice()
+		require.NoError(t, err)
+		assert.EqualValues(t, 0, res[0], "format 1 apply.lua on a format 2 record")
+		loaded, err := s.Load(ctx, key, nil)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, loaded.Version)
+		assert.Equal(t, json.RawMessage(`true`), loaded.Attrs["paid"])
+	})
+
+	t.Run("OldSeesTombstoneAsAbsent", func(t *testing.T) {
+		key, newKey := randomKey(), randomKey()
+		require.NoError(t, s.Create(ctx, key, record(clock, "alice")))
+		_, err := s.Regenerate(ctx, key, newKey, &sessions.Delta{Tombstone: time.Minute})
+		require.NoError(t, err)
+		_, err = s.Load(ctx, key, nil)
+		require.ErrorIs(t, err, sessions.ErrReplaced)
+
+		err = old.load.Run(ctx, client, []string{sessionKeyOf(s, key)}, now(), 0, 0, 0).Err()
+		assert.ErrorIs(t, err, redis.Nil, "format 1 load.lua must see a tombstone as no session")
+		res, err := old.apply.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 0, 0, 0, 0, "", 1, 0, "late", "1").Int64Slice()
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1}, res, "format 1 apply.lua on a tombstone: NOT_FOUND")
+		res2, err := old.take.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 0, 0, 0, 0, "", 0, 0).Slice()
+		require.NoError(t, err)
+		assert.Equal(t, []any{int64(1)}, res2, "format 1 take.lua on a tombstone: NOT_FOUND")
+		_, err = s.Load(ctx, key, nil)
+		assert.ErrorIs(t, err, sessions.ErrReplaced, "the old scripts wrote nothing to the tombstone")
+	})
+
+	t.Run("NewReadsAndWritesOldRecord", func(t *testing.T) {
+		key := randomKey()
+		rec := record(clock, "bob")
+		// Old create.lua: now, version, created, idle, abs, principal, size, pairs.
+		code, err := old.create.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 1, rec.Created.UnixMilli(), rec.IdleExp.UnixMilli(), rec.AbsExp.UnixMilli(),
+			rec.Principal, rec.Size(), "user", []byte(rec.Attrs["user"]), "cart", []byte(rec.Attrs["cart"])).Int64()
+		require.NoError(t, err)
+		require.EqualValues(t, 0, code)
+		fields, err := client.HGetAll(ctx, sessionKeyOf(s, key)).Result()
+		require.NoError(t, err)
+		require.NotContains(t, fields, "fmt", "a format 1 record has no fmt field")
+
+		got, err := s.Load(ctx, key, nil)
+		require.NoError(t, err)
+		assert.Equal(t, rec.Attrs, got.Attrs)
+		v, err := s.Apply(ctx, key, &sessions.Delta{Set: map[string]json.RawMessage{"x": json.RawMessage(`1`)}, MaxBytes: 1000})
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, v)
+		newKey := randomKey()
+		moved, err := s.Regenerate(ctx, key, newKey, &sessions.Delta{})
+		require.NoError(t, err)
+		assert.EqualValues(t, 3, moved.Version)
+		assert.Equal(t, json.RawMessage(`1`), moved.Attrs["x"])
+	})
+
+	t.Run("NewerFormatRefused", func(t *testing.T) {
+		key := randomKey()
+		require.NoError(t, s.Create(ctx, key, record(clock, "")))
+		require.NoError(t, client.HSet(ctx, sessionKeyOf(s, key), "fmt", "3").Err())
+		_, err := s.Load(ctx, key, nil)
+		assert.Error(t, err)
+		assert.NotErrorIs(t, err, sessions.ErrNotFound)
+		_, err = s.Apply(ctx, key, &sessions.Delta{Set: map[string]json.RawMessage{"x": json.RawMessage(`1`)}})
+		assert.Error(t, err)
+		assert.NotErrorIs(t, err, sessions.ErrNotFound)
+	})
+}
+
+// pairs turns a flat field/value list into a map.
+func pairs(flat []string) map[string]string {
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		m[flat[i]] = flat[i+1]
+	}
+	return m
+}
