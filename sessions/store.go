@@ -175,8 +175,12 @@ type Store interface {
 	// different shards (Redis Cluster), so implementations cannot rely on a
 	// cross-key RENAME.
 	Regenerate(ctx context.Context, oldKey, newKey string, d *Delta) (*Record, error)
-	// Delete removes the record (or tombstone) under key and its principal
-	// index entry. Deleting a missing key is not an error.
+	// Delete removes the record (or lapsed tombstone) under key and its
+	// principal index entry. Deleting a missing key is not an error. On a
+	// key whose tombstone is live it returns ErrReplaced and keeps the
+	// tombstone: a logout that loaded the session before a regenerate moved
+	// it must not pass for done (the Manager would expire the cookie, which
+	// is by then the browser's new one).
 	Delete(ctx context.Context, key string) error
 	// ByPrincipal lists the keys of the live records whose principal is p,
 	// in no particular order. It may prune stale index entries as it goes.

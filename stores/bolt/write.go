@@ -154,10 +154,13 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		rec, err := get(tx, key)
+		if errors.Is(missing(tx, key, s.clock(), err), sessions.ErrReplaced) {
+			return sessions.ErrReplaced // the tombstone stays: see sessions.Store
+		}
 		if err := dropTombstone(tx, key); err != nil {
 			return err
 		}
-		rec, err := get(tx, key)
 		switch {
 		case errors.Is(err, sessions.ErrNotFound):
 			err = nil

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -191,6 +192,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.live(key) == nil && errors.Is(s.missing(key), sessions.ErrReplaced) {
+		return sessions.ErrReplaced // the tombstone stays: see sessions.Store
+	}
 	if err := s.commit(ctx); err != nil {
 		return fmt.Errorf("memory: delete: %w", err)
 	}

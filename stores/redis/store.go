@@ -158,8 +158,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "deleting session", err)
 	}
+	now := s.now()
 	code, err := s.commitScript(ctx, s.scripts.del, s.sessionKey(key), func(limit int64) []any {
-		return []any{limit}
+		return []any{limit, now}
 	})
 	if err != nil {
 		return fail(ctx, "deleting session", err)

@@ -71,12 +71,15 @@ func (s *suite) testTombstone(t *testing.T) {
 		assertRecord(t, rec, e.load(newKey))
 	})
 
-	t.Run("DeleteRemovesIt", func(t *testing.T) {
+	t.Run("DeleteIsReplacedAndKeepsIt", func(t *testing.T) {
 		e := s.env(t)
 		oldKey, newKey, rec := regenerate(e)
-		require.NoError(t, e.store.Delete(e.ctx, oldKey))
-		e.assertGone(oldKey)
+		require.ErrorIs(t, e.store.Delete(e.ctx, oldKey), sessions.ErrReplaced)
+		e.assertReplaced(oldKey)
 		assertRecord(t, rec, e.load(newKey))
+		e.clock.Advance(tombstoneTTL)
+		require.NoError(t, e.store.Delete(e.ctx, oldKey), "a lapsed tombstone is a missing key")
+		e.assertGone(oldKey)
 	})
 
 	t.Run("ZeroLeavesNone", func(t *testing.T) {
