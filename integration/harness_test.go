@@ -116,7 +116,9 @@ func baseConfig(upstream string) *config.Config {
 
 // startSidecar runs a whole Sidecar in-process and returns its base URL.
 // Its log goes to a logTail: when the test fails, the end of it is printed.
-func startSidecar(t *testing.T, c *config.Config) (*app.Main, string) {
+// Each setup func runs on the new Main before Run (e.g. to set a test
+// hook).
+func startSidecar(t *testing.T, c *config.Config, setup ...func(*app.Main)) (*app.Main, string) {
 	t.Helper()
 	logs := &logTail{max: logTailLines, quiet: quietLine}
 	name := "sidecar (not started)"
@@ -128,6 +130,9 @@ func startSidecar(t *testing.T, c *config.Config) (*app.Main, string) {
 	})
 	m, err := app.New(c, logs)
 	require.NoError(t, err)
+	for _, f := range setup {
+		f(m)
+	}
 	require.NoError(t, m.Run(context.Background()), "starting Sidecar")
 	name = "in-process sidecar on " + m.Addr()
 	t.Cleanup(func() {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/app"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
@@ -66,6 +69,32 @@ func newHeldApp(t *testing.T, name string) *httptest.Server {
 	return srv
 }
 
+// stallable is a store a test can stall: pause makes the next commit
+// stall past its deadline, resume ends the stall and returns once
+// whatever reached the store meanwhile has run; keys lists what the store
+// holds, where the test can see it (nil otherwise).
+type stallable interface {
+	pause()
+	resume()
+	keys(t *testing.T) []string
+}
+
+// stalledInProcess stalls the memory or bolt store of an in-process
+// Sidecar through app.Main.BeforeCommit: once paused, the next write
+// blocks just before its commit until its deadline has passed, as a
+// process stalled there would; then the store's own deadline check runs.
+type stalledInProcess struct{ armed atomic.Bool }
+
+func (s *stalledInProcess) hook(ctx context.Context) {
+	if s.armed.CompareAndSwap(true, false) {
+		<-ctx.Done()
+	}
+}
+
+func (s *stalledInProcess) pause()                   { s.armed.Store(true) }
+func (s *stalledInProcess) resume()                  {}
+func (s *stalledInProcess) keys(*testing.T) []string { return nil }
+
 // stalledRedis is a Redis deployment whose servers a test can freeze.
 type stalledRedis struct {
 	addrs []string
@@ -114,30 +143,48 @@ func (s stalledRedis) keys(t *testing.T) []string {
 //
 // The stall is injected after the app received the request (its load
 // done) and before the app answers, so the store operation that meets it
-// is the commit of the app's write.
+// is the commit of the app's write. It runs on Redis standalone and
+// Cluster (every node frozen with SIGSTOP, then SIGCONT and drained) and
+// on the memory and bolt stores (their BeforeCommit hook holds the next
+// write until its deadline has passed, through app.Main.BeforeCommit).
 func TestStalledCommitIs503AndChangesNothing(t *testing.T) {
+	redisOn := func(addrs []string, nodes []*redistest.Server) func(*testing.T, *config.Config) (stallable, func(*app.Main)) {
+		return func(_ *testing.T, c *config.Config) (stallable, func(*app.Main)) {
+			c.Store.Type = config.StoreRedis
+			c.Store.Redis.Addrs = addrs
+			return stalledRedis{addrs: addrs, nodes: nodes}, func(*app.Main) {}
+		}
+	}
+	inProcess := func(t *testing.T, c *config.Config) (stallable, func(*app.Main)) {
+		s := &stalledInProcess{}
+		return s, func(m *app.Main) { m.BeforeCommit = s.hook }
+	}
 	deployments := []struct {
 		name  string
-		start func(t *testing.T) stalledRedis
+		start func(t *testing.T, c *config.Config) (stallable, func(*app.Main))
 	}{
-		{"Standalone", func(t *testing.T) stalledRedis {
+		{"Standalone", func(t *testing.T, c *config.Config) (stallable, func(*app.Main)) {
 			rs := redistest.Start(t)
-			return stalledRedis{addrs: []string{rs.Addr()}, nodes: []*redistest.Server{rs}}
+			return redisOn([]string{rs.Addr()}, []*redistest.Server{rs})(t, c)
 		}},
-		{"Cluster", func(t *testing.T) stalledRedis {
+		{"Cluster", func(t *testing.T, c *config.Config) (stallable, func(*app.Main)) {
 			cl := redistest.StartCluster(t, 3)
-			return stalledRedis{addrs: cl.Addrs(), nodes: cl.Nodes()}
+			return redisOn(cl.Addrs(), cl.Nodes())(t, c)
+		}},
+		{"Memory", inProcess}, // baseConfig's store
+		{"Bolt", func(t *testing.T, c *config.Config) (stallable, func(*app.Main)) {
+			c.Store.Type = config.StoreBolt
+			c.Store.Bolt.Path = filepath.Join(t.TempDir(), "sessions.db")
+			return inProcess(t, c)
 		}},
 	}
 	for _, d := range deployments {
 		t.Run(d.name, func(t *testing.T) {
-			rs := d.start(t)
-			app := newHeldApp(t, "app")
-			c := baseConfig(app.URL)
-			c.Store.Type = config.StoreRedis
-			c.Store.Redis.Addrs = rs.addrs
+			upstream := newHeldApp(t, "app")
+			c := baseConfig(upstream.URL)
 			c.Store.Timeout = stallStoreTimeout
-			_, base := startSidecar(t, c)
+			rs, setup := d.start(t, c)
+			_, base := startSidecar(t, c, setup)
 			for _, write := range []string{"patch", "principal", "regenerate", "destroy"} {
 				t.Run(write, func(t *testing.T) {
 					stallCommit(t, base, rs, write)
@@ -149,7 +196,7 @@ func TestStalledCommitIs503AndChangesNothing(t *testing.T) {
 
 // stallCommit runs one case of TestStalledCommitIs503AndChangesNothing on
 // a fresh session.
-func stallCommit(t *testing.T, base string, rs stalledRedis, write string) {
+func stallCommit(t *testing.T, base string, rs stallable, write string) {
 	c := &client{t: t}
 	requireOK(t, c.do(base, "/login?user=ann", nil), "login")
 	requireOK(t, c.do(base, "/set?k=cart&v=[7]", nil), "set cart")

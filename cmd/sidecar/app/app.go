@@ -31,6 +31,12 @@ import (
 // Main is one Sidecar program. Create it with New, start it with Run, stop
 // it with Shutdown. It is not reusable after Shutdown.
 type Main struct {
+	// BeforeCommit, when set before Run, is the memory and bolt stores'
+	// Options.BeforeCommit: it runs inside every write just before the
+	// store checks the deadline and commits. It is a fault-injection seam
+	// for tests (a commit stalled past store.timeout); leave it nil.
+	BeforeCommit func(ctx context.Context)
+
 	cfg      *config.Config
 	log      zerolog.Logger
 	level    *levelFilter

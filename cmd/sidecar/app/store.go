@@ -32,7 +32,7 @@ const redisPingTimeout = 2 * time.Second
 func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bool) (sessions.Store, goredis.UniversalClient, error) {
 	switch c.Type {
 	case config.StoreMemory:
-		s := memory.New(memory.Options{})
+		s := memory.New(memory.Options{BeforeCommit: m.BeforeCommit})
 		m.onClose(s.Close)
 		return s, nil, nil
 	case config.StoreBolt:
@@ -45,6 +45,7 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		s, err := boltstore.Open(c.Bolt.Path, boltstore.Options{
 			SweepInterval: c.Bolt.SweepInterval,
 			NoSync:        c.Bolt.NoSync,
+			BeforeCommit:  m.BeforeCommit,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("store.bolt.path: %w", err)
