@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
+	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
 
@@ -138,4 +140,44 @@ func pairs(flat []string) map[string]string {
 		m[flat[i]] = flat[i+1]
 	}
 	return m
+}
+
+// TestMixedFleetApplyDuringRegenerate pins what a review found: during an
+// upgrade, a format 1 Sidecar's Apply (whose script knows nothing of
+// seals) landed between a format 2 Regenerate's seal and its commit, was
+// acknowledged, and was then lost with the old key, since the copy was
+// made from what the seal had read. The commit now checks the version the
+// seal read; finding it moved, it lifts the seal and Regenerate starts
+// over, so the new session holds the write.
+func TestMixedFleetApplyDuringRegenerate(t *testing.T) {
+	client := redistest.Start(t).Client(t)
+	old := loadV1(t)
+	clock := clocktest.New()
+	key, newKey := randomKey(), randomKey()
+	var s *redisstore.Store
+	var v1res []int64
+	armed := false
+	s = redisstore.New(client, redisstore.Options{Prefix: "r:", Clock: clock.Now,
+		BeforeCommit: func(context.Context) {
+			if !armed || v1res != nil {
+				return
+			}
+			var err error
+			v1res, err = old.apply.Run(context.Background(), client, []string{sessionKeyOf(s, key)},
+				clock.Now().UnixMilli(), 0, 0, 0, 0, "", 1, 0, "paid", "true").Int64Slice()
+			require.NoError(t, err)
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Create(ctx, key, record(clock, "")))
+	armed = true
+	rec, err := s.Regenerate(ctx, key, newKey, &sessions.Delta{Tombstone: time.Minute})
+	require.NoError(t, err)
+	require.EqualValues(t, 0, v1res[0], "the format 1 Apply was acknowledged")
+	got, err := s.Load(ctx, newKey, nil)
+	require.NoError(t, err)
+	assert.Equal(t, json.RawMessage(`true`), got.Attrs["paid"], "the acknowledged write is in the regenerated session")
+	assert.Equal(t, int64(3), rec.Version, "created 1, the format 1 write 2, the regenerate 3")
+	_, err = s.Load(ctx, key, nil)
+	assert.ErrorIs(t, err, sessions.ErrReplaced, "the old key is a tombstone")
 }

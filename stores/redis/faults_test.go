@@ -242,7 +242,7 @@ func testNoLogoutWhenDeadlinePassesAfterTake(t *testing.T, client redis.Universa
 			ctx := newExpiringCtx()
 			fc.around = func(cctx context.Context, key string, args []any, call func(context.Context) *redis.Cmd) *redis.Cmd {
 				cmd := call(cctx)
-				if key == sessionKeyOf(s, oldKey) && len(args) == 3 && cmd.Err() == nil {
+				if key == sessionKeyOf(s, oldKey) && isCommit(args) && cmd.Err() == nil {
 					ctx.expire() // the commit answered; the caller's time runs out
 				}
 				return cmd
@@ -329,4 +329,14 @@ func testNoLogoutWhenDeadlinePassesAfterTake(t *testing.T, client redis.Universa
 		assert.Less(t, elapsed, 2*timeout+5*time.Second, "held past its two attempts (5s allowed for a loaded machine)")
 		fc.around = nil
 	})
+}
+
+// isCommit reports whether args are commit.lua's (now, nonce, tomb,
+// version), not seal.lua's (now, limit, nonce, seal TTL), on the old key.
+func isCommit(args []any) bool {
+	if len(args) != 4 {
+		return false
+	}
+	_, nonce := args[1].(string)
+	return nonce
 }

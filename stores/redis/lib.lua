@@ -14,7 +14,7 @@
 
 -- Result codes, mirrored in scripts.go.
 local OK, NOT_FOUND, CONFLICT, TOO_LARGE, EXISTS, REINDEX = 0, 1, 2, 3, 4, 5
-local REPLACED, LATE, UNSUPPORTED, LOST, SEALED = 6, 7, 8, 9, 10
+local REPLACED, LATE, UNSUPPORTED, LOST, SEALED, CHANGED = 6, 7, 8, 9, 10, 11
 
 -- FORMAT is the record format these scripts write. They read formats 1
 -- and 2 alike and refuse to touch a newer one (UNSUPPORTED).

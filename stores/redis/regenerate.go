@@ -31,8 +31,11 @@ import (
 //     newKey holds a live record). Until step 3 commits, the copy is
 //     garbage nobody can reach: newKey is known only to this call.
 //  3. commit.lua, on oldKey alone: if the session is still sealed by this
-//     call and the seal has not ended by the server's clock, it deletes
-//     the old session, leaving a tombstone of d.Tombstone if positive.
+//     call, still at the version the seal read, and the seal has not ended
+//     by the server's clock, it deletes the old session, leaving a
+//     tombstone of d.Tombstone if positive. A version that moved (a
+//     format 1 build's Apply, which knows no seal, during an upgrade)
+//     lifts the seal, and Regenerate starts over from step 1.
 //     This is the commit: before it, nothing happened; after it, the copy
 //     is the session. A seal that ended is lifted; a refusal discards the
 //     copy, and an error before the commit lifts the seal.
@@ -52,6 +55,28 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		return nil, fail(ctx, "regenerating session", err)
 	}
 	nonce := newNonce()
+	for {
+		rec, err := s.regenerateOnce(ctx, oldKey, newKey, nonce, d)
+		if errors.Is(err, errChanged) {
+			continue // sealed again, it reads the write that got in
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.observe(rec)
+		return rec, nil
+	}
+}
+
+// errChanged: the commit found the old session written since the seal;
+// Regenerate starts over from the seal.
+var errChanged = errors.New("redis store: regenerating session: changed since sealed")
+
+// regenerateOnce is one pass of Regenerate's steps under nonce.
+func (s *Store) regenerateOnce(ctx context.Context, oldKey, newKey, nonce string, d *sessions.Delta) (*sessions.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fail(ctx, "regenerating session", err)
+	}
 	var old *sessions.Record
 	for {
 		reply, err := s.commitScriptSlice(ctx, s.scripts.seal, s.sessionKey(oldKey), false, func(limit int64) []any {
@@ -78,12 +103,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		}
 		break
 	}
-	rec, err := s.moveSealed(ctx, old, oldKey, newKey, nonce, d)
-	if err != nil {
-		return nil, err
-	}
-	s.observe(rec)
-	return rec, nil
+	return s.moveSealed(ctx, old, oldKey, newKey, nonce, d)
 }
 
 // moveSealed is Regenerate from step 1's check of d on, old being the
@@ -121,7 +141,7 @@ func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, ne
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
 	}
-	code, err = s.scripts.commit.Run(ctx, s.client, []string{s.sessionKey(oldKey)}, now, nonce, tomb).Int64()
+	code, err = s.scripts.commit.Run(ctx, s.client, []string{s.sessionKey(oldKey)}, now, nonce, tomb, old.Version).Int64()
 	if err != nil {
 		// The copy expires by itself and the seal ends at the limit; if
 		// the commit did land (a lost reply), neither may be undone.
@@ -130,8 +150,11 @@ func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, ne
 	}
 	if code != codeOK {
 		s.discard(ctx, newKey, nonce)
-		if code == codeConflict {
+		switch code {
+		case codeConflict:
 			return nil, fmt.Errorf("redis store: regenerating session: the seal was lost: %w", sessions.ErrConflict)
+		case codeChanged:
+			return nil, errChanged
 		}
 		return nil, codeErr(code)
 	}

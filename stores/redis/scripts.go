@@ -54,6 +54,10 @@ const (
 	codeLost = 9
 	// codeSealed: a Regenerate is moving the session; wait and retry.
 	codeSealed = 10
+	// codeChanged: commit.lua found the session changed since seal.lua
+	// read it (a writer that ignores seals, such as a format 1 build's
+	// apply.lua during an upgrade); the seal is lifted: seal again.
+	codeChanged = 11
 )
 
 // format is the record format the scripts write (FORMAT in lib.lua).
