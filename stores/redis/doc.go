@@ -72,10 +72,12 @@
 //     with a TTL just past the point where the call can still finish it.
 //     A pending copy is not a session: Load, Apply and ByPrincipal do not
 //     see it, and nobody knows its key.
-//  3. commit.lua (old key): if still sealed by this call and the seal has
-//     not ended by the server's clock, delete the old session, leaving a
-//     tombstone (Delta.Tombstone) if asked to. Before this, nothing
-//     happened; after it, the copy is the session.
+//  3. commit.lua (old key): if still sealed by this call, still at the
+//     version the seal read (a format 1 build's apply.lua knows no seal)
+//     and the seal has not ended by the server's clock, delete the old
+//     session, leaving a tombstone (Delta.Tombstone) if asked to; a moved
+//     version lifts the seal and Regenerate starts over. Before this,
+//     nothing happened; after it, the copy is the session.
 //  4. finish.lua (new key) clears pending and sets the real TTL, detached
 //     from the caller's deadline, retried once.
 //
