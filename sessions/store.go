@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -110,6 +112,40 @@ func (d *Delta) ApplyTo(attrs map[string]json.RawMessage) {
 	for _, k := range d.Delete {
 		delete(attrs, k)
 	}
+}
+
+// Applied returns a new record: rec with d checked and written to it and
+// its Version bumped, or ErrConflict (BaseVersion) or ErrTooLarge
+// (MaxBytes), as a Store applies a Delta. rec is not changed; the new
+// record shares the attribute values it keeps and copies the ones d sets,
+// so stored values are never mutated in place. Stores that hold records
+// in Go (memory, and Redis for a regenerate's copy) use it.
+func (d *Delta) Applied(rec *Record) (*Record, error) {
+	if d.BaseVersion > 0 && rec.Version != d.BaseVersion {
+		return nil, ErrConflict
+	}
+	next := *rec
+	next.Attrs = maps.Clone(rec.Attrs)
+	if next.Attrs == nil {
+		next.Attrs = make(map[string]json.RawMessage, len(d.Set))
+	}
+	for k, v := range d.Set {
+		next.Attrs[k] = slices.Clone(v)
+	}
+	for _, k := range d.Delete {
+		delete(next.Attrs, k)
+	}
+	if d.MaxBytes > 0 && next.Size() > d.MaxBytes {
+		return nil, ErrTooLarge
+	}
+	if d.Principal != nil {
+		next.Principal = *d.Principal
+	}
+	if !d.IdleExp.IsZero() {
+		next.IdleExp = d.IdleExp
+	}
+	next.Version++
+	return &next, nil
 }
 
 // Touch asks Load to slide the idle expiry in the same atomic step as the

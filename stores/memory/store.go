@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -139,7 +138,7 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 	if rec == nil {
 		return 0, s.missing(key)
 	}
-	next, err := applied(rec, d)
+	next, err := d.Applied(rec)
 	if err != nil {
 		return 0, err
 	}
@@ -165,7 +164,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	if rec == nil {
 		return nil, s.missing(oldKey)
 	}
-	next, err := applied(rec, d)
+	next, err := d.Applied(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -288,33 +287,6 @@ func (s *Store) remove(key string) {
 			delete(s.principals, rec.Principal)
 		}
 	}
-}
-
-// applied returns a new record: rec with d written to it and its Version
-// bumped, or ErrConflict or ErrTooLarge if d may not be written. rec is not
-// changed. Stored attribute values are never mutated in place, so the new
-// record shares the ones it keeps and copies the ones d sets.
-func applied(rec *sessions.Record, d *sessions.Delta) (*sessions.Record, error) {
-	if d.BaseVersion > 0 && rec.Version != d.BaseVersion {
-		return nil, sessions.ErrConflict
-	}
-	next := *rec
-	next.Attrs = maps.Clone(rec.Attrs)
-	if next.Attrs == nil {
-		next.Attrs = make(map[string]json.RawMessage, len(d.Set))
-	}
-	(&sessions.Delta{Set: cloneAttrs(d.Set), Delete: d.Delete}).ApplyTo(next.Attrs)
-	if d.MaxBytes > 0 && next.Size() > d.MaxBytes {
-		return nil, sessions.ErrTooLarge
-	}
-	if d.Principal != nil {
-		next.Principal = *d.Principal
-	}
-	if !d.IdleExp.IsZero() {
-		next.IdleExp = d.IdleExp
-	}
-	next.Version++
-	return &next, nil
 }
 
 // cloneRecord returns a deep copy of r.

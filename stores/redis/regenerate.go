@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/sidecarproxy/sidecar/sessions"
@@ -109,7 +107,7 @@ func (s *Store) regenerateOnce(ctx context.Context, oldKey, newKey, nonce string
 // moveSealed is Regenerate from step 1's check of d on, old being the
 // sealed session.
 func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, newKey, nonce string, d *sessions.Delta) (*sessions.Record, error) {
-	next, err := applied(old, d)
+	next, err := d.Applied(old)
 	if err != nil {
 		s.unseal(ctx, oldKey, nonce)
 		return nil, err
@@ -192,33 +190,6 @@ func waitSeal(ctx context.Context) error {
 // sealPoll is how long a write waits before it tries a sealed session
 // again.
 const sealPoll = 2 * time.Millisecond
-
-// applied returns rec with d checked and applied and the Version bumped,
-// or sessions.ErrConflict or ErrTooLarge as the scripts would report.
-func applied(rec *sessions.Record, d *sessions.Delta) (*sessions.Record, error) {
-	if d.BaseVersion > 0 && rec.Version != d.BaseVersion {
-		return nil, sessions.ErrConflict
-	}
-	next := *rec
-	next.Attrs = maps.Clone(rec.Attrs)
-	for name, v := range d.Set {
-		next.Attrs[name] = slices.Clone(v)
-	}
-	for _, name := range d.Delete {
-		delete(next.Attrs, name)
-	}
-	if d.MaxBytes > 0 && next.Size() > d.MaxBytes {
-		return nil, sessions.ErrTooLarge
-	}
-	if d.Principal != nil {
-		next.Principal = *d.Principal
-	}
-	if !d.IdleExp.IsZero() {
-		next.IdleExp = d.IdleExp
-	}
-	next.Version++
-	return &next, nil
-}
 
 // pendingTTL is how long a prepared copy lives unless finished: past the
 // latest moment finish can still run (the deadline, then two attempts of
