@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // normalize folds a header name the way the most permissive app gateway
@@ -65,6 +66,42 @@ func newNames(prefix string) names {
 		action:    p + "action",
 		principal: p + "principal",
 	}
+}
+
+// forwarding are the normalised names of the request headers Sidecar sets
+// for the app besides its own prefix: the canonical spellings are replaced
+// (httputil.ReverseProxy drops the client's X-Forwarded-* and Forwarded,
+// and Sidecar sets X-Request-Id), so only other spellings could get
+// through, and an app gateway would read them as the same variable
+// (X_Forwarded_For is PHP's HTTP_X_FORWARDED_FOR, as is X-Forwarded-For).
+var forwarding = []string{"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id"}
+
+// stripEdge deletes, from a client's request headers, every header whose
+// name folds onto one Sidecar sets (forwarding) in a spelling other than
+// its canonical one, and, unless allowUnderscores, every header with '_'
+// in its name, as nginx does by default (underscores_in_headers off): CGI,
+// PHP and WSGI cannot tell X_Anything from X-Anything. It returns how many
+// it deleted.
+func stripEdge(h http.Header, allowUnderscores bool) int {
+	deleted := 0
+	for k := range h {
+		if !allowUnderscores && strings.IndexByte(k, '_') >= 0 || spoofsForwarding(k) {
+			delete(h, k)
+			deleted++
+		}
+	}
+	return deleted
+}
+
+// spoofsForwarding reports whether name folds onto a forwarding header
+// without being its canonical spelling.
+func spoofsForwarding(name string) bool {
+	for _, f := range forwarding {
+		if foldedEqual(name, f) {
+			return name != http.CanonicalHeaderKey(f)
+		}
+	}
+	return false
 }
 
 // stripPrefixed deletes every header whose normalised name starts with the

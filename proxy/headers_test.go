@@ -106,3 +106,37 @@ func TestDropSetCookie(t *testing.T) {
 	dropSetCookie(h, "sidecar_sid")
 	assert.NotContains(t, h, "Set-Cookie")
 }
+
+// TestStripEdge pins issue 10 item 5: a client's X_Forwarded_For reached a
+// PHP app as HTTP_X_FORWARDED_FOR, overriding the X-Forwarded-For Sidecar
+// set (the class of oauth2-proxy's CVE-2025-64484), because only Sidecar's
+// own prefix was folded. Every other spelling of a header Sidecar sets is
+// dropped, and by default every header with '_' (nginx's default).
+func TestStripEdge(t *testing.T) {
+	in := func() http.Header {
+		return http.Header{
+			"X_forwarded_for":   {"7.7.7.7"},
+			"X_Forwarded_Proto": {"https"},
+			"X_request_id":      {"attacker"},
+			"X.Forwarded.For":   {"7.7.7.7"},
+			"X-Forwarded.Host":  {"evil.example"},
+			"Forwarded_":        {"for=7.7.7.7"},
+			"X-Custom_Header":   {"underscore"},
+			"X-Forwarded-For":   {"canonical: the ReverseProxy replaces it"},
+			"X-Request-Id":      {"canonical: Sidecar overwrites it"},
+			"Accept":            {"kept"},
+		}
+	}
+	h := in()
+	assert.Equal(t, 7, stripEdge(h, false))
+	assert.Equal(t, http.Header{
+		"X-Forwarded-For": {"canonical: the ReverseProxy replaces it"},
+		"X-Request-Id":    {"canonical: Sidecar overwrites it"},
+		"Accept":          {"kept"},
+	}, h)
+
+	h = in()
+	assert.Equal(t, 5, stripEdge(h, true), "with underscores allowed, only spoofs of Sidecar's headers go")
+	assert.Equal(t, []string{"underscore"}, h["X-Custom_Header"])
+	assert.Equal(t, []string{"for=7.7.7.7"}, h["Forwarded_"], "HTTP_FORWARDED_ is not HTTP_FORWARDED")
+}

@@ -58,6 +58,13 @@ type Options struct {
 	// Prefix is the header prefix Sidecar owns; "" means DefaultPrefix
 	// ("X-Sidecar-").
 	Prefix string
+	// AllowUnderscores keeps client request headers with '_' in their
+	// names. By default they are dropped, as nginx does: an app behind
+	// CGI, PHP-FPM or WSGI reads X_Forwarded_For as X-Forwarded-For.
+	// Spellings of the headers Sidecar sets (X-Forwarded-*, Forwarded,
+	// X-Request-Id, its prefix) other than the canonical one are dropped
+	// either way.
+	AllowUnderscores bool
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
 	// Locking serialises each session's requests; off without a Locker.
@@ -82,6 +89,7 @@ type Proxy struct {
 	manager    *sessions.Manager
 	header     *sessions.HeaderSigner
 	names      names
+	underscore bool // Options.AllowUnderscores
 	cookie     CookieOptions
 	locking    Locking
 	retryAfter string
@@ -129,6 +137,7 @@ func New(o Options) (*Proxy, error) {
 		manager:    o.Manager,
 		header:     o.Header,
 		names:      newNames(o.Prefix),
+		underscore: o.AllowUnderscores,
 		cookie:     o.Cookie.withDefaults(),
 		locking:    locking,
 		pool:       pool,
@@ -206,9 +215,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.tls = r.TLS != nil
 	defer p.logAccess(r, st)
 
-	st.spoofed = p.names.stripPrefixed(r.Header)
+	st.spoofed = p.names.stripPrefixed(r.Header) + stripEdge(r.Header, p.underscore)
 	if len(r.Trailer) > 0 {
-		st.spoofed += p.names.stripPrefixed(r.Trailer)
+		st.spoofed += p.names.stripPrefixed(r.Trailer) + stripEdge(r.Trailer, p.underscore)
 	}
 
 	sess := p.manager.Identify(p.cookieValue(r))

@@ -274,6 +274,8 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		Locking: m.sessionLocking(),
 		Header:  header,
 		Prefix:  c.Headers.Prefix,
+		// Client headers with '_' are dropped unless allowed.
+		AllowUnderscores: c.Headers.AllowUnderscores,
 		Cookie: proxy.CookieOptions{
 			Name:         c.Session.CookieName,
 			Path:         c.Session.CookiePath,

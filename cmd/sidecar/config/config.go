@@ -230,6 +230,11 @@ type HeadersConfig struct {
 	// ([sessions.DefaultHeaderMaxBytes]): what default nginx, Apache httpd
 	// and Tomcat accept next to a browser's own headers.
 	MaxBytes int `koanf:"max_bytes"`
+	// AllowUnderscores keeps client request headers with '_' in their
+	// names. Default false: they are dropped, as nginx does
+	// (underscores_in_headers off), since CGI, PHP-FPM and WSGI read
+	// X_Forwarded_For as X-Forwarded-For.
+	AllowUnderscores bool `koanf:"allow_underscores"`
 }
 
 // AdminConfig configures the admin API.

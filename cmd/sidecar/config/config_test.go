@@ -109,6 +109,7 @@ func TestDefault(t *testing.T) {
 		{"headers.audience", c.Headers.Audience, "app"},
 		{"headers.ttl", c.Headers.TTL, 60 * time.Second},
 		{"headers.max_bytes", c.Headers.MaxBytes, 4096},
+		{"headers.allow_underscores", c.Headers.AllowUnderscores, false},
 		{"admin.listen", c.Admin.Listen, ""},
 		{"admin.token", c.Admin.Token, Secret("")},
 		{"admin.token_file", c.Admin.TokenFile, ""},

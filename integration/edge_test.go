@@ -1,0 +1,80 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// serverVars is a PHP app that reports what it finds in $_SERVER for the
+// forwarding headers, as a PHP app behind Sidecar reads them.
+const serverVars = `<?php
+header('Content-Type: application/json');
+$keys = ['HTTP_X_FORWARDED_FOR', 'HTTP_X_FORWARDED_PROTO', 'HTTP_X_FORWARDED_HOST', 'HTTP_X_REQUEST_ID', 'HTTP_FORWARDED', 'HTTP_X_CUSTOM_HEADER'];
+$out = [];
+foreach ($keys as $k) { if (isset($_SERVER[$k])) { $out[$k] = $_SERVER[$k]; } }
+echo json_encode((object)$out);
+`
+
+// phpBinary finds the PHP CLI: php on PATH, or Debian's versioned
+// /usr/bin/phpX.Y when the php alternative is not configured.
+func phpBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("php"); err == nil {
+		return p
+	}
+	found, _ := filepath.Glob("/usr/bin/php[0-9]*")
+	slices.Sort(found)
+	if len(found) == 0 {
+		t.Fatal("php is not installed: apt-get install php-cli (.ci/run does)")
+	}
+	return found[len(found)-1]
+}
+
+// TestUnderscoreSpellingsNeverReachPHP pins issue 10's first finding on
+// the shipped defaults: a client sending X_Forwarded_For, X_Forwarded_Proto
+// or X_Request_Id got them to a PHP app as HTTP_X_FORWARDED_FOR and so on,
+// in place of what Sidecar set, because PHP reads '_' and '-' alike. A
+// real PHP server (php -S) behind an in-process Sidecar now sees only
+// Sidecar's values, and no header with '_' at all.
+func TestUnderscoreSpellingsNeverReachPHP(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.php"), []byte(serverVars), 0o600))
+	addr := freeAddr(t)
+	p := startProc(t, "php", nil, phpBinary(t), "-S", addr, "-t", dir)
+	waitHTTP(t, p, "http://"+addr+"/index.php")
+	_, base := startSidecar(t, baseConfig("http://"+addr))
+
+	req, err := http.NewRequest(http.MethodGet, base+"/index.php", nil)
+	require.NoError(t, err)
+	for k, v := range map[string]string{ // written as given: Go does not respell them
+		"X_Forwarded_For":   "7.7.7.7",
+		"X_Forwarded_Proto": "https",
+		"X_Forwarded_Host":  "evil.example",
+		"X_Request_Id":      "attacker",
+		"X.Forwarded.For":   "8.8.8.8",
+		"X-Custom_Header":   "underscore",
+	} {
+		req.Header[k] = []string{v}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var got map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	assert.Regexp(t, "^[0-9a-f]{32}$", got["HTTP_X_REQUEST_ID"], "Sidecar's request id")
+	delete(got, "HTTP_X_REQUEST_ID")
+	assert.Equal(t, map[string]string{
+		"HTTP_X_FORWARDED_FOR":   "127.0.0.1",
+		"HTTP_X_FORWARDED_PROTO": "http",
+		"HTTP_X_FORWARDED_HOST":  req.URL.Host,
+	}, got, "PHP sees Sidecar's forwarding headers and nothing the client spelled with '_' or '.'")
+}
