@@ -28,7 +28,11 @@ import (
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	rs := redistest.Start(t)
 	app := startApp(t, "app1")
-	sc := startSidecarProc(t, poolSpec(rs.Addr(), app))
+	spec := poolSpec(rs.Addr(), app)
+	// testapp's tunnel protocol is "echo"; only listed protocols are
+	// tunnelled (the default lists websocket alone).
+	spec.Set["proxy.upgrades"] = []string{"websocket", "echo"}
+	sc := startSidecarProc(t, spec)
 
 	// Log in over plain HTTP and learn the session's public handle.
 	cookie := login(t, sc.URL(), "ann")

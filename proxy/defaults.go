@@ -8,6 +8,9 @@ import "time"
 const (
 	// DefaultPrefix is Options.Prefix's default.
 	DefaultPrefix = "X-Sidecar-"
+	// DefaultUpgrade is the one protocol Options.Upgrades allows by
+	// default.
+	DefaultUpgrade = "websocket"
 	// DefaultRetryAfter is Options.RetryAfter's default.
 	DefaultRetryAfter = 2 * time.Second
 

@@ -32,6 +32,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,14 @@ type Options struct {
 	// X-Request-Id, its prefix) other than the canonical one are dropped
 	// either way.
 	AllowUnderscores bool
+	// Upgrades lists the protocols a client may switch to (the Upgrade
+	// header, case-insensitive); nil means DefaultUpgrade (websocket).
+	// Any other Upgrade is stripped and the request forwarded as plain
+	// HTTP; h2c never passes, even when listed: inside its tunnel requests
+	// would reach the app without Sidecar's header hygiene and their
+	// responses would pass without the session handling. A tunnel is
+	// opaque after the handshake.
+	Upgrades []string
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
 	// Locking serialises each session's requests; off without a Locker.
@@ -89,7 +98,8 @@ type Proxy struct {
 	manager    *sessions.Manager
 	header     *sessions.HeaderSigner
 	names      names
-	underscore bool // Options.AllowUnderscores
+	underscore bool     // Options.AllowUnderscores
+	upgrades   []string // Options.Upgrades, lower case, h2c left out
 	cookie     CookieOptions
 	locking    Locking
 	retryAfter string
@@ -138,6 +148,7 @@ func New(o Options) (*Proxy, error) {
 		header:     o.Header,
 		names:      newNames(o.Prefix),
 		underscore: o.AllowUnderscores,
+		upgrades:   allowedUpgrades(o.Upgrades),
 		cookie:     o.Cookie.withDefaults(),
 		locking:    locking,
 		pool:       pool,
@@ -263,6 +274,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream.invalid"
 	pr.Out.Host = pr.In.Host // apps build absolute URLs from the client's Host
 	pr.SetXForwarded()
+	if up := pr.Out.Header.Get("Upgrade"); up != "" && !slices.Contains(p.upgrades, strings.ToLower(up)) {
+		// The ReverseProxy put Upgrade and Connection back for the
+		// tunnel: without them the request is plain HTTP, and an app
+		// that switches anyway gets a 502 from the ReverseProxy.
+		pr.Out.Header.Del("Upgrade")
+		pr.Out.Header.Del("Connection")
+	}
 	if !p.cookie.KeepUpstream {
 		stripCookie(pr.Out.Header, p.cookie.Name)
 	}
@@ -357,4 +375,19 @@ type stdLogBridge struct{ log zerolog.Logger }
 func (b stdLogBridge) Write(p []byte) (int, error) {
 	b.log.Warn().Str("log", "reverseproxy").Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// allowedUpgrades is Options.Upgrades as rewrite checks it: lower case,
+// DefaultUpgrade when nil, never h2c.
+func allowedUpgrades(list []string) []string {
+	if list == nil {
+		list = []string{DefaultUpgrade}
+	}
+	var out []string
+	for _, u := range list {
+		if u = strings.ToLower(strings.TrimSpace(u)); u != "" && u != "h2c" {
+			out = append(out, u)
+		}
+	}
+	return out
 }

@@ -276,6 +276,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		Prefix:  c.Headers.Prefix,
 		// Client headers with '_' are dropped unless allowed.
 		AllowUnderscores: c.Headers.AllowUnderscores,
+		Upgrades:         nonNil(c.Proxy.Upgrades),
 		Cookie: proxy.CookieOptions{
 			Name:         c.Session.CookieName,
 			Path:         c.Session.CookiePath,
@@ -299,4 +300,13 @@ func tombstoneTTL(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// nonNil is list, or an empty list for nil: in the config an empty
+// proxy.upgrades means none, where the library reads nil as its default.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }

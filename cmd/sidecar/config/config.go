@@ -88,6 +88,10 @@ type ProxyConfig struct {
 	// MaxIdleConnsPerHost is the idle connection pool per upstream. Default
 	// 256 (Go's default of 2 churns connections under load).
 	MaxIdleConnsPerHost int `koanf:"max_idle_conns_per_host"`
+	// Upgrades lists the protocols clients may switch to (Upgrade header);
+	// any other Upgrade is stripped and the request goes on as plain HTTP.
+	// h2c is refused: its tunnel would bypass Sidecar. Default [websocket].
+	Upgrades []string `koanf:"upgrades"`
 	// Policy chooses the upstream of each request: round_robin or
 	// least_conn. Default [proxy.RoundRobin].
 	Policy proxy.Policy `koanf:"policy"`
@@ -315,6 +319,7 @@ func Default() Config {
 			ResponseHeaderTimeout: proxy.DefaultResponseHeaderTimeout,
 			IdleConnTimeout:       proxy.DefaultIdleConnTimeout,
 			MaxIdleConnsPerHost:   proxy.DefaultMaxIdleConnsPerHost,
+			Upgrades:              []string{proxy.DefaultUpgrade},
 			Policy:                proxy.RoundRobin,
 			PanicThreshold:        proxy.DefaultPanicThreshold,
 			HealthCheck: HealthCheckConfig{

@@ -47,6 +47,7 @@ func TestDefault(t *testing.T) {
 		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
 		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 256},
+		{"proxy.upgrades", c.Proxy.Upgrades, []string{"websocket"}},
 		{"proxy.policy", c.Proxy.Policy, proxy.RoundRobin},
 		{"proxy.health_check.path", c.Proxy.HealthCheck.Path, ""},
 		{"proxy.health_check.interval", c.Proxy.HealthCheck.Interval, 5 * time.Second},

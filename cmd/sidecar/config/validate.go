@@ -71,6 +71,11 @@ func (c Config) Validate() error {
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)
 	p.positive("proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout)
+	for _, u := range c.Proxy.Upgrades {
+		if strings.EqualFold(strings.TrimSpace(u), "h2c") {
+			p.add("proxy.upgrades", "h2c may not be tunnelled: requests inside it would bypass Sidecar")
+		}
+	}
 	if c.Proxy.MaxIdleConnsPerHost <= 0 {
 		p.add("proxy.max_idle_conns_per_host", "must be greater than 0 (got %d)", c.Proxy.MaxIdleConnsPerHost)
 	}
