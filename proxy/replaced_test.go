@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -15,50 +14,8 @@ import (
 	"github.com/sidecarproxy/sidecar/stores/memory"
 )
 
-// tombstoneStore wraps a real store with regenerate tombstones as the
-// Store contract describes them, whatever the adapters implement: after a
-// Regenerate with a positive Delta.Tombstone, Load, Apply and Regenerate
-// on the old key return ErrReplaced (the test's tombstones never expire).
-type tombstoneStore struct {
-	sessions.Store
-	mu   sync.Mutex
-	dead map[string]bool
-}
-
-func (s *tombstoneStore) replaced(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead[key]
-}
-
-func (s *tombstoneStore) Load(ctx context.Context, key string, t *sessions.Touch) (*sessions.Record, error) {
-	if s.replaced(key) {
-		return nil, sessions.ErrReplaced
-	}
-	return s.Store.Load(ctx, key, t)
-}
-
-func (s *tombstoneStore) Apply(ctx context.Context, key string, d *sessions.Delta) (int64, error) {
-	if s.replaced(key) {
-		return 0, sessions.ErrReplaced
-	}
-	return s.Store.Apply(ctx, key, d)
-}
-
-func (s *tombstoneStore) Regenerate(ctx context.Context, o, n string, d *sessions.Delta) (*sessions.Record, error) {
-	if s.replaced(o) {
-		return nil, sessions.ErrReplaced
-	}
-	rec, err := s.Store.Regenerate(ctx, o, n, d)
-	if err == nil && d.Tombstone > 0 {
-		s.mu.Lock()
-		s.dead[o] = true
-		s.mu.Unlock()
-	}
-	return rec, err
-}
-
-// newTombstoneEnv is newEnv with a Manager on a store with tombstones.
+// newTombstoneEnv is newEnv with a Manager on a store with tombstones (the
+// memory store keeps them as the Store contract describes).
 func newTombstoneEnv(t *testing.T) *env {
 	t.Helper()
 	mem := memory.New(memory.Options{})
@@ -66,7 +23,7 @@ func newTombstoneEnv(t *testing.T) *env {
 	signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
 	require.NoError(t, err)
 	m, err := sessions.NewManager(sessions.Options{
-		Store: &tombstoneStore{Store: mem, dead: map[string]bool{}}, Signer: signer, MaxBytes: 1024,
+		Store: mem, Signer: signer, MaxBytes: 1024,
 	})
 	require.NoError(t, err)
 	return newEnv(t, func(o *proxy.Options) { o.Manager = m })
