@@ -61,6 +61,14 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 		Dur("store_time", st.storeTime()).
 		Int64("bytes", st.sw.bytes).
 		Str("remote", r.RemoteAddr)
+	if st.fwd.Client.IsValid() {
+		// The client Sidecar believes: the remote, or an address a
+		// trusted proxy forwarded.
+		e = e.Stringer("client", st.fwd.Client)
+	}
+	if st.fwd.Problem != "" {
+		e = e.Str("forwarded_for", st.fwd.Problem)
+	}
 	if st.lockState != "" {
 		e = e.Str("lock", st.lockState).Dur("lock_wait", st.lockWait)
 	}

@@ -18,7 +18,9 @@ type CookieOptions struct {
 	// SameSite defaults (zero) to http.SameSiteLaxMode.
 	SameSite http.SameSite
 	// AlwaysSecure sets Secure even on plain-HTTP client connections (TLS
-	// terminated in front of Sidecar). Secure is always set on TLS ones.
+	// terminated in front of Sidecar). Otherwise Secure is set when the
+	// client used https: a TLS connection, or a trusted proxy's
+	// X-Forwarded-Proto: https (Options.TrustedProxies).
 	AlwaysSecure bool
 	// Persistent sends Max-Age up to the session's absolute expiry; false
 	// gives a browser-session cookie.
@@ -43,8 +45,8 @@ func (c CookieOptions) withDefaults() CookieOptions {
 
 // set renders the Set-Cookie value for value; absExp bounds Max-Age in
 // persistent mode.
-func (c *CookieOptions) set(value string, tls bool, absExp time.Time, now time.Time) string {
-	ck := c.base(tls)
+func (c *CookieOptions) set(value string, secure bool, absExp time.Time, now time.Time) string {
+	ck := c.base(secure)
 	ck.Value = value
 	if c.Persistent {
 		if ma := int(absExp.Sub(now) / time.Second); ma > 0 {
@@ -55,19 +57,19 @@ func (c *CookieOptions) set(value string, tls bool, absExp time.Time, now time.T
 }
 
 // expire renders a Set-Cookie that deletes the cookie.
-func (c *CookieOptions) expire(tls bool) string {
-	ck := c.base(tls)
+func (c *CookieOptions) expire(secure bool) string {
+	ck := c.base(secure)
 	ck.MaxAge = -1
 	return ck.String()
 }
 
-func (c *CookieOptions) base(tls bool) http.Cookie {
+func (c *CookieOptions) base(secure bool) http.Cookie {
 	return http.Cookie{
 		Name:     c.Name,
 		Path:     c.Path,
 		Domain:   c.Domain,
 		HttpOnly: true,
-		Secure:   tls || c.AlwaysSecure,
+		Secure:   secure || c.AlwaysSecure,
 		SameSite: c.SameSite,
 	}
 }

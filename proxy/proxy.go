@@ -8,8 +8,9 @@
 //  2. loads the session named by the cookie (503 + Retry-After when the
 //     store is unavailable; a bad cookie is simply no session);
 //  3. sends the request to the next upstream (round robin) with exactly one
-//     X-Sidecar-Session JWT, an X-Request-Id and X-Forwarded-* from the real
-//     client, and without Sidecar's cookie;
+//     X-Sidecar-Session JWT, an X-Request-Id, X-Forwarded-* and Forwarded
+//     describing the real client (believing only trusted proxies, see
+//     TrustedProxies.Derive), and without Sidecar's cookie;
 //  4. takes the patch, action and principal headers off the response,
 //     commits them (502 when they break the protocol, leaving the session
 //     untouched) and sets or expires the cookie;
@@ -74,6 +75,12 @@ type Options struct {
 	// responses would pass without the session handling. A tunnel is
 	// opaque after the handshake.
 	Upgrades []string
+	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and
+	// -Host Sidecar believes (see [TrustedProxies.Derive]): their chain is
+	// appended to, and a trusted X-Forwarded-Proto: https makes the cookie
+	// Secure. nil, the default, trusts nobody: every client's forwarding
+	// headers are replaced with its own connection's address and scheme.
+	TrustedProxies TrustedProxies
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
 	// Locking serialises each session's requests; off without a Locker.
@@ -100,6 +107,7 @@ type Proxy struct {
 	names      names
 	underscore bool     // Options.AllowUnderscores
 	upgrades   []string // Options.Upgrades, lower case, h2c left out
+	trusted    TrustedProxies
 	cookie     CookieOptions
 	locking    Locking
 	retryAfter string
@@ -149,6 +157,7 @@ func New(o Options) (*Proxy, error) {
 		names:      newNames(o.Prefix),
 		underscore: o.AllowUnderscores,
 		upgrades:   allowedUpgrades(o.Upgrades),
+		trusted:    o.TrustedProxies,
 		cookie:     o.Cookie.withDefaults(),
 		locking:    locking,
 		pool:       pool,
@@ -179,7 +188,7 @@ type reqState struct {
 	upstream  string
 	attempts  int
 	spoofed   int
-	tls       bool
+	fwd       Forwarded // who the client is; fwd.Proto decides Secure
 	lockWait  time.Duration
 	lockState string // "", held, lost, timeout, timeout_proceeded, unavailable
 	unlock    func()
@@ -204,6 +213,11 @@ func (st *reqState) storeTime() time.Duration {
 	return st.sess.StoreTime()
 }
 
+// secure reports whether the client used https: a TLS connection, or a
+// trusted proxy's X-Forwarded-Proto. Under cookie_secure auto it decides
+// the cookie's Secure attribute.
+func (st *reqState) secure() bool { return st.fwd.Proto == "https" }
+
 func (st *reqState) badCookie() bool { return st.sess != nil && st.sess.BadCookie() }
 
 type stateKey struct{}
@@ -223,13 +237,15 @@ func newRequestID() string {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{start: p.clock(), id: newRequestID()}
 	st.sw.ResponseWriter = w
-	st.tls = r.TLS != nil
 	defer p.logAccess(r, st)
 
 	st.spoofed = p.names.stripPrefixed(r.Header) + stripEdge(r.Header, p.underscore)
 	if len(r.Trailer) > 0 {
 		st.spoofed += p.names.stripPrefixed(r.Trailer) + stripEdge(r.Trailer, p.underscore)
 	}
+	// After stripEdge: only canonical spellings are read, even from a
+	// trusted proxy.
+	st.fwd = p.trusted.Derive(r)
 
 	sess := p.manager.Identify(p.cookieValue(r))
 	st.sess = sess
@@ -273,7 +289,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// The pool transport sets scheme and host for each try.
 	pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream.invalid"
 	pr.Out.Host = pr.In.Host // apps build absolute URLs from the client's Host
-	pr.SetXForwarded()
+	st.fwd.SetHeaders(pr.Out.Header)
 	if up := pr.Out.Header.Get("Upgrade"); up != "" && !slices.Contains(p.upgrades, strings.ToLower(up)) {
 		// The ReverseProxy put Upgrade and Connection back for the
 		// tunnel: without them the request is plain HTTP, and an app
@@ -319,9 +335,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	switch st.sess.CookieOp() {
 	case sessions.CookieSet:
 		rec := st.sess.Record()
-		resp.Header.Add("Set-Cookie", p.cookie.set(p.manager.Signer().Sign(st.sess.Token()), st.tls, rec.AbsExp, p.clock()))
+		resp.Header.Add("Set-Cookie", p.cookie.set(p.manager.Signer().Sign(st.sess.Token()), st.secure(), rec.AbsExp, p.clock()))
 	case sessions.CookieExpire:
-		resp.Header.Add("Set-Cookie", p.cookie.expire(st.tls))
+		resp.Header.Add("Set-Cookie", p.cookie.expire(st.secure()))
 	}
 	return nil
 }
