@@ -85,17 +85,6 @@ func (t TrustedProxies) Contains(a netip.Addr) bool {
 	return false
 }
 
-// TrustsAll reports whether t trusts every IPv4 or every IPv6 peer (a /0
-// prefix): then any client can name its own address and scheme.
-func (t TrustedProxies) TrustsAll() bool {
-	for _, p := range t {
-		if p.Bits() == 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // Forwarded is what Sidecar believes about the client of one request, as
 // [TrustedProxies.Derive] works it out, and tells the app with
 // [Forwarded.SetHeaders].

@@ -277,6 +277,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		// Client headers with '_' are dropped unless allowed.
 		AllowUnderscores: c.Headers.AllowUnderscores,
 		Upgrades:         nonNil(c.Proxy.Upgrades),
+		TrustedProxies:   c.Server.TrustedProxies.Prefixes(),
 		Cookie: proxy.CookieOptions{
 			Name:         c.Session.CookieName,
 			Path:         c.Session.CookiePath,

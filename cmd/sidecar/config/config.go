@@ -69,6 +69,9 @@ type ServerConfig struct {
 	// downtime: an absolute path of at most 104 bytes. Default "":
 	// disabled.
 	HandoverSocket string `koanf:"handover_socket"`
+	// TrustedProxies are the load balancers whose forwarding headers
+	// Sidecar believes. Default []: nobody.
+	TrustedProxies TrustedProxies `koanf:"trusted_proxies"`
 }
 
 // HandoverEnabled reports whether listener handover is on (HandoverSocket
@@ -313,6 +316,7 @@ func Default() Config {
 			ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
 			IdleTimeout:       server.DefaultIdleTimeout,
 			ShutdownTimeout:   server.DefaultShutdownTimeout,
+			TrustedProxies:    TrustedProxies{},
 		},
 		Proxy: ProxyConfig{
 			DialTimeout:           proxy.DefaultDialTimeout,

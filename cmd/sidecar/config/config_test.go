@@ -43,6 +43,7 @@ func TestDefault(t *testing.T) {
 		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 30 * time.Second},
 		{"server.handover_socket", c.Server.HandoverSocket, ""},
+		{"server.trusted_proxies", c.Server.TrustedProxies, TrustedProxies{}},
 		{"proxy.dial_timeout", c.Proxy.DialTimeout, 5 * time.Second},
 		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
 		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},

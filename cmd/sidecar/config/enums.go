@@ -56,8 +56,9 @@ type CookieSecure string
 
 // The Secure modes.
 const (
-	// CookieSecureAuto sets Secure when the client connection is TLS; the
-	// default.
+	// CookieSecureAuto sets Secure when the client used https: a TLS
+	// connection, or X-Forwarded-Proto: https from one of
+	// server.trusted_proxies. The default.
 	CookieSecureAuto CookieSecure = "auto"
 	// CookieSecureAlways always sets Secure, for TLS terminated in front of
 	// the proxy.

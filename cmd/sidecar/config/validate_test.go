@@ -44,6 +44,12 @@ func TestValidateRules(t *testing.T) {
 		{"read_header_timeout", func(c *Config) { c.Server.ReadHeaderTimeout = 0 }, "server.read_header_timeout", "server.read_header_timeout: must be greater than 0 (got 0s)"},
 		{"server idle_timeout", func(c *Config) { c.Server.IdleTimeout = -time.Second }, "server.idle_timeout", "server.idle_timeout: must be greater than 0 (got -1s)"},
 		{"shutdown_timeout", func(c *Config) { c.Server.ShutdownTimeout = 0 }, "server.shutdown_timeout", "server.shutdown_timeout: must be greater than 0 (got 0s)"},
+		{"trusted_proxies host name", func(c *Config) { c.Server.TrustedProxies = TrustedProxies{"10.0.0.0/8", "lb.internal"} },
+			"server.trusted_proxies[1]", `server.trusted_proxies[1]: "lb.internal" is neither a CIDR prefix nor an IP address`},
+		{"trusted_proxies empty entry", func(c *Config) { c.Server.TrustedProxies = TrustedProxies{""} },
+			"server.trusted_proxies[0]", "server.trusted_proxies[0]: empty: want a CIDR prefix or an IP address"},
+		{"trusted_proxies bad prefix length", func(c *Config) { c.Server.TrustedProxies = TrustedProxies{"10.0.0.0/40"} },
+			"server.trusted_proxies[0]", `server.trusted_proxies[0]: "10.0.0.0/40" is neither a CIDR prefix nor an IP address`},
 		{"handover_socket relative", func(c *Config) { c.Server.HandoverSocket = "sidecar.sock" }, "server.handover_socket", `server.handover_socket: "sidecar.sock" must be an absolute path`},
 		{"handover_socket too long", func(c *Config) { c.Server.HandoverSocket = "/" + strings.Repeat("s", 104) }, "server.handover_socket", "server.handover_socket: must be at most 104 bytes, the limit of a unix socket path (got 105)"},
 		{"handover_socket with NUL", func(c *Config) { c.Server.HandoverSocket = "/run/a\x00b" }, "server.handover_socket", "server.handover_socket: must not contain a NUL byte"},
@@ -287,6 +293,9 @@ func TestValidateAccepts(t *testing.T) {
 	}{
 		{"defaults plus required keys", func(*Config) {}},
 		{"all interfaces", func(c *Config) { c.Listen = ":8080" }},
+		{"trusted proxies", func(c *Config) {
+			c.Server.TrustedProxies = TrustedProxies{"10.0.0.0/8", "192.0.2.7", "::1", "fd00::/8", " 172.16.0.0/12 "}
+		}},
 		{"IPv6 listen", func(c *Config) { c.Listen = "[::1]:8080" }},
 		{"https upstream with a path", func(c *Config) { c.Upstreams[0].URL = "https://app.internal:8443/base/" }},
 		{"memory store ignores a broken bolt section", func(c *Config) { c.Store.Type = StoreMemory; c.Store.Bolt.Path = "" }},

@@ -20,3 +20,16 @@ func TestWarningsSessionSize(t *testing.T) {
 	c.Headers.MaxBytes = 11327
 	assert.Empty(t, c.Warnings())
 }
+
+func TestWarningsTrustEveryone(t *testing.T) {
+	c := Default()
+	c.Server.TrustedProxies = TrustedProxies{"10.0.0.0/8", "::1"}
+	assert.Empty(t, c.Warnings(), "load balancers only")
+	for _, all := range []string{"0.0.0.0/0", "::/0"} {
+		c.Server.TrustedProxies = TrustedProxies{"10.0.0.0/8", all}
+		w := c.Warnings()
+		if assert.Len(t, w, 1, all) {
+			assert.Contains(t, w[0], "server.trusted_proxies contains "+all+", which trusts every client")
+		}
+	}
+}
