@@ -76,5 +76,6 @@ func TestUnderscoreSpellingsNeverReachPHP(t *testing.T) {
 		"HTTP_X_FORWARDED_FOR":   "127.0.0.1",
 		"HTTP_X_FORWARDED_PROTO": "http",
 		"HTTP_X_FORWARDED_HOST":  req.URL.Host,
+		"HTTP_FORWARDED":         `for=127.0.0.1;host="` + req.URL.Host + `";proto=http`,
 	}, got, "PHP sees Sidecar's forwarding headers and nothing the client spelled with '_' or '.'")
 }
