@@ -38,6 +38,18 @@ func phpBinary(t *testing.T) string {
 	return found[len(found)-1]
 }
 
+// startServerVars runs serverVars as index.php of a real PHP server
+// (php -S) and returns its address.
+func startServerVars(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.php"), []byte(serverVars), 0o600))
+	addr := freeAddr(t)
+	p := startProc(t, "php", nil, phpBinary(t), "-S", addr, "-t", dir)
+	waitHTTP(t, p, "http://"+addr+"/index.php")
+	return addr
+}
+
 // TestUnderscoreSpellingsNeverReachPHP pins issue 10's first finding on
 // the shipped defaults: a client sending X_Forwarded_For, X_Forwarded_Proto
 // or X_Request_Id got them to a PHP app as HTTP_X_FORWARDED_FOR and so on,
@@ -45,11 +57,7 @@ func phpBinary(t *testing.T) string {
 // real PHP server (php -S) behind an in-process Sidecar now sees only
 // Sidecar's values, and no header with '_' at all.
 func TestUnderscoreSpellingsNeverReachPHP(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.php"), []byte(serverVars), 0o600))
-	addr := freeAddr(t)
-	p := startProc(t, "php", nil, phpBinary(t), "-S", addr, "-t", dir)
-	waitHTTP(t, p, "http://"+addr+"/index.php")
+	addr := startServerVars(t)
 	_, base := startSidecar(t, baseConfig("http://"+addr))
 
 	req, err := http.NewRequest(http.MethodGet, base+"/index.php", nil)

@@ -9,8 +9,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,11 +121,7 @@ func TestBehindLoadBalancer(t *testing.T) {
 // untrusted load balancer and a browser talking to Sidecar directly,
 // even when the browser also sends X_Forwarded_For and X-Forwarded-For.
 func TestPHPSeesTheForwardedFor(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.php"), []byte(serverVars), 0o600))
-	addr := freeAddr(t)
-	p := startProc(t, "php", nil, phpBinary(t), "-S", addr, "-t", dir)
-	waitHTTP(t, p, "http://"+addr+"/index.php")
+	addr := startServerVars(t)
 
 	tests := []struct {
 		name   string
