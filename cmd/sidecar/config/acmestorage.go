@@ -16,9 +16,9 @@ const (
 	// ACMEStorageRedis is the session store's Redis (store.redis.*,
 	// package certstore), under the keys {<store.redis.prefix>certs:}…,
 	// for a fleet of Sidecars: they share the certificates, and
-	// certmagic's locks, taken on the locks' Redis (locks.redlock_addrs
-	// when set, else the store's), let one instance at a time order a
-	// certificate. It needs store.type redis.
+	// certmagic's locks, kept in the same Redis under locks.prefix, let
+	// one instance at a time order a certificate. It needs store.type
+	// redis.
 	ACMEStorageRedis ACMEStorageType = "redis"
 )
 
