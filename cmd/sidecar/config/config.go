@@ -291,6 +291,9 @@ type ACMEConfig struct {
 	// Storage is the directory for certificates and ACME account keys;
 	// empty: certmagic's default data directory.
 	Storage string `koanf:"storage"`
+	// StorageType is where certificates live: file (Storage) or redis,
+	// shared by a fleet. Default [ACMEStorageFile].
+	StorageType ACMEStorageType `koanf:"storage_type"`
 }
 
 // Default returns the configuration used before the file and the
@@ -399,6 +402,7 @@ func Default() Config {
 			Level:  LogInfo,
 			Format: LogJSON,
 		},
+		TLS: TLSConfig{ACME: ACMEConfig{StorageType: ACMEStorageFile}},
 	}
 }
 

@@ -130,6 +130,7 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.ca", c.TLS.ACME.CA, ""},
 		{"tls.acme.ca_root", c.TLS.ACME.CARoot, ""},
 		{"tls.acme.storage", c.TLS.ACME.Storage, ""},
+		{"tls.acme.storage_type", c.TLS.ACME.StorageType, ACMEStorageFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

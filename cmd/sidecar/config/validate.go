@@ -91,6 +91,7 @@ func (c Config) Validate() error {
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
 	c.TLS.validate(&p)
+	c.validateACMEStorage(&p)
 	return errors.Join(p...)
 }
 

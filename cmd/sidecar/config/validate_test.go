@@ -273,6 +273,14 @@ func TestValidateRules(t *testing.T) {
 		{"acme domain with scheme", func(c *Config) { c.TLS.ACME.Domains = []string{"https://example.com"} }, "tls.acme.domains[0]", `tls.acme.domains[0]: "https://example.com" is not a host name`},
 		{"acme email", func(c *Config) { c.TLS.ACME.Email = "ops" }, "tls.acme.email", `tls.acme.email: "ops" is not an email address`},
 		{"acme ca not https", func(c *Config) { c.TLS.ACME.CA = "http://127.0.0.1:14000/dir" }, "tls.acme.ca", `tls.acme.ca: "http://127.0.0.1:14000/dir" is not an https:// ACME directory URL`},
+		// tls.acme.storage_type (acmestorage.go)
+		{"acme storage type unknown", func(c *Config) { c.TLS.ACME.StorageType = "s3" }, "tls.acme.storage_type", `tls.acme.storage_type: "s3" is not one of file, redis`},
+		{"acme redis storage without the redis store", acmeRedisStorage(func(c *Config) { c.Store.Type = StoreBolt }),
+			"tls.acme.storage_type", `tls.acme.storage_type: redis keeps certificates in the session store's Redis and needs store.type redis (got "bolt")`},
+		{"acme redis storage with a directory", acmeRedisStorage(func(c *Config) { c.TLS.ACME.Storage = "/var/lib/sidecar/certs" }),
+			"tls.acme.storage", "tls.acme.storage: is the directory of file storage; leave it empty"},
+		{"acme redis storage with a prefix that breaks the hash tag", acmeRedisStorage(func(c *Config) { c.Store.Redis.Prefix = "{app}:" }),
+			"store.redis.prefix", `store.redis.prefix: "{app}:" may not contain '{' or '}'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,8 +400,12 @@ func TestValidateAccepts(t *testing.T) {
 				CA:      "https://127.0.0.1:14000/dir",
 				CARoot:  "pebble.minica.pem",
 				Storage: "/var/lib/sidecar/certs",
+
+				StorageType: ACMEStorageFile,
 			}
 		}},
+		{"acme redis storage", acmeRedisStorage(func(*Config) {})},
+		{"acme storage type redis is not checked further while ACME is off", func(c *Config) { c.TLS.ACME.StorageType = ACMEStorageRedis }},
 		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole} }},
 		{"weighted upstreams", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 5})
