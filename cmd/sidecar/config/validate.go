@@ -89,7 +89,7 @@ func (c Config) Validate() error {
 	c.validateLockService(&p)
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
-	c.TLS.validate(&p)
+	c.validateTLS(&p)
 	return errors.Join(p...)
 }
 

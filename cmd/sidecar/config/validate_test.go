@@ -383,6 +383,8 @@ func TestValidateAccepts(t *testing.T) {
 				CA:      "https://127.0.0.1:14000/dir",
 				CARoot:  "pebble.minica.pem",
 				Storage: "/var/lib/sidecar/certs",
+				// Every key must be set: the literal replaces the defaults.
+				Challenges: []ACMEChallenge{ChallengeTLSALPN01},
 			}
 		}},
 		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole} }},

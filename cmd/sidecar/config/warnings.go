@@ -14,11 +14,16 @@ import (
 // session's header is about 4/3 of its size plus some 400 bytes of
 // claims; such a max_bytes is never reached, since writes are refused
 // once the header would pass headers.max_bytes.
+//
+// And, with tls.acme, a challenge whose port is not where the CA connects
+// (80 for HTTP-01, 443 for TLS-ALPN-01), or HTTP-01 without
+// tls.http_listen.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
 		out = append(out, w)
 	}
+	out = append(out, c.tlsWarnings()...)
 	return out
 }
 
