@@ -46,6 +46,7 @@ type Main struct {
 	pool      *proxy.Pool
 	locker    *lock.Locker
 	srv       *server.Server
+	acme      *acmeCerts     // nil without tls.acme; started once listening
 	closers   []func() error // run in reverse order by closeAll
 	closeOnce sync.Once
 }
@@ -87,6 +88,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.srv = srv
+	if m.acme != nil {
+		m.acme.start()
+	}
 	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
 		Msg("sidecar ready")
 	return nil
@@ -128,14 +132,16 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 	if err != nil {
 		return server.Options{}, err
 	}
-	tlsConf, err := tlsConfig(c.TLS)
+	edge, err := m.buildEdge(preflight)
 	if err != nil {
 		return server.Options{}, err
 	}
+	m.acme = edge.acme
 	opts := server.Options{
-		Handler:           handler,
+		Handler:           edge.withHSTS(handler, c.TLS.HSTS),
 		Listen:            c.Listen,
-		TLSConfig:         tlsConf,
+		TLSConfig:         edge.tls,
+		PlainHTTP:         edge.plain,
 		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
 		IdleTimeout:       c.Server.IdleTimeout,
 		ShutdownTimeout:   c.Server.ShutdownTimeout,
