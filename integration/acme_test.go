@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/certtest"
 )
 
 // acmeDomain is the name Sidecar obtains certificates for from pebble;
@@ -106,14 +107,14 @@ func TestACMEValidatedForReal(t *testing.T) {
 // alert (no certificate yet) instead of hanging, and the HTTP listener
 // redirects.
 func TestACMEServesWhileCAIsDown(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certtest.NewCA(t)
 	app := newApp(t, "app")
-	c := acmeConfig(t, app.URL, &pebble{DirectoryURL: "https://" + freeAddr(t) + "/dir", TLSRootFile: ca.writeRoot(t, t.TempDir())},
+	c := acmeConfig(t, app.URL, &pebble{DirectoryURL: "https://" + freeAddr(t) + "/dir", TLSRootFile: ca.WriteRoot(t, t.TempDir())},
 		freeAddr(t), freeAddr(t))
 	m, _ := startSidecar(t, c)
 
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: requestTimeout}, "tcp", m.Addr(),
-		&tls.Config{ServerName: acmeDomain, RootCAs: ca.pool()})
+		&tls.Config{ServerName: acmeDomain, RootCAs: ca.Pool()})
 	if err == nil {
 		_ = conn.Close()
 	}

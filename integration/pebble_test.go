@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/internal/certtest"
 )
 
 // pebble is a running Debian pebble (the ACME test CA), started by
@@ -70,8 +72,8 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 	t.Helper()
 	bin := findBinary(t, "pebble", "pebble")
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	certPEM, keyPEM := ca.issue(t, 2, "127.0.0.1", "localhost")
+	ca := certtest.NewCA(t)
+	certPEM, keyPEM := ca.Issue(t, 2, "127.0.0.1", "localhost")
 	certFile, keyFile := filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem")
 	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
 	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
@@ -100,11 +102,11 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 	if opts.DNSServer != "" {
 		args = append(args, "-dnsserver", opts.DNSServer)
 	}
-	p := &pebble{TLSRootFile: ca.writeRoot(t, dir)}
+	p := &pebble{TLSRootFile: ca.WriteRoot(t, dir)}
 	p.Proc = startProc(t, "pebble", env, bin, args...)
 
 	// pebble's TLS certificate (and the proxy's) are signed by ca.
-	client := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool()}}}
+	client := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	t.Cleanup(client.CloseIdleConnections)
 	waitFor(t, p.Proc, "pebble's root on "+manage, func() bool {
 		resp, err := client.Get("https://" + manage + "/roots/0")
@@ -130,7 +132,7 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 		}
 		rp.ServeHTTP(w, r)
 	}))
-	frontCert, frontKey := ca.issue(t, 3, "127.0.0.1")
+	frontCert, frontKey := ca.Issue(t, 3, "127.0.0.1")
 	pair, err := tls.X509KeyPair(frontCert, frontKey)
 	require.NoError(t, err)
 	front.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/certtest"
 )
 
 // TestStaticCertificate: with tls.cert_file and tls.key_file Sidecar serves
@@ -20,15 +21,15 @@ import (
 // served certificate without a restart, within tlsedge.DefaultCheckInterval
 // (5s) of the rotation, well inside waitUntil's bound.
 func TestStaticCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certtest.NewCA(t)
 	dir := t.TempDir()
 	app := newApp(t, "app")
 	c := baseConfig(app.URL)
-	c.TLS.CertFile, c.TLS.KeyFile = ca.issueFiles(t, dir, 1, "app.test", "127.0.0.1")
+	c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, dir, 1, "app.test", "127.0.0.1")
 	c.TLS.HSTS = 365 * 24 * time.Hour
 	m, _ := startSidecar(t, c)
 	base := "https://" + m.Addr()
-	client := tlsClient(ca.pool(), "app.test")
+	client := tlsClient(ca.Pool(), "app.test")
 	t.Cleanup(client.CloseIdleConnections)
 
 	resp, err := client.Get(base + "/set?k=a&v=1")
@@ -44,14 +45,14 @@ func TestStaticCertificate(t *testing.T) {
 	// The rotation: a new pair written next to the old and renamed over
 	// it, certificate first. Between the two renames the pair does not
 	// match: the old one goes on being served.
-	newCert, newKey := ca.issue(t, 2, "app.test", "127.0.0.1")
+	newCert, newKey := ca.Issue(t, 2, "app.test", "127.0.0.1")
 	for file, data := range map[string][]byte{c.TLS.CertFile: newCert, c.TLS.KeyFile: newKey} {
 		require.NoError(t, os.WriteFile(file+".new", data, 0o600))
 	}
 	require.NoError(t, os.Rename(c.TLS.CertFile+".new", c.TLS.CertFile))
 	require.NoError(t, os.Rename(c.TLS.KeyFile+".new", c.TLS.KeyFile))
 	waitUntil(t, "the new certificate served", func() (bool, string) {
-		leaf, err := servedCert(m.Addr(), "app.test", ca.pool())
+		leaf, err := servedCert(m.Addr(), "app.test", ca.Pool())
 		require.NoError(t, err, "a handshake failed during the rotation")
 		return leaf.SerialNumber.Int64() == 2, "serial " + leaf.SerialNumber.String()
 	})
@@ -64,10 +65,10 @@ func TestStaticCertificate(t *testing.T) {
 // TestTLSMinVersion: TLS 1.2 is the default minimum; tls.min_version "1.3"
 // refuses 1.2 clients.
 func TestTLSMinVersion(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certtest.NewCA(t)
 	app := newApp(t, "app")
 	handshake := func(addr string, max uint16) error {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool(), ServerName: "app.test",
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "app.test",
 			MinVersion: tls.VersionTLS10, MaxVersion: max})
 		if err == nil {
 			_ = conn.Close()
@@ -84,7 +85,7 @@ func TestTLSMinVersion(t *testing.T) {
 	} {
 		t.Run(string(tc.min), func(t *testing.T) {
 			c := baseConfig(app.URL)
-			c.TLS.CertFile, c.TLS.KeyFile = ca.issueFiles(t, t.TempDir(), 1, "app.test")
+			c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, t.TempDir(), 1, "app.test")
 			c.TLS.MinVersion = tc.min
 			m, _ := startSidecar(t, c)
 			for _, v := range tc.accepted {
@@ -102,11 +103,11 @@ func TestTLSMinVersion(t *testing.T) {
 // port of listen) when it is not 443, and the redirect leads to a proxied
 // answer. Without ACME, a challenge path is redirected like any other.
 func TestHTTPListenerRedirects(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certtest.NewCA(t)
 	app := newApp(t, "app")
 	c := baseConfig(app.URL)
 	c.Listen, c.TLS.HTTPListen = freeAddr(t), freeAddr(t)
-	c.TLS.CertFile, c.TLS.KeyFile = ca.issueFiles(t, t.TempDir(), 1, "app.test", "127.0.0.1")
+	c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, t.TempDir(), 1, "app.test", "127.0.0.1")
 	c.TLS.HSTS = time.Hour
 	m, _ := startSidecar(t, c)
 	tlsPort := c.RedirectPort()
@@ -132,7 +133,7 @@ func TestHTTPListenerRedirects(t *testing.T) {
 	}
 
 	// Follow it: app.test resolves to Sidecar's TLS listener.
-	client := tlsClient(ca.pool(), "app.test")
+	client := tlsClient(ca.Pool(), "app.test")
 	t.Cleanup(client.CloseIdleConnections)
 	resp, err := client.Get("https://" + m.Addr() + "/a/b?x=1&y=two")
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -14,25 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// acmeConfig is a valid config with ACME on ports 8443 and 8080 (never
+// acmeConfig is checkConfig with ACME on ports 8443 and 8080 (never
 // bound: check does not listen) and the given tls.acme keys.
 func acmeConfig(acme string) string {
-	return fmt.Sprintf(`
-listen: "127.0.0.1:8443"
-upstreams:
-  - name: app1
-    url: "http://127.0.0.1:8081"
-store:
-  type: memory
-session:
-  secrets: [%q]
-headers:
-  secret: %q
-tls:
-  http_listen: "127.0.0.1:8080"
-  acme:
-    domains: [app.test]
-%s`, testCookieSecret, testHeaderSecret, acme)
+	c := checkConfig("store:\n  type: memory\ntls:\n  http_listen: \"127.0.0.1:8080\"\n  acme:\n    domains: [app.test]\n" + acme)
+	return strings.Replace(c, `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:8443"`, 1)
 }
 
 // TestCheckAcceptsACMEWithoutContactingTheCA: check builds certmagic, reads

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,12 +18,7 @@ func acmeOn(c *Config) {
 func staticOn(c *Config) { c.TLS.CertFile, c.TLS.KeyFile = "c.pem", "k.pem" }
 
 func TestValidateTLSRules(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(c *Config)
-		wantKey string
-		wantMsg string // the start of the error text
-	}{
+	checkRules(t, []ruleCase{
 		{"min version", func(c *Config) { c.TLS.MinVersion = "1.1" }, "tls.min_version", `tls.min_version: "1.1" is not one of 1.2, 1.3`},
 		{"http listen without TLS", func(c *Config) { c.TLS.HTTPListen = ":80" }, "tls.http_listen",
 			"tls.http_listen: redirects to HTTPS: it needs tls.cert_file or tls.acme.domains"},
@@ -49,17 +43,7 @@ func TestValidateTLSRules(t *testing.T) {
 			"tls.http_listen: port 0 cannot be used with tls.acme"},
 		{"http port other than the http listener's", func(c *Config) { acmeOn(c); c.TLS.HTTPListen = ":8080"; c.TLS.ACME.HTTPPort = 80 }, "tls.acme.http_port",
 			"tls.acme.http_port: must be 0 or the port of tls.http_listen (8080), which answers HTTP-01 challenges (got 80)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validConfig()
-			tt.mutate(&c)
-			err := c.Validate()
-			require.Error(t, err)
-			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
-			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
-		})
-	}
+	})
 }
 
 func TestValidateTLSAccepts(t *testing.T) {

@@ -11,13 +11,32 @@ import (
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
+// ruleCase is a configuration that breaks one rule, and the error.
+type ruleCase struct {
+	name    string
+	mutate  func(c *Config)
+	wantKey string
+	wantMsg string // the start of the error text, "key: message"
+}
+
+// checkRules requires that each case, applied to validConfig, fails
+// validation on its key alone, with its message.
+func checkRules(t *testing.T, tests []ruleCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
+			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
+		})
+	}
+}
+
 func TestValidateRules(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(c *Config)
-		wantKey string
-		wantMsg string // the whole error text, "key: message"
-	}{
+	tests := []ruleCase{
 		// listen
 		{"listen empty", func(c *Config) { c.Listen = "" }, "listen", "listen: must not be empty"},
 		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" }, "listen", `listen: "127.0.0.1" is not host:port`},
@@ -268,16 +287,7 @@ func TestValidateRules(t *testing.T) {
 		{"acme email", func(c *Config) { c.TLS.ACME.Email = "ops" }, "tls.acme.email", `tls.acme.email: "ops" is not an email address`},
 		{"acme ca not https", func(c *Config) { c.TLS.ACME.CA = "http://127.0.0.1:14000/dir" }, "tls.acme.ca", `tls.acme.ca: "http://127.0.0.1:14000/dir" is not an https:// ACME directory URL`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validConfig()
-			tt.mutate(&c)
-			err := c.Validate()
-			require.Error(t, err)
-			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
-			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
-		})
-	}
+	checkRules(t, tests)
 }
 
 func TestValidateAccepts(t *testing.T) {
