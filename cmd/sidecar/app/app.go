@@ -101,7 +101,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // Redis that is down does not stop serve either), then closes it all: it
 // loads TLS files, checks the bolt file's directory, builds the signers,
 // the pool, the locker and the handlers, and returns what serve would
-// refuse.
+// refuse. With tls.acme it builds certmagic and reads tls.acme.ca_root but
+// contacts no CA and creates no storage directory.
 //
 // Two things only serve finds: a bolt file that exists but is not a bolt
 // database (check does not open it: a running Sidecar holds its lock), and
