@@ -15,10 +15,12 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/sidecar ./cmd/side
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/sidecar /usr/local/bin/sidecar
 COPY config.example.yaml /etc/sidecar/config.yaml
-# The embedded store's file lives on a volume so sessions survive restarts.
+# The embedded store's file and ACME certificates (when tls.acme is on)
+# live on a volume so sessions and certificates survive restarts.
 COPY --from=build --chown=65532:65532 /out/data /var/lib/sidecar
 ENV SIDECAR_LISTEN=0.0.0.0:8080 \
-    SIDECAR_STORE__BOLT__PATH=/var/lib/sidecar/sidecar.db
+    SIDECAR_STORE__BOLT__PATH=/var/lib/sidecar/sidecar.db \
+    SIDECAR_TLS__ACME__STORAGE=/var/lib/sidecar/acme
 VOLUME /var/lib/sidecar
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/sidecar"]

@@ -1,7 +1,8 @@
 // Package server runs Sidecar's listeners: the proxy's http.Server and the
-// two side servers (the admin API and the lock service), with connection
-// tracking, draining, graceful Shutdown and the zero-downtime listener
-// hand-over of package handover.
+// side servers (the admin API, the lock service and the plain-HTTP
+// listener next to a TLS proxy), with connection tracking, draining,
+// graceful Shutdown and the zero-downtime listener hand-over of package
+// handover.
 //
 // It knows nothing of configuration files: a Server is built from plain
 // Go values (Options) by cmd/sidecar/app, and tests start it on ":0"
@@ -59,6 +60,7 @@ const (
 	listenerHTTP  = "http"
 	listenerAdmin = "admin"
 	listenerLocks = "locks"
+	listenerPlain = "plain_http"
 )
 
 // Options configures a Server. Only Handler is required; every other zero
@@ -86,6 +88,11 @@ type Options struct {
 	// Locks is the app lock service's listener; the zero value serves
 	// none.
 	Locks Side
+	// PlainHTTP is the plain-HTTP listener next to a TLS proxy, whose
+	// handler redirects to HTTPS and answers ACME HTTP-01 challenges; the
+	// zero value serves none. It is drained and handed over like the
+	// others.
+	PlainHTTP Side
 	// HandoverSocket, when set, is the unix socket path through which a
 	// new process takes the listeners over (and through which this one
 	// takes them from a running one at Run). Empty disables hand-over.
@@ -114,6 +121,7 @@ type Server struct {
 	proxy          *http.Server
 	ln, rawLn      net.Listener // rawLn is the TCP listener under any TLS wrapper
 	admin, locks   *sideServer
+	plain          *sideServer    // Options.PlainHTTP
 	served         chan struct{}  // closed when the proxy's serve loop returned
 	handlers       sync.WaitGroup // requests being served, upgraded ones included
 	base           context.Context
@@ -202,6 +210,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if s.locks != nil {
 		opened = append(opened, s.locks.ln)
 	}
+	if s.plain, err = s.openSide(s.opts.PlainHTTP, inherited[listenerPlain], "tls.http_listen"); err != nil {
+		return err
+	}
+	if s.plain != nil {
+		opened = append(opened, s.plain.ln)
+	}
 
 	s.base, s.cutoff = context.WithCancel(context.Background())
 	s.proxy = &http.Server{
@@ -217,6 +231,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	go s.serve()
 	s.serveSide("admin", s.admin)
 	s.serveSide("lock_service", s.locks)
+	s.serveSide("http_listen", s.plain)
 	s.log.Info().Str("listen", s.ln.Addr().String()).Bool("tls", s.opts.TLSConfig != nil).
 		Bool("inherited", hc != nil).Msg("sidecar serving")
 	if hc != nil {
@@ -274,6 +289,9 @@ func (s *Server) offerHandover() error {
 	if s.locks != nil {
 		lns[listenerLocks] = s.locks.ln
 	}
+	if s.plain != nil {
+		lns[listenerPlain] = s.plain.ln
+	}
 	stop, err := handover.Serve(s.opts.HandoverSocket, lns, s.stopAccepting,
 		func() { s.handedOverOnce.Do(func() { close(s.handedOver) }) },
 		s.log.With().Str("log", "handover").Logger())
@@ -317,6 +335,10 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// PlainHTTPAddr is the plain-HTTP listener's address, or "" when it is
+// off.
+func (s *Server) PlainHTTPAddr() string { return s.plain.addr() }
+
 // AdminAddr is the admin API's address, or "" when it is off.
 func (s *Server) AdminAddr() string { return s.admin.addr() }
 
@@ -346,6 +368,7 @@ func (s *Server) openSide(side Side, inherited net.Listener, key string) (*sideS
 	return &sideServer{ln: ln, srv: &http.Server{
 		Handler:           side.Handler,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		ErrorLog:          log.New(errorLog{s.log}, "", 0),
 	}}, nil
 }
@@ -410,7 +433,7 @@ func (s *Server) stopAccepting() {
 		s.accepting.Store(false)
 		s.draining.Store(true)
 		_ = s.ln.Close()
-		for _, ss := range []*sideServer{s.admin, s.locks} {
+		for _, ss := range []*sideServer{s.admin, s.locks, s.plain} {
 			if ss != nil {
 				_ = ss.ln.Close()
 			}
@@ -442,7 +465,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	for _, ss := range []*sideServer{s.admin, s.locks} {
+	for _, ss := range []*sideServer{s.admin, s.locks, s.plain} {
 		if ss != nil {
 			defer func() { _ = ss.srv.Close() }()
 		}

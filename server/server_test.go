@@ -52,8 +52,11 @@ func TestServesProxyAndSideServers(t *testing.T) {
 		Handler: text("proxy"),
 		Admin:   server.Side{Listen: "127.0.0.1:0", Handler: text("admin")},
 		Locks:   server.Side{Listen: "127.0.0.1:0", Handler: text("locks")},
+		// PlainHTTP: the plain-HTTP listener next to a TLS proxy.
+		PlainHTTP: server.Side{Listen: "127.0.0.1:0", Handler: text("plain")},
 	})
-	for addr, want := range map[string]string{s.Addr(): "proxy", s.AdminAddr(): "admin", s.LockServiceAddr(): "locks"} {
+	for addr, want := range map[string]string{s.Addr(): "proxy", s.AdminAddr(): "admin", s.LockServiceAddr(): "locks",
+		s.PlainHTTPAddr(): "plain"} {
 		_, body := get(t, http.DefaultClient, "http://"+addr+"/")
 		assert.Equal(t, want, body, "answer on %s", addr)
 	}
@@ -63,6 +66,7 @@ func TestSideServersOffByDefault(t *testing.T) {
 	s := start(t, server.Options{Handler: text("proxy")})
 	assert.Empty(t, s.AdminAddr())
 	assert.Empty(t, s.LockServiceAddr())
+	assert.Empty(t, s.PlainHTTPAddr())
 }
 
 func TestRunRequiresHandler(t *testing.T) {
@@ -175,17 +179,20 @@ func TestHandoverBetweenServers(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "handover.sock")
 	old := start(t, server.Options{
 		Handler: text("old"), HandoverSocket: sock,
-		Admin: server.Side{Listen: "127.0.0.1:0", Handler: text("old-admin")},
+		Admin:     server.Side{Listen: "127.0.0.1:0", Handler: text("old-admin")},
+		PlainHTTP: server.Side{Listen: "127.0.0.1:0", Handler: text("old-plain")},
 	})
 	_, body := get(t, http.DefaultClient, "http://"+old.Addr()+"/")
 	require.Equal(t, "old", body)
 
 	next := start(t, server.Options{
 		Handler: text("new"), HandoverSocket: sock, Listen: "127.0.0.1:1", // ignored: inherited
-		Admin: server.Side{Listen: "127.0.0.1:1", Handler: text("new-admin")},
+		Admin:     server.Side{Listen: "127.0.0.1:1", Handler: text("new-admin")},
+		PlainHTTP: server.Side{Listen: "127.0.0.1:1", Handler: text("new-plain")},
 	})
 	assert.Equal(t, old.Addr(), next.Addr(), "the new server serves the inherited socket")
 	assert.Equal(t, old.AdminAddr(), next.AdminAddr(), "the admin socket is inherited too")
+	assert.Equal(t, old.PlainHTTPAddr(), next.PlainHTTPAddr(), "and the plain-HTTP one")
 	select {
 	case <-old.HandedOver():
 	case <-time.After(waitBound):
@@ -197,4 +204,6 @@ func TestHandoverBetweenServers(t *testing.T) {
 	assert.Equal(t, "new", body)
 	_, body = get(t, client, "http://"+next.AdminAddr()+"/")
 	assert.Equal(t, "new-admin", body)
+	_, body = get(t, client, "http://"+next.PlainHTTPAddr()+"/")
+	assert.Equal(t, "new-plain", body)
 }

@@ -46,6 +46,7 @@ type Main struct {
 	pool      *proxy.Pool
 	locker    *lock.Locker
 	srv       *server.Server
+	acme      *acmeCerts     // nil without tls.acme; started once listening
 	closers   []func() error // run in reverse order by closeAll
 	closeOnce sync.Once
 }
@@ -87,6 +88,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.srv = srv
+	if m.acme != nil {
+		m.acme.start()
+	}
 	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
 		Msg("sidecar ready")
 	return nil
@@ -97,7 +101,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 // Redis that is down does not stop serve either), then closes it all: it
 // loads TLS files, checks the bolt file's directory, builds the signers,
 // the pool, the locker and the handlers, and returns what serve would
-// refuse.
+// refuse. With tls.acme it builds certmagic and reads tls.acme.ca_root but
+// contacts no CA and creates no storage directory.
 //
 // Two things only serve finds: a bolt file that exists but is not a bolt
 // database (check does not open it: a running Sidecar holds its lock), and
@@ -128,14 +133,16 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 	if err != nil {
 		return server.Options{}, err
 	}
-	tlsConf, err := tlsConfig(c.TLS)
+	edge, err := m.buildEdge(preflight, storeRedis)
 	if err != nil {
 		return server.Options{}, err
 	}
+	m.acme = edge.acme
 	opts := server.Options{
-		Handler:           handler,
+		Handler:           edge.withHSTS(handler, c.TLS.HSTS),
 		Listen:            c.Listen,
-		TLSConfig:         tlsConf,
+		TLSConfig:         edge.tls,
+		PlainHTTP:         edge.plain,
 		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
 		IdleTimeout:       c.Server.IdleTimeout,
 		ShutdownTimeout:   c.Server.ShutdownTimeout,

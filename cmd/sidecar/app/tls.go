@@ -3,29 +3,89 @@ package app
 import (
 	"crypto/tls"
 	"fmt"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/server"
+	"github.com/sidecarproxy/sidecar/tlsedge"
 )
 
-// tlsConfig returns the client-facing TLS configuration, or nil for plain
-// HTTP. It loads (and so checks) the certificate files.
-func tlsConfig(c config.TLSConfig) (*tls.Config, error) {
+// edge is the client-facing TLS built from tls.*.
+type edge struct {
+	// tls is the proxy listener's configuration; nil: plain HTTP.
+	tls *tls.Config
+	// plain is the plain-HTTP listener (tls.http_listen); zero: none.
+	plain server.Side
+	// acme manages certificates from Run on; nil without tls.acme.
+	acme *acmeCerts
+}
+
+// buildEdge builds the TLS configuration: a static certificate that follows
+// its files, or certmagic; TLS 1.2 (or tls.min_version) at least; HTTP/2
+// offered by ALPN, which Go's http.Server then serves (it configures h2 for
+// a TLSConfig whose NextProtos list it). It loads (and so checks) the
+// certificate files, and builds but does not start certmagic.
+func (m *Main) buildEdge(preflight bool, storeRedis goredis.UniversalClient) (edge, error) {
+	c := m.cfg
+	t := c.TLS
+	var e edge
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	protos := []string{"h2", "http/1.1"}
+	var httpChallenge func(http.Handler) http.Handler
 	switch {
-	case c.CertFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	case t.CertFile != "":
+		cert, err := tlsedge.NewFileCertificate(t.CertFile, t.KeyFile,
+			tlsedge.FileOptions{Logger: m.log.With().Str("log", "tls").Logger()})
 		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
+			return edge{}, fmt.Errorf("tls.cert_file: %w", err)
 		}
-		return &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"h2", "http/1.1"},
-		}, nil
-	case c.ACME.Enabled():
-		// certmagic comes with the TLS work; until then an ACME config is
-		// refused, so nobody believes they are serving TLS when they are
-		// not.
-		return nil, fmt.Errorf("tls.acme: ACME is not available in this version; use tls.cert_file and tls.key_file")
+		getCert = cert.GetCertificate
+	case t.ACME.Enabled():
+		// nil is the file storage of tls.acme.storage; with
+		// tls.acme.storage_type redis, the fleet's shared storage.
+		storage, err := m.certStorage(storeRedis)
+		if err != nil {
+			return edge{}, err
+		}
+		a, err := newACMECerts(c, storage, m.log, m.level, preflight)
+		if err != nil {
+			return edge{}, err
+		}
+		m.onClose(a.close)
+		e.acme = a
+		getCert = a.magic.GetCertificate
+		if t.ACME.Offers(config.ChallengeTLSALPN01) {
+			protos = append(protos, acmeTLSALPN)
+		}
+		if t.ACME.Offers(config.ChallengeHTTP01) {
+			httpChallenge = a.issuer.HTTPChallengeHandler
+		}
+	default:
+		return edge{}, nil
 	}
-	return nil, nil
+	e.tls = &tls.Config{
+		GetCertificate: getCert,
+		MinVersion:     t.MinVersion.TLS(),
+		NextProtos:     protos,
+	}
+	if t.HTTPListen != "" {
+		var h http.Handler = tlsedge.Redirect{Port: c.RedirectPort()}
+		if httpChallenge != nil {
+			h = httpChallenge(h)
+		}
+		e.plain = server.Side{Listen: t.HTTPListen, Handler: h}
+	}
+	return e, nil
+}
+
+// withHSTS adds the Strict-Transport-Security header of tls.hsts to the
+// HTTPS listener's responses; h unchanged when it is off or TLS is.
+func (e edge) withHSTS(h http.Handler, maxAge time.Duration) http.Handler {
+	if e.tls == nil || maxAge <= 0 {
+		return h
+	}
+	return tlsedge.HSTS(h, maxAge)
 }

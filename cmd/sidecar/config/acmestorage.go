@@ -29,7 +29,8 @@ func (t ACMEStorageType) Validate() error {
 
 // validateACMEStorage checks tls.acme.storage_type, and while ACME is on
 // what it needs: store.type redis and a store.redis.prefix that can be a
-// hash tag for Redis storage, and no tls.acme.storage directory with it.
+// hash tag for Redis storage. tls.acme.storage (the directory of file
+// storage, which has a default) is ignored with Redis storage.
 func (c Config) validateACMEStorage(p *problems) {
 	a := c.TLS.ACME
 	p.check("tls.acme.storage_type", a.StorageType.Validate())
@@ -42,8 +43,5 @@ func (c Config) validateACMEStorage(p *problems) {
 	}
 	if strings.ContainsAny(c.Store.Redis.Prefix, "{}") {
 		p.add("store.redis.prefix", "%q may not contain '{' or '}' with tls.acme.storage_type redis: the certificate keys wrap it in a Redis Cluster hash tag", c.Store.Redis.Prefix)
-	}
-	if a.Storage != "" {
-		p.add("tls.acme.storage", "is the directory of file storage; leave it empty with tls.acme.storage_type redis")
 	}
 }

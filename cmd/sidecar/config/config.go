@@ -266,13 +266,28 @@ type LogConfig struct {
 	Format LogFormat `koanf:"format"`
 }
 
-// TLSConfig configures TLS on the client-facing listener. All empty (the
-// default) means plain HTTP.
+// TLSConfig configures TLS on the client-facing listener. Neither a
+// certificate nor ACME (the default) means plain HTTP. Every key takes a
+// restart. The rules between these keys are in tls.go.
 type TLSConfig struct {
 	// CertFile and KeyFile are a static certificate and its key: both or
-	// neither.
+	// neither. A running Sidecar serves the new pair when the files change
+	// (tlsedge.FileCertificate).
 	CertFile string `koanf:"cert_file"`
 	KeyFile  string `koanf:"key_file"`
+	// MinVersion is the oldest TLS version accepted. Default [TLS12].
+	MinVersion TLSVersion `koanf:"min_version"`
+	// HTTPListen is a plain-HTTP address whose every request is redirected
+	// to HTTPS (308), except ACME HTTP-01 challenges, which it answers.
+	// Default "": off.
+	HTTPListen string `koanf:"http_listen"`
+	// HTTPSPort is the HTTPS port clients reach, put in the redirects of
+	// HTTPListen (left out when 443). 0 (the default): the port of listen;
+	// set it when a port forward puts Sidecar's listen behind another port.
+	HTTPSPort int `koanf:"https_port"`
+	// HSTS is the max-age of the Strict-Transport-Security header added to
+	// every HTTPS response: whole seconds. Default 0: no header.
+	HSTS time.Duration `koanf:"hsts"`
 	// ACME obtains certificates automatically; not with CertFile.
 	ACME ACMEConfig `koanf:"acme"`
 }
@@ -286,14 +301,29 @@ type ACMEConfig struct {
 	Email string `koanf:"email"`
 	// CA is the ACME directory URL; empty: Let's Encrypt production.
 	CA string `koanf:"ca"`
-	// CARoot is a PEM file to trust for a private or test ACME CA.
+	// CARoot is a PEM file of root certificates to trust, besides the
+	// system's, for the connection to a private or test ACME CA.
 	CARoot string `koanf:"ca_root"`
-	// Storage is the directory for certificates and ACME account keys;
-	// empty: certmagic's default data directory.
+	// Storage is the directory for certificates, their keys and the ACME
+	// account (created, mode 0700). Default "sidecar-acme".
 	Storage string `koanf:"storage"`
 	// StorageType is where certificates live: file (Storage) or redis,
 	// shared by a fleet. Default [ACMEStorageFile].
 	StorageType ACMEStorageType `koanf:"storage_type"`
+	// Challenges are the ACME challenges offered to the CA, any of
+	// [ChallengeHTTP01] and [ChallengeTLSALPN01]; at least one. Default
+	// both.
+	Challenges []ACMEChallenge `koanf:"challenges"`
+	// HTTPPort is the local port HTTP-01 challenges are answered on. When
+	// tls.http_listen is on it must be its port (0, the default, means
+	// that); without it Sidecar listens on HTTPPort (0: 80) only while a
+	// challenge is in progress. The CA always connects to port 80: a
+	// port forward may put HTTPPort behind it.
+	HTTPPort int `koanf:"http_port"`
+	// TLSALPNPort is the local port TLS-ALPN-01 challenges are answered
+	// on; 0 (the default): the port of listen, which answers them. The CA
+	// always connects to port 443.
+	TLSALPNPort int `koanf:"tls_alpn_port"`
 }
 
 // Default returns the configuration used before the file and the
@@ -311,7 +341,7 @@ type ACMEConfig struct {
 // retry buffer, no passive ejection) instead of "the library's default".
 // The keys without a library default (listen, server.*, store.type,
 // store.bolt.path, store.redis.addrs, proxy.passive.max_fails, the cookie
-// modes, log.*) are written here.
+// modes, log.*, tls.*) are written here.
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
@@ -402,7 +432,14 @@ func Default() Config {
 			Level:  LogInfo,
 			Format: LogJSON,
 		},
-		TLS: TLSConfig{ACME: ACMEConfig{StorageType: ACMEStorageFile}},
+		TLS: TLSConfig{
+			MinVersion: TLS12,
+			ACME: ACMEConfig{
+				Storage:     "sidecar-acme",
+				StorageType: ACMEStorageFile,
+				Challenges:  []ACMEChallenge{ChallengeHTTP01, ChallengeTLSALPN01},
+			},
+		},
 	}
 }
 

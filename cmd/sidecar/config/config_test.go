@@ -129,7 +129,14 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.email", c.TLS.ACME.Email, ""},
 		{"tls.acme.ca", c.TLS.ACME.CA, ""},
 		{"tls.acme.ca_root", c.TLS.ACME.CARoot, ""},
-		{"tls.acme.storage", c.TLS.ACME.Storage, ""},
+		{"tls.acme.storage", c.TLS.ACME.Storage, "sidecar-acme"},
+		{"tls.min_version", c.TLS.MinVersion, TLS12},
+		{"tls.http_listen", c.TLS.HTTPListen, ""},
+		{"tls.https_port", c.TLS.HTTPSPort, 0},
+		{"tls.hsts", c.TLS.HSTS, time.Duration(0)},
+		{"tls.acme.challenges", c.TLS.ACME.Challenges, []ACMEChallenge{ChallengeHTTP01, ChallengeTLSALPN01}},
+		{"tls.acme.http_port", c.TLS.ACME.HTTPPort, 0},
+		{"tls.acme.tls_alpn_port", c.TLS.ACME.TLSALPNPort, 0},
 		{"tls.acme.storage_type", c.TLS.ACME.StorageType, ACMEStorageFile},
 	}
 	for _, tt := range tests {

@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 	c.validateLockService(&p)
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
-	c.TLS.validate(&p)
+	c.validateTLS(&p)
 	c.validateACMEStorage(&p)
 	return errors.Join(p...)
 }

@@ -11,13 +11,32 @@ import (
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
+// ruleCase is a configuration that breaks one rule, and the error.
+type ruleCase struct {
+	name    string
+	mutate  func(c *Config)
+	wantKey string
+	wantMsg string // the start of the error text, "key: message"
+}
+
+// checkRules requires that each case, applied to validConfig, fails
+// validation on its key alone, with its message.
+func checkRules(t *testing.T, tests []ruleCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
+			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
+		})
+	}
+}
+
 func TestValidateRules(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(c *Config)
-		wantKey string
-		wantMsg string // the whole error text, "key: message"
-	}{
+	tests := []ruleCase{
 		// listen
 		{"listen empty", func(c *Config) { c.Listen = "" }, "listen", "listen: must not be empty"},
 		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" }, "listen", `listen: "127.0.0.1" is not host:port`},
@@ -277,21 +296,10 @@ func TestValidateRules(t *testing.T) {
 		{"acme storage type unknown", func(c *Config) { c.TLS.ACME.StorageType = "s3" }, "tls.acme.storage_type", `tls.acme.storage_type: "s3" is not one of file, redis`},
 		{"acme redis storage without the redis store", acmeRedisStorage(func(c *Config) { c.Store.Type = StoreBolt }),
 			"tls.acme.storage_type", `tls.acme.storage_type: redis keeps certificates in the session store's Redis and needs store.type redis (got "bolt")`},
-		{"acme redis storage with a directory", acmeRedisStorage(func(c *Config) { c.TLS.ACME.Storage = "/var/lib/sidecar/certs" }),
-			"tls.acme.storage", "tls.acme.storage: is the directory of file storage; leave it empty"},
 		{"acme redis storage with a prefix that breaks the hash tag", acmeRedisStorage(func(c *Config) { c.Store.Redis.Prefix = "{app}:" }),
 			"store.redis.prefix", `store.redis.prefix: "{app}:" may not contain '{' or '}'`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validConfig()
-			tt.mutate(&c)
-			err := c.Validate()
-			require.Error(t, err)
-			assert.Equal(t, []string{tt.wantKey}, errorKeys(err))
-			assert.True(t, strings.HasPrefix(err.Error(), tt.wantMsg), "error %q does not start with %q", err, tt.wantMsg)
-		})
-	}
+	checkRules(t, tests)
 }
 
 func TestValidateAccepts(t *testing.T) {
@@ -400,7 +408,8 @@ func TestValidateAccepts(t *testing.T) {
 				CA:      "https://127.0.0.1:14000/dir",
 				CARoot:  "pebble.minica.pem",
 				Storage: "/var/lib/sidecar/certs",
-
+				// Every key must be set: the literal replaces the defaults.
+				Challenges:  []ACMEChallenge{ChallengeTLSALPN01},
 				StorageType: ACMEStorageFile,
 			}
 		}},

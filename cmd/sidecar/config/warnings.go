@@ -15,6 +15,10 @@ import (
 // claims; such a max_bytes is never reached, since writes are refused
 // once the header would pass headers.max_bytes. And a
 // server.trusted_proxies entry that trusts every client (a /0 prefix).
+//
+// And, with tls.acme, a challenge whose port is not where the CA connects
+// (80 for HTTP-01, 443 for TLS-ALPN-01), or HTTP-01 without
+// tls.http_listen.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
@@ -23,6 +27,7 @@ func (c Config) Warnings() []string {
 	if w := c.Server.TrustedProxies.trustWarning(); w != "" {
 		out = append(out, w)
 	}
+	out = append(out, c.tlsWarnings()...)
 	return out
 }
 
