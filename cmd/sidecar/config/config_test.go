@@ -130,6 +130,26 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.ca_root", c.TLS.ACME.CARoot, ""},
 		{"tls.acme.storage", c.TLS.ACME.Storage, ""},
 	}
+	for _, section := range []struct {
+		key string
+		b   BackendTLSConfig
+	}{{"proxy.upstream_tls", c.Proxy.UpstreamTLS}, {"store.redis.tls", c.Store.Redis.TLS}, {"locks.redlock_tls", c.Locks.RedlockTLS}} {
+		b := section.b
+		for _, k := range []struct {
+			key       string
+			got, want any
+		}{
+			{"ca_file", b.CAFile, ""}, {"cert_file", b.CertFile, ""}, {"key_file", b.KeyFile, ""},
+			{"server_name", b.ServerName, ""}, {"min_version", b.MinVersion, TLS12},
+			{"insecure_skip_verify", b.InsecureSkipVerify, false},
+		} {
+			tests = append(tests, struct {
+				key  string
+				got  any
+				want any
+			}{section.key + "." + k.key, k.got, k.want})
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.got)

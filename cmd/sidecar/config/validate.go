@@ -90,6 +90,7 @@ func (c Config) Validate() error {
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
 	c.TLS.validate(&p)
+	c.validateBackendTLSAll(&p)
 	return errors.Join(p...)
 }
 
@@ -163,13 +164,7 @@ func (s StoreConfig) validate(p *problems) {
 		if len(r.Addrs) == 0 {
 			p.add("store.redis.addrs", "at least one address is required")
 		}
-		for i, a := range r.Addrs {
-			if err := checkHostPort(a); err != nil {
-				p.add(fmt.Sprintf("store.redis.addrs[%d]", i), "%v", err)
-			} else if host, _, _ := net.SplitHostPort(a); host == "" {
-				p.add(fmt.Sprintf("store.redis.addrs[%d]", i), "%q has no host", a)
-			}
-		}
+		checkRedisAddrs(p, "store.redis.addrs", r.Addrs)
 		switch {
 		case r.DB < 0:
 			p.add("store.redis.db", "must not be negative (got %d)", r.DB)

@@ -13,13 +13,16 @@ import (
 // Today: session.max_bytes that cannot fit headers.max_bytes, because a
 // session's header is about 4/3 of its size plus some 400 bytes of
 // claims; such a max_bytes is never reached, since writes are refused
-// once the header would pass headers.max_bytes.
+// once the header would pass headers.max_bytes. And a back-end TLS
+// section in use with insecure_skip_verify (store.redis.tls,
+// locks.redlock_tls, proxy.upstream_tls), or proxy.upstream_tls set while
+// no upstream is https://.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
 		out = append(out, w)
 	}
-	return out
+	return append(out, c.backendTLSWarnings()...)
 }
 
 func (c Config) sessionSizeWarning() string {
