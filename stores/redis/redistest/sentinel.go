@@ -37,7 +37,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatalf("redistest: writing sentinel config: %v", err)
 	}
-	sentinel := start(t, conf, func(int) []string { return []string{"--sentinel"} })
+	sentinel := start(t, conf, nil, func(int) []string { return []string{"--sentinel"} })
 	s := &Sentinel{master: master, sentinel: sentinel}
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
