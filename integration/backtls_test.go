@@ -87,6 +87,35 @@ func TestSessionsInRedisOverTLS(t *testing.T) {
 	assert.NotEmpty(t, keys, "the session is in the TLS Redis")
 }
 
+// Sentinel and master speak only TLS and require client certificates:
+// one store.redis.tls reaches both (go-redis uses one configuration for
+// the Sentinels and the master).
+func TestSessionsInRedisSentinelOverTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "redis CA")
+	server := ca.Server(t, "redis.internal")
+	pair := ca.Client(t, "sidecar")
+	helper := ca.ClientConfig(t, pair)
+	helper.ServerName = "redis.internal"
+	se := redistest.StartSentinelTLS(t, redistest.TLS{
+		CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.CertFile,
+		AuthClients: true, Client: helper,
+	})
+	c := baseConfig(newApp(t, "app").URL)
+	onRedis(c, config.BackendTLSConfig{CAFile: ca.CertFile, CertFile: pair.CertFile, KeyFile: pair.KeyFile,
+		ServerName: "redis.internal", MinVersion: config.TLS12}, "rediss://"+se.SentinelAddrs()[0])
+	c.Store.Redis.MasterName = se.MasterName()
+	_, base := startSidecar(t, c)
+
+	cl := &client{t: t}
+	requireOK(t, cl.do(base, "/login?user=ann", nil), "login")
+	r := cl.do(base, "/whoami", nil)
+	requireOK(t, r, "whoami")
+	assert.Equal(t, "ann", r.View.Subject)
+	keys, err := se.Master().Client(t).Keys(t.Context(), "sidecar:*").Result()
+	require.NoError(t, err)
+	assert.NotEmpty(t, keys, "the session is in the master")
+}
+
 // runWithin runs m.Run and returns its error, failing the test if it has
 // not returned within requestTimeout: a TLS fault must end the start, not
 // hang it.

@@ -69,3 +69,14 @@ func TestClusterTLS(t *testing.T) {
 		assert.Contains(t, cl.Addrs(), sl.Nodes[0].Addr, "the cluster reports the TLS ports")
 	}
 }
+
+func TestSentinelTLS(t *testing.T) {
+	t.Parallel()
+	o, _ := tlsOptions(t, true)
+	s := StartSentinelTLS(t, o)
+	ctx := t.Context()
+	require.NoError(t, s.Client(t).Set(ctx, "k", "v", 0).Err())
+	v, err := s.Master().Client(t).Get(ctx, "k").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "v", v)
+}
