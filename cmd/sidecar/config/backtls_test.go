@@ -1,6 +1,9 @@
 package config
 
 import (
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -175,4 +178,26 @@ proxy:
 
 	_, err = Load(writeFile(t, "bad.yaml", merge(t, minimalYAML, "proxy:\n  upstream_tls:\n    min_version: 1.25\n")), nil)
 	assert.EqualError(t, err, `proxy.upstream_tls.min_version: "1.25" is not one of 1.2, 1.3`)
+}
+
+// TestBackendTLSDocExamplesLoad loads every YAML example of
+// docs/backend-tls.md on top of a minimal configuration.
+func TestBackendTLSDocExamplesLoad(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/backend-tls.md")
+	require.NoError(t, err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	require.NotEmpty(t, blocks)
+	for i, m := range blocks {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			dir := t.TempDir()
+			// The password files the examples name, so that Load reads
+			// something.
+			doc := strings.ReplaceAll(m[1], "/run/secrets/", dir+"/")
+			for _, f := range regexp.MustCompile(`password_file: (\S+)`).FindAllStringSubmatch(doc, -1) {
+				require.NoError(t, os.WriteFile(f[1], []byte("pw\n"), 0o600))
+			}
+			_, err := Load(writeFile(t, "sidecar.yaml", merge(t, minimalYAML, doc)), nil)
+			assert.NoError(t, err, "example:\n%s", m[1])
+		})
+	}
 }
