@@ -44,7 +44,9 @@ func (p *problems) positive(key string, d time.Duration) {
 
 // Validate checks every rule and returns all problems at once, as an
 // errors.Join of *[KeyError], or nil. It does no I/O: the *_file keys are
-// read by [Load], and the files named by tls.* are opened by the server.
+// read by [Load], the files named by tls.* are opened by the server, and
+// those of store.redis.tls, locks.redlock_tls and proxy.upstream_tls by
+// the wiring that builds the clients (`sidecar check` included).
 // Only the section of the selected store (store.bolt or store.redis) is
 // checked, and the keys of a feature that is off (admin.*,
 // proxy.health_check.*, proxy.passive.cooldown and base_ejection,
