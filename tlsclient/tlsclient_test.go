@@ -92,10 +92,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	ca := tlstest.NewCA(t, "test CA")
 	pair := ca.Client(t, "c")
 	other := ca.Client(t, "d")
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.pem")
-	junk := filepath.Join(dir, "junk.pem")
-	require.NoError(t, os.WriteFile(junk, []byte("not pem\n"), 0o600))
+	missing, junk := tlstest.BadFiles(t)
 
 	_, err := LoadRoots(missing)
 	assert.EqualError(t, err, `reading "`+missing+`": no such file or directory`)

@@ -176,3 +176,15 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	}
 	return key
 }
+
+// BadFiles returns, for tests of loading errors, the path of a file that
+// does not exist and of one that holds no PEM data, both in t.TempDir().
+func BadFiles(t testing.TB) (missing, junk string) {
+	t.Helper()
+	dir := t.TempDir()
+	missing, junk = filepath.Join(dir, "missing.pem"), filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatalf("tlstest: writing %s: %v", junk, err)
+	}
+	return missing, junk
+}

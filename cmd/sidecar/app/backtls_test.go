@@ -2,8 +2,6 @@ package app
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,10 +18,7 @@ func TestCheckReadsBackendTLSFiles(t *testing.T) {
 	ca := tlstest.NewCA(t, "back-end CA")
 	pair := ca.Client(t, "sidecar")
 	other := ca.Client(t, "other")
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.pem")
-	junk := filepath.Join(dir, "junk.pem")
-	require.NoError(t, os.WriteFile(junk, []byte("junk\n"), 0o600))
+	missing, junk := tlstest.BadFiles(t)
 	good := config.BackendTLSConfig{CAFile: ca.CertFile, CertFile: pair.CertFile, KeyFile: pair.KeyFile, MinVersion: config.TLS12}
 
 	base := func() *config.Config {

@@ -3,7 +3,6 @@
 package redistest
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -53,17 +52,8 @@ func TestClusterTLS(t *testing.T) {
 	t.Parallel()
 	o, _ := tlsOptions(t, false)
 	cl := StartClusterTLS(t, 3, o)
-	c := cl.Client(t)
-	ctx := t.Context()
-	for i := range 30 {
-		require.NoError(t, c.Set(ctx, fmt.Sprint("key", i), i, 0).Err())
-	}
-	for i, n := range cl.Nodes() {
-		size, err := n.Client(t).DBSize(ctx).Result()
-		require.NoError(t, err)
-		assert.Positive(t, size, "node %d holds no keys: slots not spread", i)
-	}
-	slots, err := c.ClusterSlots(ctx).Result()
+	requireSpread(t, cl)
+	slots, err := cl.Client(t).ClusterSlots(t.Context()).Result()
 	require.NoError(t, err)
 	for _, sl := range slots {
 		assert.Contains(t, cl.Addrs(), sl.Nodes[0].Addr, "the cluster reports the TLS ports")
