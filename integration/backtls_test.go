@@ -26,35 +26,47 @@ import (
 // does; a Redis Cluster and Redlock masters over TLS; an https:// upstream
 // that requires a client certificate and a server name.
 
-// mtlsRedis is a redis-server that speaks only TLS, with a certificate
-// for redis.internal (not for 127.0.0.1, so the server name must be
-// configured), that requires a client certificate from ca.
-type mtlsRedis struct {
-	*redistest.Server
+// redisPKI is a CA, the certificate for redis.internal (not for
+// 127.0.0.1, so the server name must be configured) that its TLS-only
+// servers present, and a client certificate they require and accept.
+type redisPKI struct {
 	ca     *tlstest.CA
-	client tlstest.Pair // a client certificate it accepts
+	client tlstest.Pair
+	server redistest.TLS
 }
 
-func startMTLSRedis(t *testing.T) *mtlsRedis {
+func newRedisPKI(t *testing.T) *redisPKI {
 	t.Helper()
 	ca := tlstest.NewCA(t, "redis CA")
 	server := ca.Server(t, "redis.internal")
 	client := ca.Client(t, "sidecar")
 	helper := ca.ClientConfig(t, client)
 	helper.ServerName = "redis.internal"
-	rs := redistest.StartTLS(t, redistest.TLS{
+	return &redisPKI{ca: ca, client: client, server: redistest.TLS{
 		CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.CertFile,
 		AuthClients: true, Client: helper,
-	})
-	return &mtlsRedis{Server: rs, ca: ca, client: client}
+	}}
 }
 
-// config is the store.redis.tls that connects to r.
-func (r *mtlsRedis) config() config.BackendTLSConfig {
+// config is the store.redis.tls (or locks.redlock_tls) that connects to
+// p's servers.
+func (p *redisPKI) config() config.BackendTLSConfig {
 	return config.BackendTLSConfig{
-		CAFile: r.ca.CertFile, CertFile: r.client.CertFile, KeyFile: r.client.KeyFile,
+		CAFile: p.ca.CertFile, CertFile: p.client.CertFile, KeyFile: p.client.KeyFile,
 		ServerName: "redis.internal", MinVersion: config.TLS12,
 	}
+}
+
+// mtlsRedis is a redis-server of its own redisPKI.
+type mtlsRedis struct {
+	*redistest.Server
+	*redisPKI
+}
+
+func startMTLSRedis(t *testing.T) *mtlsRedis {
+	t.Helper()
+	pki := newRedisPKI(t)
+	return &mtlsRedis{Server: redistest.StartTLS(t, pki.server), redisPKI: pki}
 }
 
 // onRedis puts c's sessions in the Redis at addrs with tlsConf.
@@ -91,18 +103,10 @@ func TestSessionsInRedisOverTLS(t *testing.T) {
 // one store.redis.tls reaches both (go-redis uses one configuration for
 // the Sentinels and the master).
 func TestSessionsInRedisSentinelOverTLS(t *testing.T) {
-	ca := tlstest.NewCA(t, "redis CA")
-	server := ca.Server(t, "redis.internal")
-	pair := ca.Client(t, "sidecar")
-	helper := ca.ClientConfig(t, pair)
-	helper.ServerName = "redis.internal"
-	se := redistest.StartSentinelTLS(t, redistest.TLS{
-		CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.CertFile,
-		AuthClients: true, Client: helper,
-	})
+	pki := newRedisPKI(t)
+	se := redistest.StartSentinelTLS(t, pki.server)
 	c := baseConfig(newApp(t, "app").URL)
-	onRedis(c, config.BackendTLSConfig{CAFile: ca.CertFile, CertFile: pair.CertFile, KeyFile: pair.KeyFile,
-		ServerName: "redis.internal", MinVersion: config.TLS12}, "rediss://"+se.SentinelAddrs()[0])
+	onRedis(c, pki.config(), "rediss://"+se.SentinelAddrs()[0])
 	c.Store.Redis.MasterName = se.MasterName()
 	_, base := startSidecar(t, c)
 
@@ -222,48 +226,34 @@ func TestSessionsInRedisClusterOverTLS(t *testing.T) {
 }
 
 // Session locks held by Redlock masters that speak only TLS and require
-// a client certificate.
+// a client certificate. A master whose certificate does not verify counts
+// as down: two such masters in three leave no majority.
 func TestRedlockOverTLS(t *testing.T) {
-	var addrs []string
-	var rs *mtlsRedis
-	for range 3 {
-		rs = startMTLSRedis(t) // each its own CA; they share none
-		addrs = append(addrs, "rediss://"+rs.Addr())
-	}
-	c := baseConfig(newApp(t, "app").URL)
-	c.Session.Locking = config.LockingSession
-	c.Session.Lock.Wait = time.Second // it will not be had
-	c.Locks.RedlockAddrs = addrs
-	c.Locks.RedlockTLS = rs.config()
-	_, base := startSidecar(t, c)
+	shared := newRedisPKI(t)
+	for _, tt := range []struct {
+		name    string
+		masters []*redisPKI
+		want    int
+	}{
+		{"masters of the configured CA", []*redisPKI{shared, shared, shared}, http.StatusOK},
+		{"two masters of other CAs", []*redisPKI{shared, newRedisPKI(t), newRedisPKI(t)}, http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := baseConfig(newApp(t, "app").URL)
+			c.Session.Locking = config.LockingSession
+			c.Session.Lock.Wait = time.Second
+			for _, pki := range tt.masters {
+				c.Locks.RedlockAddrs = append(c.Locks.RedlockAddrs, "rediss://"+redistest.StartTLS(t, pki.server).Addr())
+			}
+			c.Locks.RedlockTLS = shared.config()
+			_, base := startSidecar(t, c)
 
-	cl := &client{t: t}
-	requireOK(t, cl.do(base, "/login?user=ann", nil), "login")
-	r := cl.do(base, "/set?k=a&v=1", nil)
-	// One master in three trusts the configured CA: no majority, so the
-	// lock is unavailable.
-	assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r)
-
-	// Masters sharing one CA: each presents a certificate for
-	// redis.internal from it.
-	shared := startMTLSRedis(t)
-	addrs = []string{"rediss://" + shared.Addr()}
-	for range 2 {
-		server := shared.ca.Server(t, "redis.internal")
-		helper := shared.ca.ClientConfig(t, shared.client)
-		helper.ServerName = "redis.internal"
-		s := redistest.StartTLS(t, redistest.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile,
-			CAFile: shared.ca.CertFile, AuthClients: true, Client: helper})
-		addrs = append(addrs, "rediss://"+s.Addr())
+			cl := &client{t: t}
+			requireOK(t, cl.do(base, "/login?user=ann", nil), "login")
+			r := cl.do(base, "/set?k=a&v=1", nil)
+			assert.Equal(t, tt.want, r.Status, "a write under the session lock: %s", r)
+		})
 	}
-	c = baseConfig(newApp(t, "app").URL)
-	c.Session.Locking = config.LockingSession
-	c.Locks.RedlockAddrs = addrs
-	c.Locks.RedlockTLS = shared.config()
-	_, base = startSidecar(t, c)
-	cl = &client{t: t}
-	requireOK(t, cl.do(base, "/login?user=ann", nil), "login")
-	requireOK(t, cl.do(base, "/set?k=a&v=1", nil), "a write under the session lock")
 }
 
 // mtlsUpstream is an https:// app whose certificate names app.internal
