@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -261,22 +260,14 @@ func TestRedlockOverTLS(t *testing.T) {
 // what it saw of the TLS connection.
 func mtlsUpstream(t *testing.T, ca *tlstest.CA) *httptest.Server {
 	t.Helper()
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ca.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"subject": r.TLS.PeerCertificates[0].Subject.String(),
 			"sni":     r.TLS.ServerName,
 			"proto":   r.Proto,
 		})
-	}))
-	up.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t, "app.internal").Load(t)},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}
-	up.StartTLS()
-	t.Cleanup(up.Close)
-	return up
+	}), "app.internal")
 }
 
 // An https:// upstream that requires a client certificate sees Sidecar's,

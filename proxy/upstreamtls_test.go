@@ -17,27 +17,19 @@ import (
 )
 
 // mtlsApp is an HTTPS app whose certificate, from ca, names app.internal
-// and 127.0.0.1, and which requires a client certificate from ca. It
-// answers with the client certificate's common name and the server name
-// the client sent (SNI); /healthz answers 204.
+// and 127.0.0.1, and which requires a client certificate from ca and
+// would speak HTTP/2. It answers with the client certificate's common
+// name, the server name the client sent (SNI) and the protocol; /healthz
+// answers 204.
 func mtlsApp(t *testing.T, ca *tlstest.CA) *httptest.Server {
 	t.Helper()
-	app := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ca.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		_, _ = io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName+" "+r.TLS.ServerName+" "+r.Proto)
-	}))
-	app.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t, "app.internal", "127.0.0.1").Load(t)},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		NextProtos:   []string{"h2", "http/1.1"}, // it would take HTTP/2 if offered
-	}
-	app.StartTLS()
-	t.Cleanup(app.Close)
-	return app
+	}), "app.internal", "127.0.0.1")
 }
 
 // tlsPool is a pool over the one upstream at url, whose transport uses

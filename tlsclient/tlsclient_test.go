@@ -20,17 +20,9 @@ import (
 // requires a client certificate from ca and answers with its common name.
 func mtlsServer(t *testing.T, ca *tlstest.CA) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ca.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(r.TLS.PeerCertificates[0].Subject.CommonName))
-	}))
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{ca.Server(t, "localhost", "127.0.0.1").Load(t)},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
+	}), "localhost", "127.0.0.1")
 }
 
 // get makes one request on a new connection with conf.

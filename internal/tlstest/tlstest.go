@@ -20,6 +20,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,6 +127,24 @@ func (p Pair) Load(t testing.TB) tls.Certificate {
 		t.Fatalf("tlstest: loading %s: %v", p.CertFile, err)
 	}
 	return c
+}
+
+// NewServer starts an HTTPS server for h whose certificate, from ca,
+// holds hosts, and which requires a client certificate from ca (mutual
+// TLS). It offers HTTP/2 as well as HTTP/1.1, so a client that speaks
+// HTTP/1.1 to it does so by its own choice. t.Cleanup closes it.
+func (ca *CA) NewServer(t testing.TB, h http.Handler, hosts ...string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{ca.Server(t, hosts...).Load(t)},
+		ClientCAs:    ca.Pool(),
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // template is the common part of an issued certificate.
