@@ -81,8 +81,13 @@ func defaultBackendTLS() BackendTLSConfig {
 	return BackendTLSConfig{MinVersion: tlsVersionOf(tlsclient.DefaultMinVersion)}
 }
 
-// customised reports whether any key of b differs from its default.
+// customised reports whether any key of b differs from its default (an
+// empty min_version, as in a Config built without [Default], counts as
+// the default).
 func (b BackendTLSConfig) customised() bool {
+	if b.MinVersion == "" {
+		b.MinVersion = defaultBackendTLS().MinVersion
+	}
 	return b != defaultBackendTLS()
 }
 
