@@ -115,7 +115,7 @@ func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c 
 		return nil
 	case useTLS && tlsFault(err):
 		return fmt.Errorf("store.redis.tls: the TLS handshake with Redis failed; check store.redis.tls.ca_file, "+
-			"cert_file and server_name, and that %s speaks TLS: %w", c.HostPorts()[0], err)
+			"cert_file and server_name, and that the servers of store.redis.addrs speak TLS: %w", err)
 	}
 	ev := m.log.Error().Err(err).Strs("addrs", c.Addrs)
 	switch {
