@@ -153,8 +153,9 @@ func (c *Client) SetDraining(ctx context.Context, name string, on bool) (proxy.S
 }
 
 // Probe asks the API to probe the named upstream now (POST
-// /upstreams/{name}/probe, proxy.Pool.Probe): a TCP connect, or the health
-// check path when one is configured. A failed probe is a result with OK
+// /upstreams/{name}/probe, proxy.Pool.Probe): a TCP connect (and a TLS
+// handshake for an https:// upstream), or the health check path when one
+// is configured. A failed probe is a result with OK
 // false, not an error. An upstream the API does not know is an error
 // wrapping proxy.ErrUnknownUpstream.
 func (c *Client) Probe(ctx context.Context, name string) (proxy.ProbeResult, error) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -57,8 +58,9 @@ func (p *Pool) recordCheck(b *Backend, h HealthCheck, ok bool) {
 type ProbeResult struct {
 	// Name is the upstream probed.
 	Name string `json:"name"`
-	// Check is what was probed: "tcp connect" without a health check
-	// path, else "GET " and the path.
+	// Check is what was probed: without a health check path "tcp
+	// connect", or "tls handshake" for an https:// upstream; else "GET "
+	// and the path.
 	Check string `json:"check"`
 	// OK reports whether the probe passed.
 	OK bool `json:"ok"`
@@ -70,7 +72,9 @@ type ProbeResult struct {
 
 // Probe runs one probe of the named upstream now, whether or not active
 // health checks are on: a GET of HealthCheck.Path when one is configured
-// (passing on ExpectStatus, or any 2xx or 3xx), else a TCP connect. It
+// (passing on ExpectStatus, or any 2xx or 3xx), else a TCP connect, and
+// for an https:// upstream a TLS handshake with the transport's TLS
+// configuration (a wrong CA or server name fails it). It
 // lasts at most HealthCheck.Timeout (DefaultHealthTimeout, 2s, by
 // default), less if ctx ends or the pool closes first.
 //
@@ -91,8 +95,11 @@ func (p *Pool) Probe(ctx context.Context, name string) (ProbeResult, error) {
 	defer stop()
 	h := st.opts.Health
 	r := ProbeResult{Name: name, Check: "tcp connect"}
-	if h.Path != "" {
+	switch {
+	case h.Path != "":
 		r.Check = "GET " + h.Path
+	case b.URL.Scheme == "https":
+		r.Check = "tls handshake"
 	}
 	err := p.probe(ctx, b, h)
 	r.OK = err == nil
@@ -109,7 +116,8 @@ func (p *Pool) check(b *Backend, h HealthCheck) bool {
 }
 
 // probe runs one probe of b within h.Timeout: GET of the health path when
-// there is one, else a TCP connect. It returns why it failed, or nil.
+// there is one, else a TCP connect, followed by a TLS handshake for an
+// https:// upstream. It returns why it failed, or nil.
 func (p *Pool) probe(ctx context.Context, b *Backend, h HealthCheck) error {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
@@ -119,7 +127,10 @@ func (p *Pool) probe(ctx context.Context, b *Backend, h HealthCheck) error {
 		if err != nil {
 			return err
 		}
-		_ = c.Close()
+		defer c.Close()
+		if b.URL.Scheme == "https" {
+			return tls.Client(c, p.probeTLS(b)).HandshakeContext(ctx)
+		}
 		return nil
 	}
 	u := *b.URL
@@ -144,6 +155,20 @@ func (p *Pool) probe(ctx context.Context, b *Backend, h HealthCheck) error {
 		return fmt.Errorf("GET %s: status %d", h.Path, resp.StatusCode)
 	}
 	return nil
+}
+
+// probeTLS is the TLS configuration of a handshake probe of b: the
+// transport's, as requests use it, with b's host as the server name when
+// it names none.
+func (p *Pool) probeTLS(b *Backend) *tls.Config {
+	c := &tls.Config{}
+	if t, ok := p.transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		c = t.TLSClientConfig.Clone()
+	}
+	if c.ServerName == "" {
+		c.ServerName = b.URL.Hostname()
+	}
+	return c
 }
 
 func hostPort(scheme, host string) string {

@@ -241,7 +241,7 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 		GotConn: func(i httptrace.GotConnInfo) {
 			a.gotConn.Store(true)
 			a.reused.Store(i.Reused)
-			if lc, ok := i.Conn.(*liveConn); ok {
+			if lc, ok := asLiveConn(i.Conn); ok {
 				a.base.Store(lc.written.Load())
 				a.readBase.Store(lc.read.Load())
 				a.conn.Store(lc)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -36,6 +37,13 @@ type TransportOptions struct {
 	// errResponseHeaderTooLarge). Go's default is 10 MB, enough for a
 	// hostile patch to cost seconds of CPU before any check.
 	MaxResponseHeaderBytes int64
+	// TLSClientConfig is the TLS of https:// upstreams: the CAs trusted,
+	// the client certificate, the server name (SNI and the name verified;
+	// empty: each upstream URL's host) and the minimum version. nil means
+	// Go's defaults: the system's roots, no client certificate, the URL's
+	// host, TLS 1.2. Health checks and probes use it too. Upstreams are
+	// spoken to in HTTP/1.1 over TLS as well: no ALPN, no HTTP/2.
+	TLSClientConfig *tls.Config
 }
 
 // errResponseHeaderTooLarge: the app's response headers passed
@@ -50,10 +58,11 @@ type TransportOptions struct {
 // patch the app got wrong.
 var errResponseHeaderTooLarge = errors.New("proxy: app response headers too large")
 
-// NewTransport returns an HTTP/1.1 keep-alive transport for the apps. Its
-// connections check, before a request is written on one reused from the
-// idle pool, that the app has not closed it (see liveConn; the check costs
-// one non-blocking syscall).
+// NewTransport returns an HTTP/1.1 keep-alive transport for the apps,
+// https:// ones included (with o.TLSClientConfig). Its connections check,
+// before a request is written on one reused from the idle pool, that the
+// app has not closed it (see liveConn; the check costs one non-blocking
+// syscall).
 func NewTransport(o TransportOptions) *http.Transport {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = DefaultDialTimeout
@@ -83,7 +92,21 @@ func NewTransport(o TransportOptions) *http.Transport {
 		// Pass Accept-Encoding and compressed bodies through untouched
 		// instead of asking apps for gzip and unpacking it for clients.
 		DisableCompression: true,
+		// The transport clones it and fills ServerName from the URL when
+		// it is empty. With DialContext set, it offers no HTTP/2.
+		TLSClientConfig: o.TLSClientConfig,
 	}
+}
+
+// asLiveConn returns the liveConn under c, the connection a try got: c
+// itself, or the TCP connection under the TLS one of an https://
+// upstream.
+func asLiveConn(c net.Conn) (*liveConn, bool) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, ok := c.(*liveConn)
+	return lc, ok
 }
 
 // responseHeaderLimit is the header limit rt enforces, when it is an

@@ -36,9 +36,10 @@ flags (before or after NAME):
   --json             list: print the API's JSON ({"upstreams":[...]})
   --wait=false       drain: return without waiting for in-flight requests
   --wait-healthy     undrain: first probe NAME while it is still drained
-                     (a TCP connect, or the health check path when one is
-                     configured) until a probe passes, so that no request
-                     meets an app that does not listen yet; then undrain
+                     (a TCP connect, a TLS handshake for https, or the
+                     health check path when one is configured) until a
+                     probe passes, so that no request meets an app that
+                     does not listen yet; then undrain
                      it and wait until it is up (healthy, not ejected) and
                      answers a probe again. On timeout before the first
                      pass it stays drained.

@@ -256,6 +256,10 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	upstreamTLS, err := m.backendTLS("proxy.upstream_tls", c.Proxy.UpstreamTLS)
+	if err != nil {
+		return nil, err
+	}
 	transport := proxy.NewTransport(proxy.TransportOptions{
 		DialTimeout:           c.Proxy.DialTimeout,
 		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
@@ -263,6 +267,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
 		// Room for the largest patch a response may send, and as much again.
 		MaxResponseHeaderBytes: max(proxy.DefaultMaxResponseHeaderBytes, 2*sessions.PatchBytesFactor*int64(c.Session.MaxBytes)),
+		TLSClientConfig:        upstreamTLS, // for https:// upstreams, those a reload adds too
 	})
 	m.onClose(func() error { transport.CloseIdleConnections(); return nil })
 	popts, err := poolOptions(c)

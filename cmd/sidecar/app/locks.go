@@ -23,13 +23,21 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 	opts := lock.Options{Prefix: c.Locks.Prefix}
 	switch c.LockScope() {
 	case config.LockScopeRedlock:
+		tlsConf, err := m.redisTLS("locks.redlock_tls", c.Locks.RedlockUseTLS(), c.Locks.RedlockTLS)
+		if err != nil {
+			return err
+		}
 		clients := make([]lock.Client, len(c.Locks.RedlockAddrs))
-		for i, addr := range c.Locks.RedlockAddrs {
-			rc := goredis.NewClient(&goredis.Options{
+		for i, addr := range c.Locks.RedlockHostPorts() {
+			o := &goredis.Options{
 				Addr:                  addr,
 				Password:              string(c.Locks.RedlockPassword),
 				ContextTimeoutEnabled: true,
-			})
+			}
+			if tlsConf != nil {
+				o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
+			}
+			rc := goredis.NewClient(o)
 			m.onClose(rc.Close)
 			clients[i] = rc
 		}

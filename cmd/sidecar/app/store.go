@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -53,15 +54,15 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		m.onClose(s.Close)
 		return s, nil, nil
 	case config.StoreRedis:
-		client := newRedisClient(c.Redis)
+		tlsConf, err := m.redisTLS("store.redis.tls", c.Redis.UseTLS(), c.Redis.TLS)
+		if err != nil {
+			return nil, nil, err
+		}
+		client := newRedisClient(c.Redis, tlsConf)
 		m.onClose(client.Close)
 		if !preflight {
-			pingCtx, cancel := context.WithTimeout(ctx, redisPingTimeout)
-			defer cancel()
-			if err := client.Ping(pingCtx).Err(); err != nil {
-				// Start anyway: requests that need a session get 503
-				// until Redis answers, the rest are served.
-				m.log.Error().Err(err).Strs("addrs", c.Redis.Addrs).Msg("redis is not answering yet; session requests get 503 until it does")
+			if err := m.pingRedis(ctx, client, c.Redis, tlsConf != nil); err != nil {
+				return nil, nil, err
 			}
 		}
 		return redisstore.New(client, redisstore.Options{Prefix: c.Redis.Prefix}), client, nil
@@ -101,18 +102,50 @@ func checkBoltDir(path string) error {
 // wOK is access(2)'s W_OK: may the caller write.
 const wOK = 2
 
+// pingRedis sends the one Ping at start. A Redis that does not answer
+// does not stop the start: requests that need a session get 503 until it
+// does, the rest are served. A TLS fault does (see tlsFault): it is a
+// configuration error that waiting does not cure.
+func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c config.RedisConfig, useTLS bool) error {
+	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
+	defer cancel()
+	err := client.Ping(ctx).Err()
+	switch {
+	case err == nil:
+		return nil
+	case useTLS && tlsFault(err):
+		return fmt.Errorf("store.redis.tls: the TLS handshake with Redis failed; check store.redis.tls.ca_file, "+
+			"cert_file and server_name, and that the servers of store.redis.addrs speak TLS: %w", err)
+	}
+	ev := m.log.Error().Err(err).Strs("addrs", c.Addrs)
+	switch {
+	case !useTLS && plainToTLS(err):
+		ev = ev.Str("hint", "if this Redis requires TLS, write its addresses as rediss://host:port")
+	case useTLS && unanswered(err):
+		ev = ev.Str("hint", "if this Redis does not speak TLS, write its addresses as host:port")
+	}
+	ev.Msg("redis is not answering yet; session requests get 503 until it does")
+	return nil
+}
+
 // newRedisClient returns a client for c: standalone for one address,
-// cluster for several, sentinel when master_name is set. Request deadlines
-// apply to socket I/O (ContextTimeoutEnabled), so a stalled Redis costs a
-// request its store budget, not the client's read timeout.
-func newRedisClient(c config.RedisConfig) goredis.UniversalClient {
-	return goredis.NewUniversalClient(&goredis.UniversalOptions{
-		Addrs:                 c.Addrs,
+// cluster for several, sentinel when master_name is set, over TLS with
+// tlsConf when it is not nil (with Sentinel, to the Sentinels and the
+// master alike). Request deadlines apply to socket I/O
+// (ContextTimeoutEnabled), and to the TLS handshake, so a stalled Redis
+// costs a request its store budget, not the client's read timeout.
+func newRedisClient(c config.RedisConfig, tlsConf *tls.Config) goredis.UniversalClient {
+	o := &goredis.UniversalOptions{
+		Addrs:                 c.HostPorts(),
 		MasterName:            c.MasterName,
 		Username:              c.Username,
 		Password:              string(c.Password),
 		DB:                    c.DB,
 		PoolSize:              c.PoolSize,
 		ContextTimeoutEnabled: true,
-	})
+	}
+	if tlsConf != nil {
+		o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
+	}
+	return goredis.NewUniversalClient(o)
 }

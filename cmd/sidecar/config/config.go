@@ -113,6 +113,10 @@ type ProxyConfig struct {
 	Retry RetryConfig `koanf:"retry"`
 	// Affinity routes legacy sticky sessions; off by default.
 	Affinity AffinityConfig `koanf:"affinity"`
+	// UpstreamTLS is how https:// upstreams are trusted and what Sidecar
+	// presents to them; see [BackendTLSConfig]. Default: the system's
+	// roots, no client certificate.
+	UpstreamTLS BackendTLSConfig `koanf:"upstream_tls"`
 }
 
 // StoreConfig selects and configures the session store.
@@ -143,7 +147,8 @@ type BoltConfig struct {
 // means a standalone server, several a cluster; with MasterName the
 // addresses are Sentinels.
 type RedisConfig struct {
-	// Addrs are host:port addresses. Default ["127.0.0.1:6379"].
+	// Addrs are host:port addresses, or rediss://host:port for servers
+	// that speak TLS (all or none; see TLS). Default ["127.0.0.1:6379"].
 	Addrs []string `koanf:"addrs"`
 	// MasterName is the Sentinel master name; empty: no Sentinel.
 	MasterName string `koanf:"master_name"`
@@ -160,6 +165,10 @@ type RedisConfig struct {
 	// PoolSize is the connection pool size; 0: the client's default (10 per
 	// CPU).
 	PoolSize int `koanf:"pool_size"`
+	// TLS is how the servers of rediss:// addresses are trusted and what
+	// Sidecar presents to them (with Sentinel: the Sentinels and the
+	// master alike); see [BackendTLSConfig].
+	TLS BackendTLSConfig `koanf:"tls"`
 }
 
 // SessionConfig configures the session cookie and session lifetimes.
@@ -380,6 +389,7 @@ func Default() Config {
 				Mode:   proxy.RouteSuffix,
 				Routes: map[string]string{},
 			},
+			UpstreamTLS: defaultBackendTLS(),
 		},
 		Store: StoreConfig{
 			Type:       StoreBolt,
@@ -392,6 +402,7 @@ func Default() Config {
 			Redis: RedisConfig{
 				Addrs:  []string{"127.0.0.1:6379"},
 				Prefix: redisstore.DefaultPrefix,
+				TLS:    defaultBackendTLS(),
 			},
 		},
 		Session: SessionConfig{
@@ -416,6 +427,7 @@ func Default() Config {
 		Locks: LocksConfig{
 			RedlockAddrs: []string{},
 			Prefix:       lock.DefaultPrefix,
+			RedlockTLS:   defaultBackendTLS(),
 		},
 		Headers: HeadersConfig{
 			Prefix:   proxy.DefaultPrefix,

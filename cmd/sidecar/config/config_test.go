@@ -139,6 +139,26 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.tls_alpn_port", c.TLS.ACME.TLSALPNPort, 0},
 		{"tls.acme.storage_type", c.TLS.ACME.StorageType, ACMEStorageFile},
 	}
+	for _, section := range []struct {
+		key string
+		b   BackendTLSConfig
+	}{{"proxy.upstream_tls", c.Proxy.UpstreamTLS}, {"store.redis.tls", c.Store.Redis.TLS}, {"locks.redlock_tls", c.Locks.RedlockTLS}} {
+		b := section.b
+		for _, k := range []struct {
+			key       string
+			got, want any
+		}{
+			{"ca_file", b.CAFile, ""}, {"cert_file", b.CertFile, ""}, {"key_file", b.KeyFile, ""},
+			{"server_name", b.ServerName, ""}, {"min_version", b.MinVersion, TLS12},
+			{"insecure_skip_verify", b.InsecureSkipVerify, false},
+		} {
+			tests = append(tests, struct {
+				key  string
+				got  any
+				want any
+			}{section.key + "." + k.key, k.got, k.want})
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.got)

@@ -57,6 +57,7 @@
 //	SIDECAR_TLS__ACME__DOMAINS=app.example.com,www.example.com
 //	SIDECAR_LOCKS__REDLOCK_ADDRS=10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379
 //	SIDECAR_SESSION__LOCK__SKIP_PATHS=/static/*,/poll
+//	SIDECAR_STORE__REDIS__ADDRS=rediss://redis.internal:6380   (TLS)
 //
 // The upstream list is written name=url, comma-separated, each entry
 // optionally followed by ;weight=N (without it, the weight is 1), and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,8 +142,9 @@ next:
 }
 
 // strictHook parses durations from strings only ("30s", never a bare
-// number, which would be nanoseconds) and refuses to truncate a fractional
-// number into an integer.
+// number, which would be nanoseconds), refuses to truncate a fractional
+// number into an integer, and reads a TLS version written as a number
+// (1.2) as its string.
 func strictHook(from, to reflect.Type, data any) (any, error) {
 	switch {
 	case isDuration(to):
@@ -157,6 +159,9 @@ func strictHook(from, to reflect.Type, data any) (any, error) {
 			return v, nil
 		}
 		return nil, fmt.Errorf(`expected a duration such as "30s" or "1m30s", got %s`, describe(from))
+	case to == reflect.TypeFor[TLSVersion]() && from.Kind() == reflect.Float64:
+		// min_version: 1.3 unquoted, which YAML reads as a number.
+		return strconv.FormatFloat(reflect.ValueOf(data).Float(), 'f', -1, 64), nil
 	case to.Kind() == reflect.Int && (from.Kind() == reflect.Float64 || from.Kind() == reflect.Float32):
 		f := reflect.ValueOf(data).Float()
 		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {

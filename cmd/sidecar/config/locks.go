@@ -61,8 +61,8 @@ type SessionLockConfig struct {
 // LocksConfig says where locks live, for session locking and the lock
 // service (locks). Its keys are checked while either is on.
 type LocksConfig struct {
-	// RedlockAddrs are the host:port addresses of independent Redis
-	// masters, at least 3 and distinct (an odd number is best), that hold
+	// RedlockAddrs are the host:port addresses (rediss://host:port for
+	// TLS, all or none) of independent Redis masters, at least 3 and distinct (an odd number is best), that hold
 	// locks by majority (the Redlock algorithm). Empty (the default): the
 	// locks live in the session store's Redis with store.type redis, and
 	// in this process with bolt and memory. See [Config.LockScope].
@@ -73,6 +73,10 @@ type LocksConfig struct {
 	RedlockPassword Secret `koanf:"redlock_password"`
 	// RedlockPasswordFile is a file holding RedlockPassword.
 	RedlockPasswordFile string `koanf:"redlock_password_file"`
+	// RedlockTLS is how the Redlock masters are trusted, when their
+	// addresses are rediss://host:port, and what Sidecar presents to them;
+	// see [BackendTLSConfig].
+	RedlockTLS BackendTLSConfig `koanf:"redlock_tls"`
 	// Prefix starts the Redis key of every lock and the locks' release
 	// channel (lock.Options.Prefix); not empty. Default "sidecar:lock:".
 	Prefix string `koanf:"prefix"`
@@ -162,21 +166,15 @@ func (c Config) validateLocks(p *problems) {
 		p.add("locks.redlock_addrs", "needs at least %d Redis masters for a quorum (got %d); leave it empty to keep locks in the session store", minRedlockAddrs, len(l.RedlockAddrs))
 	}
 	seen := make(map[string]int)
-	for i, a := range l.RedlockAddrs {
-		key := fmt.Sprintf("locks.redlock_addrs[%d]", i)
-		if err := checkHostPort(a); err != nil {
-			p.add(key, "%v", err)
+	for i, hp := range checkRedisAddrs(p, "locks.redlock_addrs", l.RedlockAddrs) {
+		if hp == "" {
 			continue
 		}
-		host, port, _ := net.SplitHostPort(a)
-		if host == "" {
-			p.add(key, "%q has no host", a)
-			continue
-		}
+		host, port, _ := net.SplitHostPort(hp)
 		n, _ := strconv.Atoi(port)
 		norm := net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n))
 		if j, dup := seen[norm]; dup {
-			p.add(key, "%q is the same master as locks.redlock_addrs[%d]; the masters must be distinct", a, j)
+			p.add(fmt.Sprintf("locks.redlock_addrs[%d]", i), "%q is the same master as locks.redlock_addrs[%d]; the masters must be distinct", l.RedlockAddrs[i], j)
 		} else {
 			seen[norm] = i
 		}

@@ -122,6 +122,7 @@ lock_service:
 			}, c.Session.Lock)
 			assert.Equal(t, LocksConfig{
 				RedlockAddrs: []string{"10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"},
+				RedlockTLS:   defaultBackendTLS(),
 				Prefix:       "app:lock:",
 			}, c.Locks)
 			assert.Equal(t, LockServiceConfig{
@@ -156,7 +157,8 @@ lock_service:
 				Wait: 250 * time.Millisecond, TTL: 45 * time.Second, OnTimeout: proxy.ProceedOnTimeout,
 				SkipPaths: []string{"/static/*", "/poll"},
 			}, c.Session.Lock)
-			assert.Equal(t, LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "pw", Prefix: "app:lock:"}, c.Locks)
+			assert.Equal(t, LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "pw",
+				RedlockTLS: defaultBackendTLS(), Prefix: "app:lock:"}, c.Locks)
 			assert.Equal(t, LockServiceConfig{
 				Listen: "0.0.0.0:9091", Token: testLockToken, MaxTTL: 2 * time.Minute, MaxWait: 5 * time.Second,
 			}, c.LockService)

@@ -79,8 +79,14 @@ func reloadCases() []reloadCase {
 			c.Session.Lock = SessionLockConfig{Wait: time.Second, TTL: time.Minute, OnTimeout: proxy.ProceedOnTimeout, SkipPaths: []string{"/poll"}}
 		}, nil, []string{"session.locking", "session.lock.wait", "session.lock.ttl", "session.lock.on_timeout", "session.lock.skip_paths"}},
 		{"locks", func(c *Config) {
-			c.Locks = LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "changed", RedlockPasswordFile: "/run/pw", Prefix: "x:"}
+			c.Locks = LocksConfig{RedlockAddrs: []string{"a:1", "b:2", "c:3"}, RedlockPassword: "changed", RedlockPasswordFile: "/run/pw",
+				RedlockTLS: defaultBackendTLS(), Prefix: "x:"}
 		}, nil, []string{"locks.redlock_addrs", "locks.redlock_password", "locks.redlock_password_file", "locks.prefix"}},
+		{"back-end tls", func(c *Config) {
+			c.Store.Redis.TLS.CAFile = "/etc/ca.pem"
+			c.Locks.RedlockTLS.MinVersion = TLS13
+			c.Proxy.UpstreamTLS.ServerName = "app.internal"
+		}, nil, []string{"proxy.upstream_tls.server_name", "store.redis.tls.ca_file", "locks.redlock_tls.min_version"}},
 		{"lock service", func(c *Config) {
 			c.LockService = LockServiceConfig{Listen: "10.0.0.5:9091", Token: testLockToken, TokenFile: "/run/t", MaxTTL: time.Minute, MaxWait: time.Second}
 		}, nil, []string{"lock_service.listen", "lock_service.token", "lock_service.token_file", "lock_service.max_ttl", "lock_service.max_wait"}},

@@ -44,7 +44,9 @@ func (p *problems) positive(key string, d time.Duration) {
 
 // Validate checks every rule and returns all problems at once, as an
 // errors.Join of *[KeyError], or nil. It does no I/O: the *_file keys are
-// read by [Load], and the files named by tls.* are opened by the server.
+// read by [Load], the files named by tls.* are opened by the server, and
+// those of store.redis.tls, locks.redlock_tls and proxy.upstream_tls by
+// the wiring that builds the clients (`sidecar check` included).
 // Only the section of the selected store (store.bolt or store.redis) is
 // checked, and the keys of a feature that is off (admin.*,
 // proxy.health_check.*, proxy.passive.cooldown and base_ejection,
@@ -92,6 +94,7 @@ func (c Config) Validate() error {
 	p.check("log.format", c.Log.Format.Validate())
 	c.validateTLS(&p)
 	c.validateACMEStorage(&p)
+	c.validateBackendTLSAll(&p)
 	return errors.Join(p...)
 }
 
@@ -165,13 +168,7 @@ func (s StoreConfig) validate(p *problems) {
 		if len(r.Addrs) == 0 {
 			p.add("store.redis.addrs", "at least one address is required")
 		}
-		for i, a := range r.Addrs {
-			if err := checkHostPort(a); err != nil {
-				p.add(fmt.Sprintf("store.redis.addrs[%d]", i), "%v", err)
-			} else if host, _, _ := net.SplitHostPort(a); host == "" {
-				p.add(fmt.Sprintf("store.redis.addrs[%d]", i), "%q has no host", a)
-			}
-		}
+		checkRedisAddrs(p, "store.redis.addrs", r.Addrs)
 		switch {
 		case r.DB < 0:
 			p.add("store.redis.db", "must not be negative (got %d)", r.DB)

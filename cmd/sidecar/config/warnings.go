@@ -19,6 +19,10 @@ import (
 // And, with tls.acme, a challenge whose port is not where the CA connects
 // (80 for HTTP-01, 443 for TLS-ALPN-01), or HTTP-01 without
 // tls.http_listen.
+//
+// And a back-end TLS section in use with insecure_skip_verify
+// (store.redis.tls, locks.redlock_tls, proxy.upstream_tls), or
+// proxy.upstream_tls set while no upstream is https://.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
@@ -28,7 +32,7 @@ func (c Config) Warnings() []string {
 		out = append(out, w)
 	}
 	out = append(out, c.tlsWarnings()...)
-	return out
+	return append(out, c.backendTLSWarnings()...)
 }
 
 func (c Config) sessionSizeWarning() string {

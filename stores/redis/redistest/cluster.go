@@ -28,20 +28,30 @@ type Cluster struct {
 // shuts them down.
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	return startCluster(t, masters, nil)
+}
+
+// startCluster is StartCluster, over TLS when tlsOpts is not nil.
+func startCluster(t testing.TB, masters int, tlsOpts *TLS) *Cluster {
+	t.Helper()
 	if masters < 1 || masters > clusterSlots {
 		t.Fatalf("redistest: StartCluster(%d): need between 1 and %d masters", masters, clusterSlots)
 	}
 	c := &Cluster{}
 	bus := make([]int, masters)
 	for i := range masters {
-		c.nodes = append(c.nodes, start(t, "", func(int) []string {
+		c.nodes = append(c.nodes, start(t, "", tlsOpts, func(int) []string {
 			bus[i] = FreePort(t)
-			return []string{
+			args := []string{
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(bus[i]),
 				"--cluster-node-timeout", "5000",
 			}
+			if tlsOpts != nil { // the bus too, and the slots report the TLS port
+				args = append(args, "--tls-cluster", "yes")
+			}
+			return args
 		}))
 	}
 
@@ -65,7 +75,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 // nodeDo runs one command on n over a short-lived connection.
 func nodeDo(ctx context.Context, t testing.TB, n *Server, args ...any) any {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: n.Addr(), ContextTimeoutEnabled: true})
+	c := redis.NewClient(n.options())
 	defer c.Close()
 	v, err := c.Do(ctx, args...).Result()
 	if err != nil {
@@ -78,7 +88,7 @@ func nodeDo(ctx context.Context, t testing.TB, n *Server, args ...any) any {
 // and knows all masters, or ctx ends.
 func waitClusterOK(ctx context.Context, t testing.TB, n *Server, masters int) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: n.Addr(), ContextTimeoutEnabled: true})
+	c := redis.NewClient(n.options())
 	defer c.Close()
 	want := []string{"cluster_state:ok", "cluster_known_nodes:" + strconv.Itoa(masters)}
 	var info string
@@ -130,12 +140,14 @@ func (c *Cluster) Addrs() []string {
 func (c *Cluster) Nodes() []*Server { return c.nodes }
 
 // Client returns a cluster client seeded with every node's address, with
-// ContextTimeoutEnabled set. t.Cleanup closes it.
+// ContextTimeoutEnabled set (over TLS with TLS.Client for a cluster from
+// StartClusterTLS). t.Cleanup closes it.
 func (c *Cluster) Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                 c.Addrs(),
 		ContextTimeoutEnabled: true,
+		TLSConfig:             c.nodes[0].clientTLS(),
 	})
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc

@@ -88,7 +88,18 @@ func TestCluster(t *testing.T) {
 	require.Len(t, cl.Addrs(), 3)
 	c := cl.Client(t)
 	ctx := t.Context()
-	// Enough keys to land on every master.
+	requireSpread(t, cl)
+	// Two keys in different slots cannot be renamed onto each other: the
+	// Cluster is real.
+	err := c.Rename(ctx, "key0", "key1").Err()
+	assert.ErrorContains(t, err, "CROSSSLOT")
+}
+
+// requireSpread writes keys through cl's client, enough to land on every
+// master, and fails t unless every node holds some.
+func requireSpread(t *testing.T, cl *Cluster) {
+	t.Helper()
+	c, ctx := cl.Client(t), t.Context()
 	for i := range 30 {
 		require.NoError(t, c.Set(ctx, fmt.Sprint("key", i), i, 0).Err())
 	}
@@ -97,10 +108,6 @@ func TestCluster(t *testing.T) {
 		require.NoError(t, err)
 		assert.Positive(t, size, "node %d holds no keys: slots not spread", i)
 	}
-	// Two keys in different slots cannot be renamed onto each other: the
-	// Cluster is real.
-	err := c.Rename(ctx, "key0", "key1").Err()
-	assert.ErrorContains(t, err, "CROSSSLOT")
 }
 
 func TestSentinel(t *testing.T) {

@@ -29,7 +29,22 @@ type Sentinel struct {
 // t.Cleanup shuts both down.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	master := Start(t)
+	return startSentinel(t, nil)
+}
+
+// StartSentinelTLS is StartSentinel for a master and a Sentinel that speak
+// only TLS, as o describes; the Sentinel reaches the master over TLS too
+// (--tls-replication yes), presenting o's certificate.
+func StartSentinelTLS(t testing.TB, o TLS) *Sentinel {
+	t.Helper()
+	checkTLS(t, o)
+	return startSentinel(t, &o)
+}
+
+// startSentinel is StartSentinel, over TLS when tlsOpts is not nil.
+func startSentinel(t testing.TB, tlsOpts *TLS) *Sentinel {
+	t.Helper()
+	master := start(t, "", tlsOpts, func(int) []string { return nil })
 	// Sentinel insists on a config file it can rewrite.
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
@@ -37,12 +52,18 @@ func StartSentinel(t testing.TB) *Sentinel {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatalf("redistest: writing sentinel config: %v", err)
 	}
-	sentinel := start(t, conf, func(int) []string { return []string{"--sentinel"} })
+	sentinel := start(t, conf, tlsOpts, func(int) []string {
+		args := []string{"--sentinel"}
+		if tlsOpts != nil { // to the master as well, as a client with the server's certificate
+			args = append(args, "--tls-replication", "yes")
+		}
+		return args
+	})
 	s := &Sentinel{master: master, sentinel: sentinel}
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	c := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr(), ContextTimeoutEnabled: true})
+	c := redis.NewSentinelClient(sentinel.options())
 	defer c.Close()
 	var got []string
 	var err error
@@ -75,13 +96,15 @@ func (s *Sentinel) Master() *Server { return s.master }
 func (s *Sentinel) SentinelServer() *Server { return s.sentinel }
 
 // Client returns a failover client that finds the master through the
-// sentinel, with ContextTimeoutEnabled set. t.Cleanup closes it.
+// sentinel, with ContextTimeoutEnabled set (over TLS, to both, for a
+// Sentinel from StartSentinelTLS). t.Cleanup closes it.
 func (s *Sentinel) Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	c := redis.NewFailoverClient(&redis.FailoverOptions{
 		MasterName:            masterName,
 		SentinelAddrs:         s.SentinelAddrs(),
 		ContextTimeoutEnabled: true,
+		TLSConfig:             s.master.clientTLS(),
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c

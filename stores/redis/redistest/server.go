@@ -2,8 +2,9 @@
 
 // Package redistest starts real redis-server processes for tests: a
 // standalone server (Start), a Redis Cluster (StartCluster) and a master
-// watched by a Sentinel (StartSentinel). It is the one place in Sidecar
-// where tests launch Redis.
+// watched by a Sentinel (StartSentinel), and a standalone server or a
+// Cluster that speak only TLS (StartTLS, StartClusterTLS). It is the one
+// place in Sidecar where tests launch Redis.
 //
 // Every server listens on a free loopback port with persistence off
 // (--save "" --appendonly no) and its working directory in t.TempDir().
@@ -27,6 +28,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,6 +68,7 @@ type Server struct {
 	dir  string
 	port int
 	conf string // config file given first on the command line, or ""
+	tls  *TLS   // the server listens for TLS only; nil: plain
 	// args builds the command line for port; set once by start.
 	args func(port int) []string
 
@@ -80,17 +83,17 @@ type Server struct {
 // PING and registers its shutdown with t.Cleanup.
 func Start(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
-	return start(t, "", func(int) []string { return extraArgs })
+	return start(t, "", nil, func(int) []string { return extraArgs })
 }
 
-// start starts a server with the config file conf ("" for none) whose
-// extra arguments come from extra, called once per port attempt (so a
-// caller can pick further free ports with it).
-func start(t testing.TB, conf string, extra func(port int) []string) *Server {
+// start starts a server with the config file conf ("" for none), over TLS
+// when tlsOpts is not nil, whose extra arguments come from extra, called
+// once per port attempt (so a caller can pick further free ports with it).
+func start(t testing.TB, conf string, tlsOpts *TLS, extra func(port int) []string) *Server {
 	t.Helper()
 	bin := redisServerPath(t)
 	dir := t.TempDir()
-	s := &Server{t: t, bin: bin, dir: dir, conf: conf}
+	s := &Server{t: t, bin: bin, dir: dir, conf: conf, tls: tlsOpts}
 	t.Cleanup(s.kill)
 
 	var errs []error
@@ -117,8 +120,8 @@ func (s *Server) baseArgs(port int, extra []string) []string {
 	if s.conf != "" {
 		args = append(args, s.conf)
 	}
+	args = append(args, s.portArgs(port)...)
 	args = append(args,
-		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
@@ -182,7 +185,7 @@ func (s *Server) launch(port int, args func(int) []string) error {
 	s.mu.Unlock()
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := waitPing(addr, exited); err != nil {
+	if err := waitPing(addr, s.clientTLS(), exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("redis-server on port %d: %w; log:\n%s", port, err, tail(logPath))
@@ -190,13 +193,13 @@ func (s *Server) launch(port int, args func(int) []string) error {
 	return nil
 }
 
-// waitPing polls addr with PING until it answers PONG, exited is closed or
-// readyTimeout passes.
-func waitPing(addr string, exited <-chan struct{}) error {
+// waitPing polls addr with PING (over TLS with conf, when not nil) until
+// it answers PONG, exited is closed or readyTimeout passes.
+func waitPing(addr string, conf *tls.Config, exited <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	var last error
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
-		if last = ping(addr); last == nil {
+		if last = ping(addr, conf); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -212,9 +215,17 @@ func waitPing(addr string, exited <-chan struct{}) error {
 	}
 }
 
-// ping sends one PING over a fresh connection and expects +PONG.
-func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, pingTimeout)
+// ping sends one PING over a fresh connection (TLS with conf, when not
+// nil) and expects +PONG.
+func ping(addr string, conf *tls.Config) error {
+	d := &net.Dialer{Timeout: pingTimeout}
+	var conn net.Conn
+	var err error
+	if conf != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, conf)
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
@@ -259,13 +270,11 @@ func (s *Server) Port() int { return s.port }
 func (s *Server) Dir() string { return s.dir }
 
 // Client returns a go-redis client for the server with
-// ContextTimeoutEnabled set. t.Cleanup closes it.
+// ContextTimeoutEnabled set (over TLS with TLS.Client for a server from
+// StartTLS). t.Cleanup closes it.
 func (s *Server) Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{
-		Addr:                  s.Addr(),
-		ContextTimeoutEnabled: true,
-	})
+	c := redis.NewClient(s.options())
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -351,7 +360,7 @@ func (s *Server) Drain() {
 	if exited == nil {
 		s.t.Fatalf("redistest: Drain: %s is not running", s.Addr())
 	}
-	if err := waitPing(s.Addr(), exited); err != nil {
+	if err := waitPing(s.Addr(), s.clientTLS(), exited); err != nil {
 		s.t.Fatalf("redistest: Drain %s: %v", s.Addr(), err)
 	}
 }
