@@ -1,7 +1,14 @@
 // Package tlstest is the one test certificate authority the tests share:
 // a CA made fresh for each test, which issues server and client
 // certificates into PEM files in t.TempDir(), for real TLS servers (a
-// redis-server with --tls-port, an httptest server) and real clients.
+// redis-server with --tls-port, an httptest server, pebble, Sidecar's
+// own listener) and real clients.
+//
+// Every certificate a CA issues has its own serial number (Pair.Serial,
+// also visible in the certificate a server presents), so a rotation test
+// can tell the certificate served before a rotation from the one after.
+// A Pair carries its PEM data as well as its files, for tests that lay the
+// files out themselves (renamed over, behind symlinks, mismatched).
 //
 // Keys are ECDSA P-256, which every TLS stack the tests use (Go's,
 // OpenSSL's in redis-server) accepts and which are quick to generate.
@@ -28,7 +35,8 @@ import (
 	"time"
 )
 
-// CA is a test certificate authority. Its methods fail the test on error.
+// CA is a test certificate authority. Its methods fail the test on error;
+// they are not safe for concurrent use.
 type CA struct {
 	// CertFile is the CA certificate, PEM: what a peer trusts (a ca_file).
 	CertFile string
@@ -37,13 +45,19 @@ type CA struct {
 	dir  string
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
-	n    int // certificates issued, for serial numbers and file names
+	n    int64 // certificates issued; the next serial number is n+2
 }
 
-// Pair is an issued certificate and its key, as PEM files.
+// Pair is an issued certificate and its key, as PEM files and as the
+// PEM data in them.
 type Pair struct {
 	CertFile string
 	KeyFile  string
+	CertPEM  []byte
+	KeyPEM   []byte
+	// Serial is the certificate's serial number, different for every
+	// certificate of a CA (the CA's own is 1).
+	Serial int64
 }
 
 // NewCA makes a self-signed CA named name (its subject's common name) and
@@ -69,7 +83,7 @@ func NewCA(t testing.TB, name string) *CA {
 		t.Fatalf("tlstest: parsing CA %q: %v", name, err)
 	}
 	ca := &CA{name: name, dir: t.TempDir(), cert: cert, key: key}
-	ca.CertFile = ca.write(t, "ca.pem", "CERTIFICATE", der)
+	ca.CertFile = ca.write(t, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	return ca
 }
 
@@ -147,11 +161,12 @@ func (ca *CA) NewServer(t testing.TB, h http.Handler, hosts ...string) *httptest
 	return srv
 }
 
-// template is the common part of an issued certificate.
+// template is the common part of an issued certificate, with the next
+// serial number: 2 for the first, as the CA's own is 1.
 func (ca *CA) template(cn string) *x509.Certificate {
 	ca.n++
 	return &x509.Certificate{
-		SerialNumber: big.NewInt(int64(ca.n) + 1),
+		SerialNumber: big.NewInt(ca.n + 1),
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{ca.name}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
@@ -171,18 +186,22 @@ func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate) Pair {
 	if err != nil {
 		t.Fatalf("tlstest: encoding the key of %q: %v", tmpl.Subject.CommonName, err)
 	}
-	base := "cert" + big.NewInt(int64(ca.n)).String()
-	return Pair{
-		CertFile: ca.write(t, base+".pem", "CERTIFICATE", der),
-		KeyFile:  ca.write(t, base+"-key.pem", "PRIVATE KEY", keyDER),
+	base := "cert" + tmpl.SerialNumber.String()
+	p := Pair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		Serial:  tmpl.SerialNumber.Int64(),
 	}
+	p.CertFile = ca.write(t, base+".pem", p.CertPEM)
+	p.KeyFile = ca.write(t, base+"-key.pem", p.KeyPEM)
+	return p
 }
 
-// write stores one PEM block in the CA's directory and returns its path.
-func (ca *CA) write(t testing.TB, name, typ string, der []byte) string {
+// write stores data in the CA's directory and returns its path.
+func (ca *CA) write(t testing.TB, name string, data []byte) string {
 	t.Helper()
 	path := filepath.Join(ca.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatalf("tlstest: writing %s: %v", path, err)
 	}
 	return path
