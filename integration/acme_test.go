@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/internal/certtest"
+	"github.com/sidecarproxy/sidecar/internal/tlstest"
 )
 
 // acmeDomain is the name Sidecar obtains certificates for from pebble;
@@ -107,9 +107,9 @@ func TestACMEValidatedForReal(t *testing.T) {
 // alert (no certificate yet) instead of hanging, and the HTTP listener
 // redirects.
 func TestACMEServesWhileCAIsDown(t *testing.T) {
-	ca := certtest.NewCA(t)
+	ca := tlstest.NewCA(t, "unreachable ACME CA")
 	app := newApp(t, "app")
-	c := acmeConfig(t, app.URL, &pebble{DirectoryURL: "https://" + freeAddr(t) + "/dir", TLSRootFile: ca.WriteRoot(t, t.TempDir())},
+	c := acmeConfig(t, app.URL, &pebble{DirectoryURL: "https://" + freeAddr(t) + "/dir", TLSRootFile: ca.CertFile},
 		freeAddr(t), freeAddr(t))
 	m, _ := startSidecar(t, c)
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sidecarproxy/sidecar/internal/certtest"
+	"github.com/sidecarproxy/sidecar/internal/tlstest"
 )
 
 // pebble is a running Debian pebble (the ACME test CA), started by
@@ -72,18 +72,15 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 	t.Helper()
 	bin := findBinary(t, "pebble", "pebble")
 	dir := t.TempDir()
-	ca := certtest.NewCA(t)
-	certPEM, keyPEM := ca.Issue(t, 2, "127.0.0.1", "localhost")
-	certFile, keyFile := filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem")
-	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
-	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
+	ca := tlstest.NewCA(t, "pebble's TLS CA")
+	own := ca.Server(t, "127.0.0.1", "localhost")
 
 	listen, manage := freeAddr(t), freeAddr(t)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  listen,
 		"managementListenAddress":        manage,
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
+		"certificate":                    own.CertFile,
+		"privateKey":                     own.KeyFile,
 		"httpPort":                       orDefault(opts.HTTPPort, 5002),
 		"tlsPort":                        orDefault(opts.TLSPort, 5001),
 		"ocspResponderURL":               "",
@@ -102,7 +99,7 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 	if opts.DNSServer != "" {
 		args = append(args, "-dnsserver", opts.DNSServer)
 	}
-	p := &pebble{TLSRootFile: ca.WriteRoot(t, dir)}
+	p := &pebble{TLSRootFile: ca.CertFile}
 	p.Proc = startProc(t, "pebble", env, bin, args...)
 
 	// pebble's TLS certificate (and the proxy's) are signed by ca.
@@ -132,10 +129,7 @@ func startPebble(t *testing.T, opts pebbleOptions) *pebble {
 		}
 		rp.ServeHTTP(w, r)
 	}))
-	frontCert, frontKey := ca.Issue(t, 3, "127.0.0.1")
-	pair, err := tls.X509KeyPair(frontCert, frontKey)
-	require.NoError(t, err)
-	front.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	front.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "127.0.0.1").Load(t)}}
 	front.StartTLS()
 	t.Cleanup(front.Close)
 	p.DirectoryURL = front.URL + "/dir"

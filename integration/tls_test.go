@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/internal/certtest"
+	"github.com/sidecarproxy/sidecar/internal/tlstest"
 )
 
 // TestStaticCertificate: with tls.cert_file and tls.key_file Sidecar serves
@@ -21,11 +21,11 @@ import (
 // served certificate without a restart, within tlsedge.DefaultCheckInterval
 // (5s) of the rotation, well inside waitUntil's bound.
 func TestStaticCertificate(t *testing.T) {
-	ca := certtest.NewCA(t)
-	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "sidecar integration test CA")
 	app := newApp(t, "app")
 	c := baseConfig(app.URL)
-	c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, dir, 1, "app.test", "127.0.0.1")
+	first := ca.Server(t, "app.test", "127.0.0.1")
+	c.TLS.CertFile, c.TLS.KeyFile = first.CertFile, first.KeyFile
 	c.TLS.HSTS = 365 * 24 * time.Hour
 	m, _ := startSidecar(t, c)
 	base := "https://" + m.Addr()
@@ -45,8 +45,12 @@ func TestStaticCertificate(t *testing.T) {
 	// The rotation: a new pair written next to the old and renamed over
 	// it, certificate first. Between the two renames the pair does not
 	// match: the old one goes on being served.
-	newCert, newKey := ca.Issue(t, 2, "app.test", "127.0.0.1")
-	for file, data := range map[string][]byte{c.TLS.CertFile: newCert, c.TLS.KeyFile: newKey} {
+	second := ca.Server(t, "app.test", "127.0.0.1")
+	require.NotEqual(t, first.Serial, second.Serial)
+	leaf, err := servedCert(m.Addr(), "app.test", ca.Pool())
+	require.NoError(t, err)
+	require.Equal(t, first.Serial, leaf.SerialNumber.Int64(), "the first certificate served before the rotation")
+	for file, data := range map[string][]byte{c.TLS.CertFile: second.CertPEM, c.TLS.KeyFile: second.KeyPEM} {
 		require.NoError(t, os.WriteFile(file+".new", data, 0o600))
 	}
 	require.NoError(t, os.Rename(c.TLS.CertFile+".new", c.TLS.CertFile))
@@ -54,7 +58,7 @@ func TestStaticCertificate(t *testing.T) {
 	waitUntil(t, "the new certificate served", func() (bool, string) {
 		leaf, err := servedCert(m.Addr(), "app.test", ca.Pool())
 		require.NoError(t, err, "a handshake failed during the rotation")
-		return leaf.SerialNumber.Int64() == 2, "serial " + leaf.SerialNumber.String()
+		return leaf.SerialNumber.Int64() == second.Serial, "serial " + leaf.SerialNumber.String()
 	})
 	resp, err = client.Get(base + "/")
 	require.NoError(t, err)
@@ -65,7 +69,7 @@ func TestStaticCertificate(t *testing.T) {
 // TestTLSMinVersion: TLS 1.2 is the default minimum; tls.min_version "1.3"
 // refuses 1.2 clients.
 func TestTLSMinVersion(t *testing.T) {
-	ca := certtest.NewCA(t)
+	ca := tlstest.NewCA(t, "sidecar integration test CA")
 	app := newApp(t, "app")
 	handshake := func(addr string, max uint16) error {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "app.test",
@@ -85,7 +89,8 @@ func TestTLSMinVersion(t *testing.T) {
 	} {
 		t.Run(string(tc.min), func(t *testing.T) {
 			c := baseConfig(app.URL)
-			c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, t.TempDir(), 1, "app.test")
+			pair := ca.Server(t, "app.test")
+			c.TLS.CertFile, c.TLS.KeyFile = pair.CertFile, pair.KeyFile
 			c.TLS.MinVersion = tc.min
 			m, _ := startSidecar(t, c)
 			for _, v := range tc.accepted {
@@ -103,11 +108,12 @@ func TestTLSMinVersion(t *testing.T) {
 // port of listen) when it is not 443, and the redirect leads to a proxied
 // answer. Without ACME, a challenge path is redirected like any other.
 func TestHTTPListenerRedirects(t *testing.T) {
-	ca := certtest.NewCA(t)
+	ca := tlstest.NewCA(t, "sidecar integration test CA")
 	app := newApp(t, "app")
 	c := baseConfig(app.URL)
 	c.Listen, c.TLS.HTTPListen = freeAddr(t), freeAddr(t)
-	c.TLS.CertFile, c.TLS.KeyFile = ca.IssueFiles(t, t.TempDir(), 1, "app.test", "127.0.0.1")
+	pair := ca.Server(t, "app.test", "127.0.0.1")
+	c.TLS.CertFile, c.TLS.KeyFile = pair.CertFile, pair.KeyFile
 	c.TLS.HSTS = time.Hour
 	m, _ := startSidecar(t, c)
 	tlsPort := c.RedirectPort()
