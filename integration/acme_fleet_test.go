@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -50,10 +51,13 @@ type fleetRedis struct {
 // TestACMEFleetOrdersOnce: two Sidecars with tls.acme.storage_type redis
 // on one Redis (standalone, and Redis Cluster) and the same domain order
 // one certificate between them and serve it both. The test holds
-// certmagic's issue lock while both start, until both wait for it: then
-// one orders while the other waits again, and that one, once woken, finds
-// the certificate in Redis and loads it instead of ordering. Redis holds
-// the certificate and the ACME account under the documented keys, and
+// certmagic's issue lock while both start, until both wait for it (each
+// instance's certificate Locker has subscribed to the release channel),
+// so that neither can have found the certificate in storage at start,
+// whatever the timing: when the test releases the lock, one instance
+// orders while the other waits again, and that one, once woken, finds the
+// certificate in Redis and loads it instead of ordering. Redis holds the
+// certificate and the ACME account under the documented keys, and
 // neither instance writes to its tls.acme.storage directory.
 func TestACMEFleetOrdersOnce(t *testing.T) {
 	deployments := []struct {
@@ -123,13 +127,14 @@ func acmeFleet(t *testing.T, rd fleetRedis) {
 	require.NoError(t, err)
 	leafB, err := servedCert(addrs[1], acmeDomain, roots)
 	require.NoError(t, err)
-	assert.Equal(t, leafA.Raw, leafB.Raw, "both instances serve the same certificate")
+	assert.True(t, bytes.Equal(leafA.Raw, leafB.Raw), "both instances serve the same certificate; serials %x and %x",
+		leafA.SerialNumber, leafB.SerialNumber)
 
-	// Once nobody holds the issue lock, no order is running or queued
-	// behind it: the count is final.
+	// Both serve, so both obtain jobs have ended; with the issue lock free
+	// as well, nobody is ordering any more and the count is final.
 	waitUntil(t, "the issue lock free", func() (bool, string) {
-		tok, err := rd.client.HGet(ctx, fleetIssueLock, "tok").Result()
-		return errors.Is(err, goredis.Nil), fmt.Sprintf("holder %q, err %v", tok, err)
+		err := rd.client.HGet(ctx, fleetIssueLock, "tok").Err() // the holder's token, never printed
+		return errors.Is(err, goredis.Nil), fmt.Sprintf("held: %t, err %v", err == nil, err)
 	})
 	assert.Equal(t, int64(1), p.Orders(), "still one order once both serve")
 
@@ -162,7 +167,7 @@ func requireStoredInRedis(t *testing.T, rdb goredis.UniversalClient, dirURL stri
 	require.NoError(t, err, "the certificate's hash")
 	block, _ := pem.Decode(chain)
 	require.NotNil(t, block, "the stored certificate is PEM")
-	assert.Equal(t, leaf, block.Bytes, "the stored certificate is the one served")
+	assert.True(t, bytes.Equal(leaf, block.Bytes), "the stored certificate is the one served")
 
 	users := "acme/" + certmagic.StorageKeys.Safe(issuer) + "/users/" + fleetEmail + "/"
 	var account []string
