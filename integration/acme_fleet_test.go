@@ -196,3 +196,28 @@ func releaseSubscribers(ctx context.Context, nodes []goredis.UniversalClient) (i
 	}
 	return n, nil
 }
+
+// TestACMERedisDownAtStart: a Sidecar on Redis certificate storage that
+// starts while Redis is down gets its certificate once Redis is back.
+// (certmagic's obtain job, which waits on the storage's lock, retries
+// with backoff; this pins that a storage failure at start does not leave
+// the instance without certificates until a restart. Paused with SIGSTOP
+// instead of stopped, it passes too.)
+func TestACMERedisDownAtStart(t *testing.T) {
+	rs := redistest.Start(t)
+	rs.Stop()
+	p := startPebble(t, pebbleOptions{})
+	c := acmeConfig(t, newApp(t, "app").URL, p, freeAddr(t), freeAddr(t))
+	c.Store.Type = config.StoreRedis
+	c.Store.Redis.Addrs = []string{rs.Addr()}
+	c.TLS.ACME.StorageType = config.ACMEStorageRedis
+	m, _ := startSidecar(t, c)
+
+	_, err := servedCert(m.Addr(), acmeDomain, p.RootPool(t))
+	require.Error(t, err, "no certificate while the storage is down")
+	require.Zero(t, p.Orders(), "nothing ordered while the storage is down")
+
+	rs.Start()
+	waitIssued(t, m.Addr(), p)
+	assert.Equal(t, int64(1), p.Orders())
+}
