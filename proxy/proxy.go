@@ -20,7 +20,9 @@
 // answer, 409 for a write refused because the session changed under it (a
 // lost version guard, or a cookie a regenerate moved away:
 // sessions.ErrReplaced), 499 (logged only) when the client went away. A
-// refused write withholds the app's response, Set-Cookie included.
+// refused write withholds the app's response, Set-Cookie included. A
+// request refused for what the client sent gets 431, 413, 408 or 400, and
+// one whose body finds no room to be buffered 503 (see Limits).
 package proxy
 
 import (
@@ -74,6 +76,9 @@ type Options struct {
 	// responses would pass without the session handling. A tunnel is
 	// opaque after the handshake.
 	Upgrades []string
+	// Limits bound request heads and bodies, and the memory and disk
+	// that bodies waiting for an upstream may hold.
+	Limits Limits
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
 	// Locking serialises each session's requests; off without a Locker.
@@ -102,6 +107,8 @@ type Proxy struct {
 	upgrades   []string // Options.Upgrades, lower case, h2c left out
 	cookie     CookieOptions
 	locking    Locking
+	limits     Limits       // Options.Limits with defaults
+	buffers    *bodyBuffers // the budgets of Limits.Buffer
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
@@ -143,7 +150,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	limits := o.Limits.withDefaults()
 	p := &Proxy{
+		limits:     limits,
+		buffers:    newBodyBuffers(limits.Buffer),
 		manager:    o.Manager,
 		header:     o.Header,
 		names:      newNames(o.Prefix),
@@ -188,6 +198,17 @@ type reqState struct {
 	err       error
 
 	dataOmitted bool // the session header left the data out (headers.max_bytes)
+
+	body   *replayBody  // the request body, read before anything else (body.go)
+	bodyIn *bodyCounter // counts what the client sent of it
+}
+
+// requestBody is the body ServeHTTP read, or nil.
+func (st *reqState) requestBody() *replayBody {
+	if st == nil {
+		return nil
+	}
+	return st.body
 }
 
 func (st *reqState) outcome() string {
@@ -225,7 +246,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.sw.ResponseWriter = w
 	st.tls = r.TLS != nil
 	defer p.logAccess(r, st)
+	defer st.releaseBody() // on every path, panics included
 
+	if err := p.limits.checkRequest(r); err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
+	if err := p.readBody(w, r, st); err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
 	st.spoofed = p.names.stripPrefixed(r.Header) + stripEdge(r.Header, p.underscore)
 	if len(r.Trailer) > 0 {
 		st.spoofed += p.names.stripPrefixed(r.Trailer) + stripEdge(r.Trailer, p.underscore)
@@ -283,6 +313,14 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if !p.cookie.KeepUpstream {
 		stripCookie(pr.Out.Header, p.cookie.Name)
+	}
+	if st.body.buffered() {
+		// The app gets the whole body with a Content-Length, and has
+		// nothing to approve: net/http sent the client its 100 Continue.
+		pr.Out.Header.Del("Expect")
+		if len(pr.Out.Trailer) == 0 { // trailers need chunked
+			pr.Out.TransferEncoding = nil
+		}
 	}
 	pr.Out.Header[p.names.session] = []string{st.jwt}
 	pr.Out.Header["X-Request-Id"] = []string{st.id}
@@ -354,6 +392,10 @@ func (t *trailerScrub) Read(b []byte) (int, error) {
 
 // Pool is the upstream pool the proxy uses.
 func (p *Proxy) Pool() *Pool { return p.pool }
+
+// BufferStats reports the memory and temporary files that request bodies
+// hold now.
+func (p *Proxy) BufferStats() BufferStats { return p.buffers.stats() }
 
 // Close stops the pool's goroutines when New built the pool.
 func (p *Proxy) Close() error {
