@@ -67,6 +67,7 @@ func (c Config) Validate() error {
 	p.positive("server.idle_timeout", c.Server.IdleTimeout)
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	c.validateHandover(&p)
+	c.Limits.validate(&p)
 
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)

@@ -13,10 +13,15 @@ import (
 // Today: session.max_bytes that cannot fit headers.max_bytes, because a
 // session's header is about 4/3 of its size plus some 400 bytes of
 // claims; such a max_bytes is never reached, since writes are refused
-// once the header would pass headers.max_bytes.
+// once the header would pass headers.max_bytes. And a
+// limits.max_header_bytes raised past what Tomcat accepts by default next
+// to a session header of headers.max_bytes.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
+		out = append(out, w)
+	}
+	if w := c.headLimitWarning(); w != "" {
 		out = append(out, w)
 	}
 	return out
