@@ -243,14 +243,52 @@ func (s *spool) reader() io.Reader {
 	if len(s.chunks) == 1 && s.fileSize == 0 {
 		return bytes.NewReader(s.chunks[0])
 	}
-	rs := make([]io.Reader, 0, len(s.chunks)+1)
-	for _, c := range s.chunks {
-		rs = append(rs, bytes.NewReader(c))
-	}
+	r := &spoolReader{chunks: s.chunks}
 	if s.fileSize > 0 {
-		rs = append(rs, io.NewSectionReader(s.file, 0, s.fileSize))
+		r.file = io.NewSectionReader(s.file, 0, s.fileSize)
 	}
-	return io.MultiReader(rs...)
+	return r
+}
+
+// spoolReader reads a spool's chunks, then its file; the spool itself is
+// never modified, so each try reads it afresh. Its WriteTo writes the
+// chunks as they are, without the copy buffer io.MultiReader's allocates
+// for every request.
+type spoolReader struct {
+	chunks [][]byte
+	i, off int               // the next byte: chunks[i][off]
+	file   *io.SectionReader // nil without a file
+}
+
+func (r *spoolReader) Read(p []byte) (int, error) {
+	for ; r.i < len(r.chunks); r.i, r.off = r.i+1, 0 {
+		if c := r.chunks[r.i][r.off:]; len(c) > 0 {
+			n := copy(p, c)
+			r.off += n
+			return n, nil
+		}
+	}
+	if r.file != nil {
+		return r.file.Read(p)
+	}
+	return 0, io.EOF
+}
+
+func (r *spoolReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for ; r.i < len(r.chunks); r.i, r.off = r.i+1, 0 {
+		n, err := w.Write(r.chunks[r.i][r.off:])
+		total += int64(n)
+		r.off += n
+		if err != nil {
+			return total, err
+		}
+	}
+	if r.file != nil {
+		n, err := io.Copy(w, r.file)
+		return total + n, err
+	}
+	return total, nil
 }
 
 // mode names where the body went, for the access log.

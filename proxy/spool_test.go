@@ -41,6 +41,11 @@ func readAll(t *testing.T, rb *replayBody) []byte {
 		require.NoError(t, err)
 		require.Equal(t, first, second, "a replay sends the same bytes")
 	}
+	var viaWriteTo bytes.Buffer // how the transport sends it: io.Copy uses WriteTo
+	body, _, _ = rb.attempt(nil)
+	_, err = io.Copy(&viaWriteTo, body)
+	require.NoError(t, err)
+	require.Equal(t, first, viaWriteTo.Bytes())
 	return first
 }
 
