@@ -18,7 +18,11 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, st *reqState) e
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil
 	}
-	st.bodyIn = &bodyCounter{r: newUploadGuard(w, r.Body, p.limits), max: p.limits.MaxBodyBytes}
+	var src io.Reader = r.Body
+	if st.guard = newUploadGuard(w, r.Body, p.limits); st.guard != nil {
+		src = st.guard
+	}
+	st.bodyIn = &bodyCounter{r: src, max: p.limits.MaxBodyBytes}
 	body, err := p.buffers.read(st.bodyIn, r.ContentLength, p.pool.state.Load().opts.Retry.BufferBytes)
 	st.body = body
 	return err
@@ -27,6 +31,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, st *reqState) e
 // releaseBody gives the request body's memory and file back; it runs when
 // the request ends, however it ends.
 func (st *reqState) releaseBody() {
+	st.guard.end()
 	if st.body != nil && st.body.spool != nil {
 		st.body.spool.release()
 	}

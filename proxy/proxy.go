@@ -201,6 +201,7 @@ type reqState struct {
 
 	body   *replayBody  // the request body, read before anything else (body.go)
 	bodyIn *bodyCounter // counts what the client sent of it
+	guard  *uploadGuard // its read deadlines, or nil
 }
 
 // requestBody is the body ServeHTTP read, or nil.

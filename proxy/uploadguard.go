@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,16 +34,28 @@ type uploadGuard struct {
 	n     int64
 	armed bool // a deadline is set on the connection
 	off   bool // the connection does not take deadlines
+	// ended is set when the handler returns: a transport still reading a
+	// streamed body must not set deadlines on a connection that may be
+	// reading its next request.
+	ended atomic.Bool
 }
 
 // newUploadGuard guards reads of body, the body of the request that w
-// answers; it returns body itself when no limit applies.
-func newUploadGuard(w http.ResponseWriter, body io.Reader, l Limits) io.Reader {
+// answers; it returns nil when no limit applies.
+func newUploadGuard(w http.ResponseWriter, body io.Reader, l Limits) *uploadGuard {
 	if l.BodyReadTimeout <= 0 && l.MinUploadRate <= 0 {
-		return body
+		return nil
 	}
 	return &uploadGuard{r: body, rc: http.NewResponseController(w), idle: l.BodyReadTimeout,
 		rate: l.MinUploadRate, grace: max(l.MinUploadGrace, 0), start: time.Now()}
+}
+
+// end stops setting deadlines; the handler calls it as it returns. It may
+// run while another goroutine reads.
+func (g *uploadGuard) end() {
+	if g != nil {
+		g.ended.Store(true)
+	}
 }
 
 // deadline is the read deadline at now after n bytes; byRate says
@@ -62,7 +75,7 @@ func (g *uploadGuard) deadline(now time.Time, n int64) (dl time.Time, byRate boo
 
 func (g *uploadGuard) Read(p []byte) (int, error) {
 	byRate := false
-	if !g.off {
+	if !g.off && !g.ended.Load() {
 		var dl time.Time
 		dl, byRate = g.deadline(time.Now(), g.n)
 		if err := g.rc.SetReadDeadline(dl); err != nil {
@@ -88,7 +101,7 @@ func (g *uploadGuard) Read(p []byte) (int, error) {
 
 // disarm clears the read deadline.
 func (g *uploadGuard) disarm() {
-	if g.armed {
+	if g.armed && !g.ended.Load() {
 		g.armed = false
 		_ = g.rc.SetReadDeadline(time.Time{})
 	}
