@@ -105,6 +105,10 @@ type replayBody struct {
 // it again, with a Content-Length.
 func (rb *replayBody) buffered() bool { return rb != nil && rb.spool != nil && rb.stream == nil }
 
+// readAhead reports whether Sidecar read the body, or its start, before
+// the first try.
+func (rb *replayBody) readAhead() bool { return rb != nil && rb.spool != nil }
+
 // mode names where the body went, for the access log: "memory", "file"
 // or "stream"; "" without a body.
 func (rb *replayBody) mode() string {

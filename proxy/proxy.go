@@ -315,12 +315,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if !p.cookie.KeepUpstream {
 		stripCookie(pr.Out.Header, p.cookie.Name)
 	}
-	if st.body.buffered() {
-		// The app gets the whole body with a Content-Length, and has
-		// nothing to approve: net/http sent the client its 100 Continue.
+	if st.body.readAhead() {
+		// The app has nothing to approve: net/http sent the client its
+		// 100 Continue when Sidecar began reading the body.
 		pr.Out.Header.Del("Expect")
-		if len(pr.Out.Trailer) == 0 { // trailers need chunked
-			pr.Out.TransferEncoding = nil
+		if st.body.buffered() && len(pr.Out.Trailer) == 0 { // trailers need chunked
+			pr.Out.TransferEncoding = nil // the whole body, with a Content-Length
 		}
 	}
 	pr.Out.Header[p.names.session] = []string{st.jwt}

@@ -16,7 +16,7 @@ import (
 // temporary file.
 const (
 	minChunk  = 4 << 10
-	maxChunk  = 64 << 10
+	maxChunk  = 256 << 10
 	fileChunk = 32 << 10
 )
 
