@@ -83,8 +83,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds the request head the proxy's listener reads
 	// (http.Server.MaxHeaderBytes: net/http reads up to 4096 bytes more,
-	// and answers 431 past that itself); the handler enforces an exact
-	// limit below it. Zero means http.DefaultMaxHeaderBytes (1 MiB).
+	// plus on a kept-alive connection what it had read ahead, and answers
+	// 431 past that itself); the handler enforces an exact limit below
+	// it. Zero means http.DefaultMaxHeaderBytes (1 MiB).
 	MaxHeaderBytes int
 	// Admin is the admin API's listener; the zero value serves none.
 	Admin Side
