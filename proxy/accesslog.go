@@ -40,7 +40,10 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	lvl := zerolog.InfoLevel
 	switch {
 	case !st.failed, st.errKind == kindClientGone:
-	case st.errKind == kindReplaced:
+	case st.errKind.clientFault():
+		// What a client sent was refused: its problem, and under an
+		// attack one line per request already.
+	case st.errKind == kindReplaced, st.errKind == kindBufferFull:
 		// A browser's straggler from before a login, refused by design
 		// (or someone replaying an old cookie): worth seeing, not paging.
 		lvl = zerolog.WarnLevel
@@ -80,6 +83,9 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	}
 	if st.badCookie() {
 		e = e.Bool("bad_cookie", true)
+	}
+	if st.bodyIn != nil {
+		e = e.Int64("body_bytes", st.bodyIn.n.Load()).Str("body_buffer", st.body.mode())
 	}
 	if st.dataOmitted {
 		e = e.Bool("session_data_omitted", true)

@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/sidecarproxy/sidecar/sessions"
+)
 
 // Defaults for the zero values of the option structs' fields. They are
 // written only here: the structs' withDefaults methods apply them, and
@@ -71,4 +75,42 @@ const (
 	DefaultRetryTimeout = 15 * time.Second
 	// DefaultRetryBufferBytes is RetryOptions.BufferBytes's default (1 MiB).
 	DefaultRetryBufferBytes = 1 << 20
+
+	// AppServerHeaderBytes is the request head the strictest common app
+	// server accepts at its defaults: Tomcat's maxHttpHeaderSize, 8 KiB
+	// for the request line and all headers together. nginx
+	// (large_client_header_buffers 4 8k) and Apache httpd
+	// (LimitRequestFieldSize 8190) limit each line to about 8 KiB and
+	// accept more in total.
+	AppServerHeaderBytes = 8192
+	// HeaderReserveBytes is what Sidecar adds to a request head besides
+	// the X-Sidecar-Session value: its name and CRLF (21 bytes),
+	// X-Request-Id (48), X-Forwarded-For (at most 60 for one address),
+	// X-Forwarded-Proto (26) and X-Forwarded-Host (20 + the host), with
+	// room for a host of about 300 bytes.
+	HeaderReserveBytes = 512
+	// DefaultMaxHeaderBytes is Limits.MaxHeaderBytes's default (3584):
+	// what is left of AppServerHeaderBytes once Sidecar has added a
+	// session header at the default headers.max_bytes and its other
+	// headers, so that Tomcat at its defaults accepts every request
+	// Sidecar passes on. A desktop browser's request with 2 KB of cookies
+	// is about 2,900 bytes.
+	DefaultMaxHeaderBytes = AppServerHeaderBytes - sessions.DefaultHeaderMaxBytes - HeaderReserveBytes
+	// DefaultBodyReadTimeout is Limits.BodyReadTimeout's default: nginx's
+	// client_body_timeout is 60s, Apache's mod_reqtimeout 20s.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultMinUploadRate is Limits.MinUploadRate's default, in bytes per
+	// second (Apache's mod_reqtimeout uses 500).
+	DefaultMinUploadRate = 1024
+	// DefaultMinUploadGrace is Limits.MinUploadGrace's default.
+	DefaultMinUploadGrace = 10 * time.Second
+	// DefaultBufferMemoryBytes is BufferOptions.MemoryBytes's default
+	// (64 MiB for the whole process).
+	DefaultBufferMemoryBytes = 64 << 20
+	// DefaultBufferDiskBytes is BufferOptions.DiskBytes's default (1 GiB
+	// of temporary files for the whole process).
+	DefaultBufferDiskBytes = 1 << 30
+	// DefaultBufferMaxFileBytes is BufferOptions.MaxFileBytes's default
+	// (128 MiB per request).
+	DefaultBufferMaxFileBytes = 128 << 20
 )

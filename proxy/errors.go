@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -29,19 +30,49 @@ const (
 	kindConflict                         // guarded write lost to another write: 409
 	kindClientBody                       // client sent a broken request body: 400
 	kindReplaced                         // write with a cookie a regenerate moved away: 409
+	kindHeaderTooLarge                   // request head over Limits.MaxHeaderBytes: 431
+	kindBodyTooLarge                     // request body over Limits.MaxBodyBytes: 413
+	kindClientTimeout                    // request body too slow (Limits): 408
+	kindBufferFull                       // no memory or disk left for the body: 503 + Retry-After
 )
 
 var kindNames = [...]string{"upstream", "app_protocol", "store_unavailable", "upstream_timeout", "client_canceled", "no_upstream",
-	"session_lock_timeout", "session_lock_unavailable", "session_conflict", "client_body", "session_replaced"}
+	"session_lock_timeout", "session_lock_unavailable", "session_conflict", "client_body", "session_replaced",
+	"header_too_large", "body_too_large", "client_timeout", "body_buffer_full"}
 
 func (k errorKind) String() string { return kindNames[k] }
+
+// clientFault reports whether the request failed for what the client sent.
+func (k errorKind) clientFault() bool {
+	switch k {
+	case kindClientBody, kindClientTimeout, kindBodyTooLarge, kindHeaderTooLarge:
+		return true
+	}
+	return false
+}
 
 // classify is the one place a failed request's status is decided.
 func classify(r *http.Request, err error) (errorKind, int) {
 	var ne net.Error
 	switch {
+	// A client's request is refused for what it sent even when reading it
+	// ended the request's context (net/http cancels it on any read error):
+	// a client that half-closed after too short a body still reads the
+	// answer.
+	case errors.Is(err, errHeaderTooLarge):
+		return kindHeaderTooLarge, http.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, errBodyTooLarge):
+		return kindBodyTooLarge, http.StatusRequestEntityTooLarge
+	case errors.Is(err, errSlowUpload):
+		return kindClientTimeout, http.StatusRequestTimeout
+	case errors.Is(err, errClientBody) && (r.Context().Err() == nil || errors.Is(err, io.ErrUnexpectedEOF)):
+		// Malformed, or ended early (io.ErrUnexpectedEOF: the client
+		// closed its side); a reset connection is a client gone.
+		return kindClientBody, http.StatusBadRequest
 	case errors.Is(r.Context().Err(), context.Canceled):
 		return kindClientGone, StatusClientClosed
+	case errors.Is(err, errBufferFull):
+		return kindBufferFull, http.StatusServiceUnavailable
 	case errors.Is(err, sessions.ErrBadPatch), errors.Is(err, sessions.ErrBadAction),
 		errors.Is(err, sessions.ErrBadPrincipal), errors.Is(err, sessions.ErrTooLarge),
 		errors.Is(err, errResponseHeaderTooLarge):
@@ -58,8 +89,6 @@ func classify(r *http.Request, err error) (errorKind, int) {
 		return kindConflict, http.StatusConflict
 	case errors.Is(err, sessions.ErrReplaced):
 		return kindReplaced, http.StatusConflict
-	case errors.Is(err, errClientBody): // before timeouts: a client's read timeout is its own
-		return kindClientBody, http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return kindTimeout, http.StatusGatewayTimeout
 	}
@@ -83,6 +112,11 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState,
 	switch kind {
 	case kindStore, kindNoUpstream, kindLockTimeout, kindLockUnavailable:
 		h.Set("Retry-After", p.retryAfter)
+	case kindBufferFull:
+		h.Set("Retry-After", p.retryAfter)
+		h.Set("Connection", "close") // the rest of the body is not read
+	case kindHeaderTooLarge, kindBodyTooLarge, kindClientTimeout, kindClientBody:
+		h.Set("Connection", "close") // the rest of the body is not read
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n"))

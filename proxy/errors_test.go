@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,15 @@ func TestClassify(t *testing.T) {
 		{"lock backend down", live, fmt.Errorf("%w: x", errLockUnavailable), kindLockUnavailable, 503},
 		{"guarded write lost", live, fmt.Errorf("apply: %w", sessions.ErrConflict), kindConflict, 409},
 		{"write with a replaced cookie", live, fmt.Errorf("refusing: %w", sessions.ErrReplaced), kindReplaced, 409},
+		{"request head too large", live, fmt.Errorf("%w: 5000 bytes", errHeaderTooLarge), kindHeaderTooLarge, 431},
+		{"body too large", live, fmt.Errorf("%w: %w", errClientBody, errBodyTooLarge), kindBodyTooLarge, 413},
+		{"slow upload, whose timeout ended the context", gone,
+			fmt.Errorf("%w: %w: %w", errClientBody, errSlowUpload, &net.OpError{Op: "read", Err: timeoutErr{}}), kindClientTimeout, 408},
+		{"malformed body", live, fmt.Errorf("%w: %w", errClientBody, errors.New("malformed chunked encoding")), kindClientBody, 400},
+		{"body ended early, client half-closed", gone, fmt.Errorf("%w: %w", errClientBody, io.ErrUnexpectedEOF), kindClientBody, 400},
+		{"body cut by a reset", gone, fmt.Errorf("%w: %w", errClientBody, &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}),
+			kindClientGone, StatusClientClosed},
+		{"no room for the body", live, fmt.Errorf("%w: disk", errBufferFull), kindBufferFull, 503},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,9 @@
 // answer, 409 for a write refused because the session changed under it (a
 // lost version guard, or a cookie a regenerate moved away:
 // sessions.ErrReplaced), 499 (logged only) when the client went away. A
-// refused write withholds the app's response, Set-Cookie included.
+// refused write withholds the app's response, Set-Cookie included. A
+// request refused for what the client sent gets 431, 413, 408 or 400, and
+// one whose body finds no room to be buffered 503 (see Limits).
 package proxy
 
 import (
@@ -81,6 +83,9 @@ type Options struct {
 	// Secure. nil, the default, trusts nobody: every client's forwarding
 	// headers are replaced with its own connection's address and scheme.
 	TrustedProxies TrustedProxies
+	// Limits bound request heads and bodies, and the memory and disk
+	// that bodies waiting for an upstream may hold.
+	Limits Limits
 	// Cookie describes the session cookie.
 	Cookie CookieOptions
 	// Locking serialises each session's requests; off without a Locker.
@@ -110,6 +115,8 @@ type Proxy struct {
 	trusted    TrustedProxies
 	cookie     CookieOptions
 	locking    Locking
+	limits     Limits       // Options.Limits with defaults
+	buffers    *bodyBuffers // the budgets of Limits.Buffer
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
@@ -151,7 +158,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	limits := o.Limits.withDefaults()
 	p := &Proxy{
+		limits:     limits,
+		buffers:    newBodyBuffers(limits.Buffer),
 		manager:    o.Manager,
 		header:     o.Header,
 		names:      newNames(o.Prefix),
@@ -197,6 +207,18 @@ type reqState struct {
 	err       error
 
 	dataOmitted bool // the session header left the data out (headers.max_bytes)
+
+	body   *replayBody  // the request body, read before anything else (body.go)
+	bodyIn *bodyCounter // counts what the client sent of it
+	guard  *uploadGuard // its read deadlines, or nil
+}
+
+// requestBody is the body ServeHTTP read, or nil.
+func (st *reqState) requestBody() *replayBody {
+	if st == nil {
+		return nil
+	}
+	return st.body
 }
 
 func (st *reqState) outcome() string {
@@ -238,7 +260,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{start: p.clock(), id: newRequestID()}
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
+	defer st.releaseBody() // on every path, panics included
 
+	if err := p.limits.checkRequest(r); err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
+	if err := p.readBody(w, r, st); err != nil {
+		p.writeError(&st.sw, r, st, err)
+		return
+	}
 	st.spoofed = p.names.stripPrefixed(r.Header) + stripEdge(r.Header, p.underscore)
 	if len(r.Trailer) > 0 {
 		st.spoofed += p.names.stripPrefixed(r.Trailer) + stripEdge(r.Trailer, p.underscore)
@@ -299,6 +330,14 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if !p.cookie.KeepUpstream {
 		stripCookie(pr.Out.Header, p.cookie.Name)
+	}
+	if st.body.readAhead() {
+		// The app has nothing to approve: net/http sent the client its
+		// 100 Continue when Sidecar began reading the body.
+		pr.Out.Header.Del("Expect")
+		if st.body.buffered() && len(pr.Out.Trailer) == 0 { // trailers need chunked
+			pr.Out.TransferEncoding = nil // the whole body, with a Content-Length
+		}
 	}
 	pr.Out.Header[p.names.session] = []string{st.jwt}
 	pr.Out.Header["X-Request-Id"] = []string{st.id}
@@ -370,6 +409,10 @@ func (t *trailerScrub) Read(b []byte) (int, error) {
 
 // Pool is the upstream pool the proxy uses.
 func (p *Proxy) Pool() *Pool { return p.pool }
+
+// BufferStats reports the memory and temporary files that request bodies
+// hold now.
+func (p *Proxy) BufferStats() BufferStats { return p.buffers.stats() }
 
 // Close stops the pool's goroutines when New built the pool.
 func (p *Proxy) Close() error {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +40,11 @@ import (
 // instant between that check and reading the request; apps that fail
 // their health check briefly before closing (a lame-duck period), or a
 // drain before the restart, avoid even that.
+//
+// A request body is replayed from where it was buffered whole, in memory
+// or in its temporary file (see Limits). A body too large for both is
+// streamed, and a request with one is retried only while no byte of its
+// body was read.
 type RetryOptions struct {
 	// Attempts is the total number of tries; 0 means DefaultRetryAttempts
 	// (3), 1 never retries.
@@ -48,10 +52,11 @@ type RetryOptions struct {
 	// Timeout bounds the whole request until response headers, across
 	// tries; 0 means DefaultRetryTimeout (15s). Passing it answers 504.
 	Timeout time.Duration
-	// BufferBytes: request bodies up to this size are buffered so they can
-	// be replayed; 0 means DefaultRetryBufferBytes (1 MiB), negative never
-	// buffers. A larger body is
-	// retried only if not one byte of it was sent.
+	// BufferBytes is how much of a request body is held in memory, so that
+	// it can be replayed; 0 means DefaultRetryBufferBytes (1 MiB),
+	// negative: none. Behind a Proxy the rest goes to a temporary file (see
+	// Limits), and is replayable too; what passes both is streamed, and a
+	// streamed body is retried only if not one byte of it was read.
 	BufferBytes int64
 }
 
@@ -96,9 +101,12 @@ type poolTransport struct {
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := stateFrom(req.Context())
 	retry := t.pool.state.Load().opts.Retry // one generation for the whole request
-	body, err := newReplayBody(req, retry.BufferBytes)
-	if err != nil {
-		return nil, err
+	body := st.requestBody()
+	if body == nil { // not through a Proxy, which reads it first
+		var err error
+		if body, err = memoryBody(req, retry.BufferBytes); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	budget := time.AfterFunc(retry.Timeout, func() { cancel(errRetryBudget) })
@@ -269,88 +277,6 @@ func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
 		},
 	}
 }
-
-// replayBody gives each try its own view of the request body: a fresh
-// reader over the buffered bytes, or for a body too large to buffer the one
-// stream, usable again only while no byte of it has been read.
-type replayBody struct {
-	buf    []byte // the whole body, when it fit
-	stream *onceBody
-	none   bool
-}
-
-func newReplayBody(req *http.Request, limit int64) (*replayBody, error) {
-	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
-		return &replayBody{none: true}, nil
-	}
-	if limit < 0 || req.ContentLength > limit {
-		return &replayBody{stream: &onceBody{r: req.Body}}, nil
-	}
-	var b bytes.Buffer
-	if req.ContentLength > 0 {
-		b.Grow(int(req.ContentLength))
-	}
-	n, err := io.Copy(&b, io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errClientBody, err)
-	}
-	if n > limit { // chunked and larger than the limit: stream the rest
-		return &replayBody{stream: &onceBody{r: io.MultiReader(bytes.NewReader(b.Bytes()), req.Body)}}, nil
-	}
-	return &replayBody{buf: b.Bytes()}, nil
-}
-
-// attempt returns the Body, GetBody and ContentLength for one try.
-func (rb *replayBody) attempt(req *http.Request) (io.ReadCloser, func() (io.ReadCloser, error), int64) {
-	switch {
-	case rb.none:
-		return req.Body, nil, req.ContentLength
-	case rb.stream != nil:
-		return rb.stream, nil, req.ContentLength
-	}
-	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(rb.buf)), nil }
-	body, _ := get()
-	return body, get, int64(len(rb.buf))
-}
-
-func (rb *replayBody) replayable() bool {
-	return rb.stream == nil || !rb.stream.read.Load()
-}
-
-// clientErr returns the error reading the streamed body from the client
-// failed with, or nil: a try that failed with it failed for the client's
-// fault, not the upstream's.
-func (rb *replayBody) clientErr() error {
-	if rb.stream == nil {
-		return nil
-	}
-	if e := rb.stream.err.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
-
-// onceBody passes a stream through, remembering whether any byte was read
-// and the first read error other than io.EOF; Close is left to the server,
-// so a failed try does not end it.
-type onceBody struct {
-	r    io.Reader
-	read atomic.Bool
-	err  atomic.Pointer[error]
-}
-
-func (o *onceBody) Read(p []byte) (int, error) {
-	n, err := o.r.Read(p)
-	if n > 0 {
-		o.read.Store(true)
-	}
-	if err != nil && err != io.EOF {
-		o.err.CompareAndSwap(nil, &err)
-	}
-	return n, err
-}
-
-func (o *onceBody) Close() error { return nil }
 
 // onClose wraps a response body so done runs once when it is closed,
 // keeping io.ReadWriteCloser for 101 Switching Protocols responses (the

@@ -83,6 +83,12 @@ type Options struct {
 	// ShutdownTimeout bounds Shutdown's drain. Zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// MaxHeaderBytes bounds the request head the proxy's listener reads
+	// (http.Server.MaxHeaderBytes: net/http reads up to 4096 bytes more,
+	// plus on a kept-alive connection what it had read ahead, and answers
+	// 431 past that itself); the handler enforces an exact limit below
+	// it. Zero means http.DefaultMaxHeaderBytes (1 MiB).
+	MaxHeaderBytes int
 	// Admin is the admin API's listener; the zero value serves none.
 	Admin Side
 	// Locks is the app lock service's listener; the zero value serves
@@ -223,6 +229,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 		TLSConfig:         s.opts.TLSConfig,
 		ErrorLog:          log.New(errorLog{s.log}, "", 0),
 		ConnState:         s.conns.ConnState,

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +208,27 @@ func TestHandoverBetweenServers(t *testing.T) {
 	assert.Equal(t, "new-admin", body)
 	_, body = get(t, client, "http://"+next.PlainHTTPAddr()+"/")
 	assert.Equal(t, "new-plain", body)
+}
+
+// TestMaxHeaderBytes: net/http refuses a head past MaxHeaderBytes plus its
+// own 4096 bytes of slack with 431 before the handler runs (the proxy
+// enforces its exact limit below that). On a kept-alive connection what
+// net/http read ahead of the next request slips past the count, so each
+// request here has a connection of its own.
+func TestMaxHeaderBytes(t *testing.T) {
+	var reached atomic.Int64
+	s := start(t, server.Options{MaxHeaderBytes: 1024, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached.Add(1)
+	})})
+	for pad, want := range map[int]int{2000: http.StatusOK, 1024 + 4096 + 1: http.StatusRequestHeaderFieldsTooLarge} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+s.Addr()+"/", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Pad", strings.Repeat("p", pad))
+		req.Close = true
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "a %d-byte header", pad)
+	}
+	assert.Equal(t, int64(1), reached.Load())
 }

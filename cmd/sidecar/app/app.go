@@ -133,6 +133,9 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 	if err != nil {
 		return server.Options{}, err
 	}
+	if err := checkTempDir(c.Limits.Buffer); err != nil {
+		return server.Options{}, err
+	}
 	edge, err := m.buildEdge(preflight, storeRedis)
 	if err != nil {
 		return server.Options{}, err
@@ -146,6 +149,7 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
 		IdleTimeout:       c.Server.IdleTimeout,
 		ShutdownTimeout:   c.Server.ShutdownTimeout,
+		MaxHeaderBytes:    c.Limits.MaxHeaderBytes, // the proxy enforces it exactly
 		HandoverSocket:    c.Server.HandoverSocket,
 		Logger:            m.log,
 	}
@@ -299,6 +303,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 			Persistent:   c.Session.CookiePersistent,
 			KeepUpstream: !c.Session.StripCookie,
 		},
+		Limits:     limitsOptions(c.Limits),
 		Transport:  transport,
 		RetryAfter: c.Store.RetryAfter,
 		Logger:     m.log.With().Str("log", "access").Logger(),

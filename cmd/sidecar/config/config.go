@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/sidecarproxy/sidecar/lock"
@@ -27,6 +28,7 @@ type Config struct {
 	// defaultUpstream (weight 1).
 	Upstreams []Upstream    `koanf:"upstreams"`
 	Server    ServerConfig  `koanf:"server"`
+	Limits    LimitsConfig  `koanf:"limits"`
 	Proxy     ProxyConfig   `koanf:"proxy"`
 	Store     StoreConfig   `koanf:"store"`
 	Session   SessionConfig `koanf:"session"`
@@ -359,6 +361,18 @@ func Default() Config {
 			IdleTimeout:       server.DefaultIdleTimeout,
 			ShutdownTimeout:   server.DefaultShutdownTimeout,
 			TrustedProxies:    TrustedProxies{},
+		},
+		Limits: LimitsConfig{
+			MaxHeaderBytes:  proxy.DefaultMaxHeaderBytes,
+			BodyReadTimeout: proxy.DefaultBodyReadTimeout,
+			MinUploadRate:   proxy.DefaultMinUploadRate,
+			MinUploadGrace:  proxy.DefaultMinUploadGrace,
+			Buffer: BodyBufferConfig{
+				MemoryBytes:  proxy.DefaultBufferMemoryBytes,
+				DiskBytes:    proxy.DefaultBufferDiskBytes,
+				MaxFileBytes: proxy.DefaultBufferMaxFileBytes,
+				TempDir:      os.TempDir(),
+			},
 		},
 		Proxy: ProxyConfig{
 			DialTimeout:           proxy.DefaultDialTimeout,

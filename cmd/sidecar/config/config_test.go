@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -44,6 +45,15 @@ func TestDefault(t *testing.T) {
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 30 * time.Second},
 		{"server.handover_socket", c.Server.HandoverSocket, ""},
 		{"server.trusted_proxies", c.Server.TrustedProxies, TrustedProxies{}},
+		{"limits.max_header_bytes", c.Limits.MaxHeaderBytes, 3584},
+		{"limits.max_body_bytes", c.Limits.MaxBodyBytes, int64(0)},
+		{"limits.body_read_timeout", c.Limits.BodyReadTimeout, 30 * time.Second},
+		{"limits.min_upload_rate", c.Limits.MinUploadRate, int64(1024)},
+		{"limits.min_upload_grace", c.Limits.MinUploadGrace, 10 * time.Second},
+		{"limits.buffer.memory_bytes", c.Limits.Buffer.MemoryBytes, int64(64 << 20)},
+		{"limits.buffer.disk_bytes", c.Limits.Buffer.DiskBytes, int64(1 << 30)},
+		{"limits.buffer.max_file_bytes", c.Limits.Buffer.MaxFileBytes, int64(128 << 20)},
+		{"limits.buffer.temp_dir", c.Limits.Buffer.TempDir, os.TempDir()},
 		{"proxy.dial_timeout", c.Proxy.DialTimeout, 5 * time.Second},
 		{"proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout, 60 * time.Second},
 		{"proxy.idle_conn_timeout", c.Proxy.IdleConnTimeout, 90 * time.Second},

@@ -86,9 +86,13 @@ type RetryConfig struct {
 	// Timeout bounds a request across all its tries, until the response
 	// headers arrive. Default 15s.
 	Timeout time.Duration `koanf:"timeout"`
-	// BufferBytes is the largest request body buffered so that it can be
-	// sent again; a larger body is retried only when none of it was sent.
-	// 0 buffers nothing. Default 1048576 (1 MiB).
+	// BufferBytes is how much of one request body is held in memory,
+	// within limits.buffer.memory_bytes for all bodies; the rest goes to a
+	// temporary file (see [BodyBufferConfig]). A body buffered whole, in
+	// memory or on disk, can be sent again; a larger one is retried only
+	// when none of it was sent. 0: none in memory (with
+	// limits.buffer.max_file_bytes 0 too, bodies are streamed). Default
+	// 1048576 (1 MiB).
 	BufferBytes int `koanf:"buffer_bytes"`
 }
 

@@ -76,7 +76,7 @@ func fieldAt(v reflect.Value, key string) reflect.Value {
 //
 //   - applied: keys a running Sidecar applies on SIGHUP (see
 //     [Config.Reload], which copies them);
-//   - needRestart: every other key (listen, server.*, the proxy's timeouts
+//   - needRestart: every other key (listen, server.*, limits.*, the proxy's timeouts
 //     and pool size, store.*, session.* with session.lock.*, locks.*,
 //     headers.*, admin.*, lock_service.*, log.format, tls.*), which keeps
 //     its old value until Sidecar is restarted.

@@ -70,6 +70,7 @@ func (c Config) Validate() error {
 	p.positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
 	c.validateHandover(&p)
 	c.Server.TrustedProxies.validate(&p, "server.trusted_proxies")
+	c.Limits.validate(&p)
 
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)

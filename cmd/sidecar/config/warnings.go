@@ -23,6 +23,9 @@ import (
 // And a back-end TLS section in use with insecure_skip_verify
 // (store.redis.tls, locks.redlock_tls, proxy.upstream_tls), or
 // proxy.upstream_tls set while no upstream is https://.
+//
+// And limits.max_header_bytes raised past what Tomcat accepts by default
+// next to a session header of headers.max_bytes.
 func (c Config) Warnings() []string {
 	var out []string
 	if w := c.sessionSizeWarning(); w != "" {
@@ -32,7 +35,11 @@ func (c Config) Warnings() []string {
 		out = append(out, w)
 	}
 	out = append(out, c.tlsWarnings()...)
-	return append(out, c.backendTLSWarnings()...)
+	out = append(out, c.backendTLSWarnings()...)
+	if w := c.headLimitWarning(); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
 func (c Config) sessionSizeWarning() string {
