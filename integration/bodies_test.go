@@ -102,14 +102,6 @@ func acceptedConns(t *testing.T, port int) (established, drained int) {
 	return established, drained
 }
 
-func portOf(t *testing.T, addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	n, err := strconv.Atoi(p)
-	require.NoError(t, err)
-	return n
-}
-
 // TestHalfSentUploadsPinLittleMemory pins issue 10's "memory pinned by idle
 // uploads": 200 connections that announced a 1 MiB body and sent one byte
 // grew Sidecar's RSS from 12 to 219 MiB, since each reserved its whole
@@ -211,7 +203,7 @@ func TestHalfSentUploadsAreCut(t *testing.T) {
 	})
 	wg.Wait()
 	assert.Equal(t, total, got408.Load(), "each got 408 Request Timeout")
-	acc := sc.access()
+	acc := sc.waitAccess(int(total))
 	assert.Equal(t, int(total), acc.ByStatus[http.StatusRequestTimeout], "%s", acc)
 	var idleCut, rateCut int
 	for _, e := range acc.Errors {
@@ -258,7 +250,7 @@ func TestBrokenUploadsGet400(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 		})
 	}
-	acc := sc.access()
+	acc := sc.waitAccess(3)
 	assert.Equal(t, 3, acc.ByStatus[http.StatusBadRequest], "%s", acc)
 	assert.Zero(t, acc.ByStatus[http.StatusOK]+acc.ByStatus[http.StatusBadGateway], "%s", acc)
 	assert.Zero(t, app.served(), "the app received none of them")

@@ -1,16 +1,24 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 // serverVars is a PHP app that reports what it finds in $_SERVER for the
@@ -86,4 +94,37 @@ func TestUnderscoreSpellingsNeverReachPHP(t *testing.T) {
 		"HTTP_X_FORWARDED_HOST":  req.URL.Host,
 		"HTTP_FORWARDED":         `for=127.0.0.1;host="` + req.URL.Host + `";proto=http`,
 	}, got, "PHP sees Sidecar's forwarding headers and nothing the client spelled with '_' or '.'")
+}
+
+// TestH2CUpgradeNeverReachesApp pins issue 10's h2c finding on the shipped
+// defaults with a real h2c-capable app (golang.org/x/net/http2/h2c, which
+// switches to HTTP/2 on "Upgrade: h2c" as Java and Node servers do): a
+// client asking for h2c through Sidecar gets a plain HTTP/1.1 answer, and
+// the app sees a plain HTTP/1.1 request without Upgrade, so it never
+// switches and no request inside a tunnel can bypass Sidecar.
+func TestH2CUpgradeNeverReachesApp(t *testing.T) {
+	seen := make(chan string, 4)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- fmt.Sprintf("%s upgrade=%q", r.Proto, r.Header.Get("Upgrade"))
+		_, _ = io.WriteString(w, "plain")
+	})
+	app := httptest.NewServer(h2c.NewHandler(h, &http2.Server{}))
+	t.Cleanup(app.Close)
+	m, _ := startSidecar(t, baseConfig(app.URL))
+
+	c, err := net.Dial("tcp", m.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(requestTimeout)))
+	_, err = io.WriteString(c, "GET /h2c HTTP/1.1\r\nHost: app\r\n"+
+		"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "no 101: the upgrade was refused")
+	assert.Equal(t, "HTTP/1.1", resp.Proto)
+	assert.Equal(t, "plain", string(body))
+	assert.Equal(t, `HTTP/1.1 upgrade=""`, receive(t, seen, "the app's request"))
 }

@@ -209,6 +209,19 @@ func (s *sidecarProc) access() accessSummary {
 	return sum
 }
 
+// waitAccess waits until the access log has at least n entries, and
+// returns its summary: a client has its answer before Sidecar writes the
+// line for it.
+func (s *sidecarProc) waitAccess(n int) accessSummary {
+	s.t.Helper()
+	var sum accessSummary
+	waitUntil(s.t, fmt.Sprintf("%d access-log entries", n), func() (bool, string) {
+		sum = s.access()
+		return sum.Requests >= n, sum.String()
+	})
+	return sum
+}
+
 func (a accessSummary) String() string {
 	return fmt.Sprintf("%d requests, by status %v, by upstream %v, %d retried on another upstream, %d errors",
 		a.Requests, a.ByStatus, a.ByUpstream, a.Retried, len(a.Errors))
