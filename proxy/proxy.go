@@ -95,6 +95,9 @@ type Options struct {
 	Logger zerolog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Observer is told of every request, for metrics; nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Proxy is the session-aware reverse proxy. It is an http.Handler.
@@ -113,6 +116,7 @@ type Proxy struct {
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
+	observer   Observer
 
 	omitted omitLog // headerbudget.go
 }
@@ -165,6 +169,7 @@ func New(o Options) (*Proxy, error) {
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
 		log:        o.Logger,
 		clock:      o.Clock,
+		observer:   o.Observer,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -197,6 +202,11 @@ type reqState struct {
 	err       error
 
 	dataOmitted bool // the session header left the data out (headers.max_bytes)
+
+	// For the Observer (observer.go).
+	expired       bool      // the cookie verified, its session was not found
+	upstreamStart time.Time // when the request went to the pool; zero without an Observer
+	upstreamTime  time.Duration
 }
 
 func (st *reqState) outcome() string {
@@ -238,6 +248,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{start: p.clock(), id: newRequestID()}
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
+	defer p.observe(st)
 
 	st.spoofed = p.names.stripPrefixed(r.Header) + stripEdge(r.Header, p.underscore)
 	if len(r.Trailer) > 0 {
@@ -258,6 +269,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}
+	st.expired = sess.Verified() && sess.Record() == nil && !sess.Replaced()
 	if err := p.signHeader(st); err != nil {
 		p.writeError(&st.sw, r, st, err)
 		return
@@ -302,10 +314,14 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header[p.names.session] = []string{st.jwt}
 	pr.Out.Header["X-Request-Id"] = []string{st.id}
+	if p.observer != nil {
+		st.upstreamStarted()
+	}
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
+	st.upstreamDone()
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -381,6 +397,7 @@ func (p *Proxy) Close() error {
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	st.upstreamDone()
 	p.writeError(w, r, st, err)
 }
 
