@@ -32,6 +32,9 @@ func (c Config) Warnings() []string {
 		out = append(out, w)
 	}
 	out = append(out, c.tlsWarnings()...)
+	if w := c.OpsWarning(); w != "" {
+		out = append(out, w)
+	}
 	return append(out, c.backendTLSWarnings()...)
 }
 
