@@ -27,8 +27,12 @@ type poolCollector struct {
 // upstream sidecar_upstream_healthy, _draining, _in_flight,
 // _ejections_total, _served_total and _failures_total, and
 // sidecar_pool_panic_mode and sidecar_pool_available_upstreams. Call it
-// once.
+// once. The request metrics of the upstreams pool has now are created at
+// zero, so that they are scraped before the first request.
 func (m *Metrics) WatchPool(pool PoolState) {
+	for _, s := range pool.States() {
+		m.series(s.Name)
+	}
 	up := []string{"upstream"}
 	m.reg.MustRegister(&poolCollector{
 		pool: pool,
