@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sidecarproxy/sidecar/sessions"
@@ -83,7 +84,7 @@ func (h *Handler) record(err error, now time.Time) {
 	if s.up {
 		s.reached, s.err = true, ""
 	} else {
-		s.err = err.Error()
+		s.err = strings.ReplaceAll(err.Error(), "\n", "; ") // errors.Join's lines
 	}
 	if first || was != s.up {
 		s.since = now

@@ -1,8 +1,8 @@
 // Package server runs Sidecar's listeners: the proxy's http.Server and the
-// side servers (the admin API, the lock service and the plain-HTTP
-// listener next to a TLS proxy), with connection tracking, draining,
-// graceful Shutdown and the zero-downtime listener hand-over of package
-// handover.
+// side servers (the admin API, the lock service, the plain-HTTP
+// listener next to a TLS proxy and the operations listener), with
+// connection tracking, draining, graceful Shutdown and the zero-downtime
+// listener hand-over of package handover.
 //
 // It knows nothing of configuration files: a Server is built from plain
 // Go values (Options) by cmd/sidecar/app, and tests start it on ":0"
