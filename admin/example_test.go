@@ -39,7 +39,7 @@ func ExampleNew() {
 	fmt.Print(resp.Status, " ", string(body))
 	fmt.Println(pool.States()[0].State)
 	// Output:
-	// 200 OK {"name":"app1","url":"http://127.0.0.1:8081","weight":1,"state":"draining","healthy":true,"draining":true,"ejected":false,"in_flight":0,"served":0,"failures":0}
+	// 200 OK {"name":"app1","url":"http://127.0.0.1:8081","weight":1,"state":"draining","healthy":true,"draining":true,"ejected":false,"in_flight":0,"served":0,"failures":0,"ejections":0}
 	// draining
 }
 

@@ -36,6 +36,7 @@ type Backend struct {
 	inflight     atomic.Int64
 	served       atomic.Uint64
 	failures     atomic.Uint64
+	ejected      atomic.Uint64 // ejections, re-ejections after a failed probe included
 	stop         chan struct{} // closed when the backend leaves the pool
 	healthStop   chan struct{} // closes this backend's health loop; guarded by Pool.mu
 }
@@ -67,7 +68,14 @@ type State struct {
 	InFlight int64  `json:"in_flight"`
 	Served   uint64 `json:"served"`
 	Failures uint64 `json:"failures"`
+	// Ejections counts the times it was ejected, re-ejections after a
+	// failed probe included.
+	Ejections uint64 `json:"ejections"`
 }
+
+// Available reports whether the upstream may take a new request: it is
+// healthy, not ejected and not draining (State "up").
+func (s State) Available() bool { return s.State == "up" }
 
 func (b *Backend) state(now time.Time) State {
 	s := State{
@@ -80,6 +88,8 @@ func (b *Backend) state(now time.Time) State {
 		InFlight: b.inflight.Load(),
 		Served:   b.served.Load(),
 		Failures: b.failures.Load(),
+
+		Ejections: b.ejected.Load(),
 	}
 	switch {
 	case s.Draining:

@@ -74,7 +74,7 @@ func drive(b *testing.B, c *http.Client, base, path, cookie string) {
 	}
 }
 
-func benchSidecar(b *testing.B, store sessions.Store, app *url.URL) (base, cookie string) {
+func benchSidecar(b *testing.B, store sessions.Store, app *url.URL, mods ...func(*proxy.Options)) (base, cookie string) {
 	b.Helper()
 	signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
 	require.NoError(b, err)
@@ -82,10 +82,14 @@ func benchSidecar(b *testing.B, store sessions.Store, app *url.URL) (base, cooki
 	require.NoError(b, err)
 	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(headerSecret)})
 	require.NoError(b, err)
-	p, err := proxy.New(proxy.Options{
+	opts := proxy.Options{
 		Upstreams: []proxy.Upstream{{Name: "app", URL: app}},
 		Manager:   m, Header: hdr, Logger: zerolog.Nop(),
-	})
+	}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	p, err := proxy.New(opts)
 	require.NoError(b, err)
 	srv := httptest.NewServer(p)
 	b.Cleanup(srv.Close)

@@ -99,6 +99,7 @@ func (p *Pool) eject(b *Backend, pa Passive, now time.Time) time.Duration {
 		d *= 2
 	}
 	d = min(d, pa.Cooldown)
+	b.ejected.Add(1)
 	b.ejectedUntil.Store(now.Add(d).UnixNano())
 	return d
 }
@@ -179,6 +180,10 @@ func (p *Pool) panicMode(st *poolState) bool {
 	}
 	return p.setPanic(live > 0 && avail*100 < st.opts.PanicThreshold*live, avail, live, st.opts.PanicThreshold)
 }
+
+// Panicking reports whether the pool is in panic mode now (see
+// PoolOptions.PanicThreshold).
+func (p *Pool) Panicking() bool { return p.panicMode(p.state.Load()) }
 
 func (p *Pool) setPanic(on bool, avail, live, threshold int) bool {
 	was := p.panicking.Load()

@@ -100,6 +100,9 @@ type Options struct {
 	Logger zerolog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Observer is told of every request, for metrics; nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Proxy is the session-aware reverse proxy. It is an http.Handler.
@@ -120,6 +123,7 @@ type Proxy struct {
 	retryAfter string
 	log        zerolog.Logger
 	clock      func() time.Time
+	observer   Observer
 
 	omitted omitLog // headerbudget.go
 }
@@ -175,6 +179,7 @@ func New(o Options) (*Proxy, error) {
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
 		log:        o.Logger,
 		clock:      o.Clock,
+		observer:   o.Observer,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -211,6 +216,11 @@ type reqState struct {
 	body   *replayBody  // the request body, read before anything else (body.go)
 	bodyIn *bodyCounter // counts what the client sent of it
 	guard  *uploadGuard // its read deadlines, or nil
+
+	// For the Observer (observer.go).
+	expired       bool      // the cookie verified, its session was not found
+	upstreamStart time.Time // when the request went to the pool; zero without an Observer
+	upstreamTime  time.Duration
 }
 
 // requestBody is the body ServeHTTP read, or nil.
@@ -261,6 +271,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
 	defer st.releaseBody() // on every path, panics included
+	defer p.observe(st)
 
 	if err := p.limits.checkRequest(r); err != nil {
 		p.writeError(&st.sw, r, st, err)
@@ -289,6 +300,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}
+	st.expired = sess.Verified() && sess.Record() == nil && !sess.Replaced()
 	if err := p.signHeader(st); err != nil {
 		p.writeError(&st.sw, r, st, err)
 		return
@@ -341,10 +353,14 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header[p.names.session] = []string{st.jwt}
 	pr.Out.Header["X-Request-Id"] = []string{st.id}
+	if p.observer != nil {
+		st.upstreamStarted()
+	}
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
+	st.upstreamDone()
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -424,6 +440,7 @@ func (p *Proxy) Close() error {
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	st.upstreamDone()
 	p.writeError(w, r, st, err)
 }
 

@@ -1,8 +1,8 @@
 // Package server runs Sidecar's listeners: the proxy's http.Server and the
-// side servers (the admin API, the lock service and the plain-HTTP
-// listener next to a TLS proxy), with connection tracking, draining,
-// graceful Shutdown and the zero-downtime listener hand-over of package
-// handover.
+// side servers (the admin API, the lock service, the plain-HTTP
+// listener next to a TLS proxy and the operations listener), with
+// connection tracking, draining, graceful Shutdown and the zero-downtime
+// listener hand-over of package handover.
 //
 // It knows nothing of configuration files: a Server is built from plain
 // Go values (Options) by cmd/sidecar/app, and tests start it on ":0"
@@ -61,6 +61,7 @@ const (
 	listenerAdmin = "admin"
 	listenerLocks = "locks"
 	listenerPlain = "plain_http"
+	listenerOps   = "ops"
 )
 
 // Options configures a Server. Only Handler is required; every other zero
@@ -99,6 +100,9 @@ type Options struct {
 	// zero value serves none. It is drained and handed over like the
 	// others.
 	PlainHTTP Side
+	// Ops is the operations listener (probes and metrics); the zero value
+	// serves none. It is drained and handed over like the others.
+	Ops Side
 	// HandoverSocket, when set, is the unix socket path through which a
 	// new process takes the listeners over (and through which this one
 	// takes them from a running one at Run). Empty disables hand-over.
@@ -128,6 +132,7 @@ type Server struct {
 	ln, rawLn      net.Listener // rawLn is the TCP listener under any TLS wrapper
 	admin, locks   *sideServer
 	plain          *sideServer    // Options.PlainHTTP
+	ops            *sideServer    // Options.Ops
 	served         chan struct{}  // closed when the proxy's serve loop returned
 	handlers       sync.WaitGroup // requests being served, upgraded ones included
 	base           context.Context
@@ -222,6 +227,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if s.plain != nil {
 		opened = append(opened, s.plain.ln)
 	}
+	if s.ops, err = s.openSide(s.opts.Ops, inherited[listenerOps], "ops.listen"); err != nil {
+		return err
+	}
+	if s.ops != nil {
+		opened = append(opened, s.ops.ln)
+	}
 
 	s.base, s.cutoff = context.WithCancel(context.Background())
 	s.proxy = &http.Server{
@@ -239,6 +250,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.serveSide("admin", s.admin)
 	s.serveSide("lock_service", s.locks)
 	s.serveSide("http_listen", s.plain)
+	s.serveSide("ops", s.ops)
 	s.log.Info().Str("listen", s.ln.Addr().String()).Bool("tls", s.opts.TLSConfig != nil).
 		Bool("inherited", hc != nil).Msg("sidecar serving")
 	if hc != nil {
@@ -299,6 +311,9 @@ func (s *Server) offerHandover() error {
 	if s.plain != nil {
 		lns[listenerPlain] = s.plain.ln
 	}
+	if s.ops != nil {
+		lns[listenerOps] = s.ops.ln
+	}
 	stop, err := handover.Serve(s.opts.HandoverSocket, lns, s.stopAccepting,
 		func() { s.handedOverOnce.Do(func() { close(s.handedOver) }) },
 		s.log.With().Str("log", "handover").Logger())
@@ -351,6 +366,9 @@ func (s *Server) AdminAddr() string { return s.admin.addr() }
 
 // LockServiceAddr is the lock service's address, or "" when it is off.
 func (s *Server) LockServiceAddr() string { return s.locks.addr() }
+
+// OpsAddr is the operations listener's address, or "" when it is off.
+func (s *Server) OpsAddr() string { return s.ops.addr() }
 
 func (ss *sideServer) addr() string {
 	if ss == nil {
@@ -440,7 +458,7 @@ func (s *Server) stopAccepting() {
 		s.accepting.Store(false)
 		s.draining.Store(true)
 		_ = s.ln.Close()
-		for _, ss := range []*sideServer{s.admin, s.locks, s.plain} {
+		for _, ss := range []*sideServer{s.admin, s.locks, s.plain, s.ops} {
 			if ss != nil {
 				_ = ss.ln.Close()
 			}
@@ -472,7 +490,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	for _, ss := range []*sideServer{s.admin, s.locks, s.plain} {
+	for _, ss := range []*sideServer{s.admin, s.locks, s.plain, s.ops} {
 		if ss != nil {
 			defer func() { _ = ss.srv.Close() }()
 		}

@@ -47,6 +47,7 @@ type Main struct {
 	locker    *lock.Locker
 	srv       *server.Server
 	acme      *acmeCerts     // nil without tls.acme; started once listening
+	ops       opsParts       // metrics and probes (ops.go); zero without ops.listen
 	closers   []func() error // run in reverse order by closeAll
 	closeOnce sync.Once
 }
@@ -126,6 +127,7 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 		return server.Options{}, err
 	}
 	m.store = store
+	m.instrumentStore()
 	if err := m.openLocker(storeRedis); err != nil {
 		return server.Options{}, err
 	}
@@ -157,6 +159,9 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 		return server.Options{}, err
 	}
 	if opts.Locks, err = m.lockServiceSide(); err != nil {
+		return server.Options{}, err
+	}
+	if opts.Ops, err = m.opsSide(preflight); err != nil {
 		return server.Options{}, err
 	}
 	return opts, nil
@@ -307,6 +312,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		Transport:  transport,
 		RetryAfter: c.Store.RetryAfter,
 		Logger:     m.log.With().Str("log", "access").Logger(),
+		Observer:   m.observer(),
 	})
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	LockService LockServiceConfig `koanf:"lock_service"`
 	Log         LogConfig         `koanf:"log"`
 	TLS         TLSConfig         `koanf:"tls"`
+
+	// Ops is the probes and metrics listener; off by default (ops.go).
+	Ops OpsConfig `koanf:"ops"`
 }
 
 // Upstream is one app server.

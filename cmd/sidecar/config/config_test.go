@@ -148,6 +148,8 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.http_port", c.TLS.ACME.HTTPPort, 0},
 		{"tls.acme.tls_alpn_port", c.TLS.ACME.TLSALPNPort, 0},
 		{"tls.acme.storage_type", c.TLS.ACME.StorageType, ACMEStorageFile},
+		{"ops.listen", c.Ops.Listen, ""},
+		{"ops.readiness_includes_store", c.Ops.ReadinessIncludesStore, false},
 	}
 	for _, section := range []struct {
 		key string

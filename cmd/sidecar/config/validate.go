@@ -91,6 +91,7 @@ func (c Config) Validate() error {
 	c.validateHeaders(&p)
 	c.validateAdmin(&p)
 	c.validateLockService(&p)
+	c.validateOps(&p)
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
 	c.validateTLS(&p)

@@ -39,6 +39,9 @@ func (c Config) Warnings() []string {
 	if w := c.headLimitWarning(); w != "" {
 		out = append(out, w)
 	}
+	if w := c.OpsWarning(); w != "" {
+		out = append(out, w)
+	}
 	return out
 }
 

@@ -1,0 +1,69 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// OpsConfig configures the operations listener (ops): /healthz, /readyz
+// and /metrics, without a token. Every key takes a restart.
+type OpsConfig struct {
+	// Listen is its host:port. Default "": off, so that several instances
+	// can share a host. It may be a non-loopback address, for Kubernetes
+	// probes and Prometheus: it answers without a token and changes
+	// nothing, but says how Sidecar fares, so keep it on a private
+	// network. It must differ from listen, admin.listen,
+	// lock_service.listen and tls.http_listen.
+	Listen string `koanf:"listen"`
+	// ReadinessIncludesStore makes /readyz answer 503 while the session
+	// store is down, after it first answered. Default false: /readyz is
+	// 503 only until the store first answers (and while no upstream is
+	// available); a later outage shows in its body and in metrics, since
+	// a store shared by a fleet that goes down would otherwise empty every
+	// load balancer's pool at once.
+	ReadinessIncludesStore bool `koanf:"readiness_includes_store"`
+}
+
+// Enabled reports whether the operations listener is on (Listen is set).
+func (o OpsConfig) Enabled() bool { return o.Listen != "" }
+
+// validateOps checks ops, while it is on.
+func (c Config) validateOps(p *problems) {
+	o := c.Ops
+	if !o.Enabled() {
+		return
+	}
+	if err := checkHostPort(o.Listen); err != nil {
+		p.add("ops.listen", "%v", err)
+		return
+	}
+	others := []struct{ key, addr string }{
+		{"listen", c.Listen},
+		{"admin.listen", c.Admin.Listen},
+		{"lock_service.listen", c.LockService.Listen},
+		{"tls.http_listen", c.TLS.HTTPListen},
+	}
+	for _, other := range others {
+		if other.addr != "" && sameListener(o.Listen, other.addr) {
+			p.add("ops.listen", "must differ from %s (%q)", other.key, other.addr)
+		}
+	}
+}
+
+// opsNeeds names what in the configuration needs ops.listen, one phrase
+// each. None does yet: EdDSA header keys, when they come, will publish
+// their public keys there and belong here.
+func (c Config) opsNeeds() []string { return nil }
+
+// OpsWarning returns the warning for ops.listen being off while something
+// needs it, or "": needs are what the caller found outside the
+// configuration (a container image's HEALTHCHECK, which probes /healthz),
+// to which the configuration adds its own. [Config.Warnings] includes it
+// for the configuration's own needs.
+func (c Config) OpsWarning(needs ...string) string {
+	needs = append(c.opsNeeds(), needs...)
+	if c.Ops.Enabled() || len(needs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ops.listen is off, yet %s needs /healthz, /readyz or /metrics there: set ops.listen", strings.Join(needs, " and "))
+}
