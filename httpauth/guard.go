@@ -40,7 +40,7 @@ type Limits struct {
 	Lockout time.Duration
 	// MaxClients bounds the addresses remembered; past it the one that
 	// failed least recently is forgotten (its count and any lockout with
-	// it). 0 means DefaultMaxClients (10000: about 1.5 MB).
+	// it). 0 means DefaultMaxClients (10000: about 2.2 MB).
 	MaxClients int
 	// LogBurst is how many refusals are logged one by one per Window, over
 	// all addresses (and as many lockouts); the rest are summed up in one
@@ -95,10 +95,12 @@ type GuardOptions struct {
 //
 // During a lockout even the right token gets 429: the token is not
 // checked, so a guesser learns nothing until the lockout ends, and gets at
-// most MaxFailures guesses per Window + Lockout. A legitimate client that
-// shares the address (behind the same NAT, or an app next to a
-// misconfigured one) waits out the lockout too; MaxFailures < 0 turns
-// lockouts off where that matters more.
+// most MaxFailures guesses per Window or per Lockout, whichever is
+// shorter. A success does not reset the count: a client with the token
+// at the guesser's address would otherwise give it unlimited tries. A
+// legitimate client that shares the address (behind the same NAT, or an
+// app next to a misconfigured one) waits out the lockout too;
+// MaxFailures < 0 turns lockouts off where that matters more.
 //
 // The address is the connection's peer (RemoteAddr), never a forwarding
 // header: these APIs are not meant to sit behind a proxy. An IPv6 peer

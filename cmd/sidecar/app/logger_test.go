@@ -13,6 +13,7 @@ import (
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/internal/logtest"
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 func TestLoggerFormats(t *testing.T) {
@@ -43,10 +44,10 @@ func TestLoggerFormats(t *testing.T) {
 	})
 }
 
-// TestReloadMovesTheLogLevel: log.level applies on reload (SIGHUP) to a
-// running Main: at warn the access lines of successful requests are gone,
-// back at info they return.
-func TestReloadMovesTheLogLevel(t *testing.T) {
+// testConfig is a valid config on the memory store in front of one
+// upstream that answers 200, listening on a free port.
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	t.Cleanup(upstream.Close)
 	c := config.Default()
@@ -56,6 +57,14 @@ func TestReloadMovesTheLogLevel(t *testing.T) {
 	c.Session.Secrets = []config.Secret{"a-cookie-secret-of-at-least-32-bytes"}
 	c.Headers.Secret = "a-header-secret-of-at-least-32-bytes"
 	require.NoError(t, c.Validate())
+	return c
+}
+
+// TestReloadMovesTheLogLevel: log.level applies on reload (SIGHUP) to a
+// running Main: at warn the access lines of successful requests are gone,
+// back at info they return.
+func TestReloadMovesTheLogLevel(t *testing.T) {
+	c := testConfig(t)
 	var out logtest.Buffer
 	m, err := New(&c, &out)
 	require.NoError(t, err)
@@ -84,4 +93,23 @@ func TestReloadMovesTheLogLevel(t *testing.T) {
 	assert.Equal(t, 2, accessLines())
 	assert.Equal(t, 1, strings.Count(out.String(), `"applied":["log.level"]`),
 		"the reload to warn logs its info line at warn already: only the one back to info shows")
+}
+
+// TestCombinedAccessLogGoesToAccessOut: under log.access combined the
+// access lines go to Main.AccessOut, not into the JSON log.
+func TestCombinedAccessLogGoesToAccessOut(t *testing.T) {
+	c := testConfig(t)
+	c.Log.Access = proxy.AccessCombined
+	var out, access logtest.Buffer
+	m, err := New(&c, &out)
+	require.NoError(t, err)
+	m.AccessOut = &access
+	require.NoError(t, m.Run(t.Context()))
+	t.Cleanup(func() { _ = m.Shutdown(t.Context()) })
+
+	resp, err := http.Get("http://" + m.Addr() + "/page?token=secret")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Regexp(t, `^127\.0\.0\.1 - - \[[^]]+\] "GET /page HTTP/1\.1" 200 - "-" "Go-http-client/1\.1"\n$`, access.String())
+	assert.Zero(t, out.Count(`"log":"access"`), out.String())
 }
