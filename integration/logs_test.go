@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,26 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
-
-// requireJSONLines fails the test unless every line of out is one JSON
-// object, naming the lines that are not, and returns the entries.
-func requireJSONLines(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var entries []map[string]any
-	var bad []string
-	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		var e map[string]any
-		if json.Unmarshal([]byte(line), &e) != nil {
-			bad = append(bad, line)
-			continue
-		}
-		entries = append(entries, e)
-	}
-	require.Empty(t, bad, "lines of Sidecar's output that are not JSON")
-	return entries
-}
 
 // countLog counts the entries whose "log" is name.
 func countLog(entries []map[string]any, name string) int {
@@ -104,7 +85,7 @@ func TestLogStaysJSONThroughRedisOutage(t *testing.T) {
 	stopLoad()
 	sc.stop()
 
-	entries := requireJSONLines(t, sc.p.out.String())
+	entries := logtest.JSONLines(t, sc.p.out.String())
 	redis := countLog(entries, "redis")
 	assert.Positive(t, redis, "go-redis complained during the outage, in JSON")
 	assert.Less(t, int64(redis), unavailable.Load(), "not one line per failed request")
@@ -143,7 +124,7 @@ func TestAdminTokenStormThroughBinary(t *testing.T) {
 	sc.stop()
 
 	out := sc.p.out.String()
-	requireJSONLines(t, out)
+	logtest.JSONLines(t, out)
 	assert.Equal(t, 5, sc.count("admin API: authentication failed")+sc.count("admin API: refused a locked-out address"),
 		"the first 5 refusals of the minute are logged")
 	assert.Equal(t, 1, sc.count("admin API: too many failed authentications; address locked out"))

@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"log"
 	"net"
-	"strings"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -16,21 +14,6 @@ import (
 	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/internal/ratelog"
 )
-
-// jsonLines parses every line of out, failing on one that is not JSON.
-func jsonLines(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(l), &m), "not JSON: %q", l)
-		lines = append(lines, m)
-	}
-	return lines
-}
 
 // stopLimiters reports what l's limiters hold back and stops their
 // timers.
@@ -73,7 +56,7 @@ func TestLibraryLogsFollowTheRunningMain(t *testing.T) {
 	assert.Equal(t, 1, c.Count(`"message":"four"`), "the last Main keeps the lines once none runs")
 	for _, out := range []string{a.String(), b.String(), c.String()} {
 		assert.NotContains(t, out, "before any Main")
-		for _, e := range jsonLines(t, out) {
+		for _, e := range logtest.JSONLines(t, out) {
 			assert.Equal(t, "redis", e["log"])
 			assert.Equal(t, "warn", e["level"])
 		}
@@ -102,7 +85,7 @@ func TestRedisLinesAreRateLimitedPerFormat(t *testing.T) {
 	lim.Stop()
 	assert.Equal(t, 1, out.Count(`"suppressed":15,"window":60000,"format":"redis: connection pool: failed to dial after %d attempts: %v","message":"more Redis client lines like this not logged"`), out.String())
 	stopLimiters(l)
-	jsonLines(t, out.String())
+	logtest.JSONLines(t, out.String())
 }
 
 func TestStdLogLevels(t *testing.T) {
@@ -122,7 +105,7 @@ func TestStdLogLevels(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, len(line), n)
 	}
-	lines := jsonLines(t, out.String())
+	lines := logtest.JSONLines(t, out.String())
 	require.Len(t, lines, 5)
 	for i, want := range []struct{ level, msg string }{
 		{"error", "key auth HTTP server: accept tcp: use of closed network connection"},
@@ -154,7 +137,7 @@ func TestProcessLoggersAreInstalled(t *testing.T) {
 	log.Printf("[ERROR] key auth HTTP server: %v", "closed")
 
 	var redis, std int
-	for _, e := range jsonLines(t, out.String()) {
+	for _, e := range logtest.JSONLines(t, out.String()) {
 		switch e["log"] {
 		case "redis":
 			redis++
