@@ -19,9 +19,13 @@
 // (over SHA-256 digests, so not even its length leaks); a missing,
 // malformed or wrong token gets the same 401 with "WWW-Authenticate:
 // Bearer", and a log line with the client's address only, never the token
-// presented.
+// presented. Failures are bounded per client address (httpauth.Guard,
+// Options.AuthLimits): by default, after 10 within a minute the address
+// gets 429 with Retry-After for a minute, the right token included, and
+// the log shows the first 5 refusals of each minute and a count of the
+// rest.
 //
-// Errors are JSON, {"error":"..."}: 401, 404 for an unknown upstream or
+// Errors are JSON, {"error":"..."}: 401, 429, 404 for an unknown upstream or
 // path, 405 (with Allow) for a wrong method, 413 for a request body over
 // 1 MiB, 500 otherwise. Every response carries "Cache-Control: no-store".
 //
@@ -40,6 +44,7 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -63,6 +68,9 @@ type Options struct {
 	// (lockservice.Stats). Nil means no such route (404). The Handler does
 	// not close it.
 	Locker *lock.Locker
+	// AuthLimits bound failed authentications; the zero value is
+	// httpauth's defaults.
+	AuthLimits httpauth.Limits
 	// Logger receives failed authentications and drain changes; the zero
 	// Logger discards.
 	Logger zerolog.Logger
@@ -70,7 +78,7 @@ type Options struct {
 
 // Handler is the admin API. It is safe for concurrent use.
 type Handler struct {
-	token  httpauth.Bearer
+	guard  *httpauth.Guard
 	pool   *proxy.Pool
 	locker *lock.Locker // nil: no /locks/stats
 	log    zerolog.Logger
@@ -88,8 +96,12 @@ func New(o Options) (*Handler, error) {
 	case o.Pool == nil:
 		return nil, errors.New("admin: Options.Pool is required")
 	}
+	guard, err := httpauth.NewGuard(httpauth.GuardOptions{Token: o.Token, Name: "admin API", Limits: o.AuthLimits, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
-		token:  httpauth.NewBearer(o.Token),
+		guard:  guard,
 		pool:   o.Pool,
 		locker: o.Locker,
 		log:    o.Logger,
@@ -112,10 +124,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		healthz(w, r)
 		return
 	}
-	if !h.token.Allows(r) {
-		h.log.Warn().Str("remote_addr", r.RemoteAddr).Msg("admin API: authentication failed")
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeError(w, http.StatusUnauthorized, "unauthorized")
+	if status := h.guard.Check(w, r); status != 0 {
+		writeError(w, status, strings.ToLower(http.StatusText(status))) // 401 or 429
 		return
 	}
 	if r.ContentLength > MaxBodyBytes {

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/admin"
+	"github.com/sidecarproxy/sidecar/httpauth"
+	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/internal/logtest"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
@@ -324,4 +326,33 @@ func TestHealthzNeedsNoAuth(t *testing.T) {
 	resp, _ = e.do(t, http.MethodPost, "/healthz", "", nil)
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	assert.NotContains(t, e.logs.String(), "authentication failed")
+}
+
+// TestAuthLockout: after AuthLimits.MaxFailures wrong tokens the address
+// gets 429 with Retry-After, the right token included; /healthz stays
+// open.
+func TestAuthLockout(t *testing.T) {
+	e := newEnv(t)
+	clock := clocktest.New()
+	h, err := admin.New(admin.Options{Token: []byte(token), Pool: e.pool, Logger: zerolog.New(e.logs),
+		AuthLimits: httpauth.Limits{MaxFailures: 2, Lockout: 30 * time.Second, Clock: clock.Now}})
+	require.NoError(t, err)
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+
+	for range 2 {
+		resp, _ := e.do(t, http.MethodGet, "/upstreams", "Bearer wrong", nil)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	resp, body := e.do(t, http.MethodGet, "/upstreams", "Bearer "+token, nil)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Equal(t, "30", resp.Header.Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"too many requests"}`, body)
+	resp, _ = e.do(t, http.MethodGet, "/healthz", "", nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, e.logs.String(), "admin API: too many failed authentications; address locked out")
+
+	clock.Advance(30 * time.Second)
+	resp, _ = e.do(t, http.MethodGet, "/upstreams", "Bearer "+token, nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -1,6 +1,11 @@
 // Package httpauth authenticates requests to Sidecar's own HTTP APIs, the
 // admin API (package admin) and the lock service (package lockservice),
 // with a bearer token: "Authorization: Bearer <token>".
+//
+// Bearer is the constant-time token check. Guard wraps it for an API: it
+// counts failed attempts per client address, answers 429 with Retry-After
+// to an address past Limits.MaxFailures, and rate-limits the log lines a
+// storm of failures writes.
 package httpauth
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
@@ -114,12 +115,18 @@ func TestSessionAtHeaderBudgetThroughNginxPHPFPM(t *testing.T) {
 	c := baseConfig(front)
 	require.Equal(t, sessions.DefaultHeaderMaxBytes, c.Headers.MaxBytes, "the test is about the default")
 	c.Session.MaxBytes = 1 << 16 // let the header budget be the limit
+	// The test client stands for a load balancer whose request ids are as
+	// long as Sidecar takes (the budget assumes the longest): the header
+	// then reaches the budget exactly.
+	c.Server.TrustedProxies = config.TrustedProxies{"127.0.0.1"}
 	m, base := startSidecar(t, c)
 	budget := c.Headers.MaxBytes
 
 	get := func(cl *client, path string) (reply, phpView) {
 		t.Helper()
-		r := cl.do(base, path, browserHeaders())
+		h := browserHeaders()
+		h.Set("X-Request-Id", strings.Repeat("r", sessions.MaxRequestIDLen))
+		r := cl.do(base, path, h)
 		var v phpView
 		if r.Status == http.StatusOK {
 			require.NoError(t, json.Unmarshal([]byte(r.Body), &v), "%s", r)

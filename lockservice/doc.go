@@ -57,6 +57,8 @@
 //
 //   - 400 a bad name, ttl, wait or token, or one above its maximum;
 //   - 401 a missing or wrong bearer token (with WWW-Authenticate: Bearer);
+//   - 429 with Retry-After: too many failed tokens from the client's
+//     address (see Authentication);
 //   - 404 an unknown path, 405 (with Allow) a wrong method;
 //   - 409 {"error":"not obtained"}: another holder kept the lock past
 //     wait; {"error":"not held"}: the token holds no live lease on the
@@ -74,7 +76,11 @@
 // (both check it with package httpauth) it is compared in constant time
 // over SHA-256 digests; a missing or wrong one gets 401 and a log line
 // with the client's address only. Neither the bearer token nor a lease's
-// token is ever logged.
+// token is ever logged. Failures are bounded per address (httpauth.Guard,
+// Options.AuthLimits): by default, after 10 within a minute the address
+// gets 429 with Retry-After for a minute, the right token included, and
+// the log shows the first 5 refusals of each minute and a count of the
+// rest.
 //
 // # Waiting and timeouts
 //

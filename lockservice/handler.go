@@ -44,6 +44,9 @@ type Options struct {
 	// MaxWait is the longest an acquire may wait for the lock. 0 means
 	// DefaultMaxWait (30s).
 	MaxWait time.Duration
+	// AuthLimits bound failed authentications (httpauth.Guard); the zero
+	// value is httpauth's defaults.
+	AuthLimits httpauth.Limits
 	// Logger receives failed authentications, grants and releases (at
 	// debug) and lock backend failures; the zero Logger discards.
 	Logger zerolog.Logger
@@ -51,7 +54,7 @@ type Options struct {
 
 // Handler is the lock service. It is safe for concurrent use.
 type Handler struct {
-	token   httpauth.Bearer
+	guard   *httpauth.Guard
 	locker  *lock.Locker
 	maxTTL  time.Duration
 	maxWait time.Duration
@@ -75,8 +78,12 @@ func New(o Options) (*Handler, error) {
 	case o.MaxWait < 0:
 		return nil, fmt.Errorf("lockservice: Options.MaxWait %v is negative", o.MaxWait)
 	}
+	guard, err := httpauth.NewGuard(httpauth.GuardOptions{Token: o.Token, Name: "lock service", Limits: o.AuthLimits, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
-		token:   httpauth.NewBearer(o.Token),
+		guard:   guard,
 		locker:  o.Locker,
 		maxTTL:  o.MaxTTL,
 		maxWait: o.MaxWait,
@@ -94,10 +101,8 @@ func New(o Options) (*Handler, error) {
 // ServeHTTP authenticates the request and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.token.Allows(r) {
-		h.log.Warn().Str("remote_addr", r.RemoteAddr).Msg("lock service: authentication failed")
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeError(w, http.StatusUnauthorized, ErrorResponse{Error: "unauthorized"})
+	if status := h.guard.Check(w, r); status != 0 {
+		writeError(w, status, ErrorResponse{Error: strings.ToLower(http.StatusText(status))}) // 401 or 429
 		return
 	}
 	if r.ContentLength > MaxBodyBytes {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/httpauth"
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
@@ -199,4 +200,26 @@ func TestParameterSources(t *testing.T) {
 		assert.Equal(t, http.StatusConflict, status)
 		assert.Equal(t, "esc/name", er.Name)
 	})
+}
+
+// TestAuthLockout: after AuthLimits.MaxFailures wrong tokens the address
+// gets 429 with Retry-After, the right token included, until the lockout
+// ends.
+func TestAuthLockout(t *testing.T) {
+	clock := clocktest.New()
+	e := serve(t, lock.NewLocal(lock.Options{Clock: clock.Now}), lockservice.Options{
+		AuthLimits: httpauth.Limits{MaxFailures: 3, Clock: clock.Now}})
+	for range 3 {
+		resp, _ := e.do(t, nil, request{method: http.MethodGet, path: "/locks/stats", auth: "Bearer wrong"})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	resp, body := e.do(t, nil, request{method: http.MethodPost, path: "/locks/x/acquire?ttl=1m", auth: auth})
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Equal(t, "60", resp.Header.Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"too many requests"}`, string(body))
+	assert.Zero(t, e.locker.Stats().Acquired, "a locked-out address takes nothing")
+
+	clock.Advance(httpauth.DefaultLockout)
+	resp, _ = e.do(t, nil, request{method: http.MethodPost, path: "/locks/x/acquire?ttl=1m", auth: auth})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -106,6 +106,9 @@ type Forwarded struct {
 	// X-Forwarded-For early: "", [ForwardedMalformed] or
 	// [ForwardedTooLong].
 	Problem string
+	// PeerTrusted reports whether the peer is a trusted proxy, whose
+	// forwarding headers (and X-Request-Id) were believed.
+	PeerTrusted bool
 }
 
 // Derive works out who the client of r is, from r.RemoteAddr, r.TLS,
@@ -141,6 +144,7 @@ func (t TrustedProxies) Derive(r *http.Request) Forwarded {
 	if !t.Contains(peer) {
 		return f
 	}
+	f.PeerTrusted = true
 	f.Chain, f.Problem = t.walk(r.Header["X-Forwarded-For"], peer)
 	f.Client = f.Chain[0]
 	if p, ok := single(r.Header["X-Forwarded-Proto"]); ok {

@@ -8,13 +8,15 @@
 //  2. loads the session named by the cookie (503 + Retry-After when the
 //     store is unavailable; a bad cookie is simply no session);
 //  3. sends the request to the next upstream (round robin) with exactly one
-//     X-Sidecar-Session JWT, an X-Request-Id, X-Forwarded-* and Forwarded
+//     X-Sidecar-Session JWT, an X-Request-Id (a trusted proxy's when valid,
+//     else a new one; see requestid.go), X-Forwarded-* and Forwarded
 //     describing the real client (believing only trusted proxies, see
 //     TrustedProxies.Derive), and without Sidecar's cookie;
 //  4. takes the patch, action and principal headers off the response,
 //     commits them (502 when they break the protocol, leaving the session
-//     untouched) and sets or expires the cookie;
-//  5. writes one access-log line.
+//     untouched), sets or expires the cookie and echoes X-Request-Id;
+//  5. writes one access-log line (JSON, combined log format or none; see
+//     AccessLog).
 //
 // Errors become statuses in one function (classify): 502 for an unreachable
 // app or a bad app response, 503 for the store, 504 for an app too slow to
@@ -28,8 +30,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log"
@@ -80,8 +80,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and
 	// -Host Sidecar believes (see [TrustedProxies.Derive]): their chain is
 	// appended to, and a trusted X-Forwarded-Proto: https makes the cookie
-	// Secure. nil, the default, trusts nobody: every client's forwarding
-	// headers are replaced with its own connection's address and scheme.
+	// Secure. Their X-Request-Id, when it is 1 to MaxRequestIDLen
+	// characters of [A-Za-z0-9._:-], becomes the request's id. nil, the
+	// default, trusts nobody: every client's forwarding headers are
+	// replaced with its own connection's address and scheme.
 	TrustedProxies TrustedProxies
 	// Limits bound request heads and bodies, and the memory and disk
 	// that bodies waiting for an upstream may hold.
@@ -96,8 +98,12 @@ type Options struct {
 	// RetryAfter is sent with 503 when the store is unavailable, rounded up
 	// to whole seconds; 0 means DefaultRetryAfter (2s).
 	RetryAfter time.Duration
-	// Logger receives the access log and errors; the zero Logger discards.
+	// Logger receives the access log (in AccessJSON) and errors; the zero
+	// Logger discards.
 	Logger zerolog.Logger
+	// AccessLog chooses the access log's format and, for the combined
+	// format, where its lines go; the zero value logs JSON to Logger.
+	AccessLog AccessLog
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 	// Observer is told of every request, for metrics; nil observes
@@ -122,6 +128,7 @@ type Proxy struct {
 	buffers    *bodyBuffers // the budgets of Limits.Buffer
 	retryAfter string
 	log        zerolog.Logger
+	access     accessWriter
 	clock      func() time.Time
 	observer   Observer
 
@@ -146,6 +153,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	locking, err := o.Locking.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := o.AccessLog.validate(); err != nil {
 		return nil, err
 	}
 	pool, ownPool := o.Pool, false
@@ -178,6 +188,7 @@ func New(o Options) (*Proxy, error) {
 		ownPool:    ownPool,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
 		log:        o.Logger,
+		access:     newAccessWriter(o.AccessLog),
 		clock:      o.Clock,
 		observer:   o.Observer,
 	}
@@ -212,6 +223,7 @@ type reqState struct {
 	err       error
 
 	dataOmitted bool // the session header left the data out (headers.max_bytes)
+	idReplaced  bool // a trusted proxy's X-Request-Id was not valid
 
 	body   *replayBody  // the request body, read before anything else (body.go)
 	bodyIn *bodyCounter // counts what the client sent of it
@@ -259,15 +271,9 @@ func stateFrom(ctx context.Context) *reqState {
 	return st
 }
 
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
-}
-
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{start: p.clock(), id: newRequestID()}
+	st := &reqState{start: p.clock()}
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
 	defer st.releaseBody() // on every path, panics included
@@ -288,6 +294,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// After stripEdge: only canonical spellings are read, even from a
 	// trusted proxy.
 	st.fwd = p.trusted.Derive(r)
+	st.id, st.idReplaced = requestID(r, st.fwd)
 
 	sess := p.manager.Identify(p.cookieValue(r))
 	st.sess = sess
@@ -361,6 +368,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	st.upstreamDone()
+	resp.Header["X-Request-Id"] = []string{st.id} // the client sees the id the log has
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
 	if resp.StatusCode == http.StatusSwitchingProtocols {

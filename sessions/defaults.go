@@ -15,7 +15,7 @@ const (
 	// DefaultMaxBytes is Options.MaxBytes's default: the largest session
 	// whose header, with a principal of MaxPrincipalBytes and some fifty
 	// attributes, fits DefaultHeaderMaxBytes (a one-attribute session of
-	// 2048 bytes makes a header of 3135 bytes).
+	// 2048 bytes makes a header of 3177 bytes with a 64-character request id).
 	DefaultMaxBytes = 2048
 	// DefaultMaxPatchDepth is PatchLimits.MaxDepth's default: a patch
 	// nests at most 32 deep, so the session JWT's payload nests at most 33

@@ -89,14 +89,18 @@ type HeaderOptions struct {
 	Clock func() time.Time
 }
 
-// RequestIDLen is the length of the request ids the proxy puts in the jti
-// claim (32 hex digits), which HeaderSigner.Len assumes.
-const RequestIDLen = 32
+// MaxRequestIDLen is the longest request id the proxy puts in the jti
+// claim: its own ids have 32 hex digits, and the X-Request-Id of a trusted
+// proxy may have up to 64 characters. HeaderSigner.Len assumes the
+// longest, so that a session whose write was accepted is sent whole
+// whichever id a later request carries.
+const MaxRequestIDLen = 64
 
-// Stand-ins of the right length for HeaderSigner.Len.
+// Stand-ins of the right length for HeaderSigner.Len (the request id's is
+// MaxRequestIDLen long).
 const (
 	sidPlaceholder       = "00000000000000000000000000000000"
-	requestIDPlaceholder = "00000000000000000000000000000000"
+	requestIDPlaceholder = "0000000000000000000000000000000000000000000000000000000000000000"
 )
 
 func (o HeaderOptions) withDefaults() HeaderOptions {
@@ -208,8 +212,10 @@ func (h *HeaderSigner) DataOmitted() uint64 { return h.omitted.Load() }
 func (h *HeaderSigner) MaxBytes() int { return h.opts.MaxBytes }
 
 // Len is the length of the header Sign would send, whole, for a session
-// holding rec (nil: anonymous) on a request whose id has RequestIDLen
-// characters, as the proxy's ids do. It is exact for the current second.
+// holding rec (nil: anonymous) on a request whose id has MaxRequestIDLen
+// characters, the longest the proxy sends. It is exact for the current
+// second with such an id, and 43 bytes more than the header of a request
+// carrying one of Sidecar's own 32-digit ids.
 func (h *HeaderSigner) Len(rec *Record) int {
 	sid := ""
 	if rec != nil {

@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const requestID = "0123456789abcdef0123456789abcdef"
+// requestID is as long as a request id may be (a trusted proxy's), which
+// HeaderSigner.Len assumes.
+const requestID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // bigSession is a live session holding n bytes (Record.Size) in one
 // attribute, with the given principal.
@@ -140,4 +142,8 @@ func TestHeaderOverBudgetOmitsData(t *testing.T) {
 		assert.False(t, omitted)
 		assert.Greater(t, len(tok), 20000)
 	})
+}
+
+func TestRequestIDPlaceholderIsTheLongestID(t *testing.T) {
+	assert.Len(t, requestIDPlaceholder, MaxRequestIDLen)
 }

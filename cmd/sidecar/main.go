@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "check" {
 		return check(*path, cfg, stdout, stderr)
 	}
-	return serve(*path, cfg, stderr)
+	return serve(*path, cfg, stdout, stderr)
 }
 
 // check builds everything serve would, short of listening, and says
@@ -99,12 +99,13 @@ func check(path string, cfg *config.Config, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serve(path string, cfg *config.Config, logOut io.Writer) int {
+func serve(path string, cfg *config.Config, accessOut, logOut io.Writer) int {
 	m, err := app.New(cfg, logOut)
 	if err != nil {
 		fmt.Fprintf(logOut, "sidecar: %v\n", err)
 		return 1
 	}
+	m.AccessOut = accessOut // log.access: combined
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := m.Run(ctx); err != nil {

@@ -98,7 +98,7 @@ func TestCheckWarnsWhenSessionCannotFitHeader(t *testing.T) {
 		"old default max_bytes":     {"  max_bytes: 8192\n", "", true},
 		"raised header budget":      {"  max_bytes: 8192\n", "  max_bytes: 12288\n", false},
 		"header budget lowered":     {"", "  max_bytes: 2048\n", true},
-		"max_bytes at the boundary": {"  max_bytes: 2769\n", "", false},
+		"max_bytes at the boundary": {"  max_bytes: 2737\n", "", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			yaml := fmt.Sprintf("listen: \"127.0.0.1:0\"\nstore:\n  type: memory\nupstreams:\n  - name: app1\n    url: \"http://127.0.0.1:8081\"\n"+

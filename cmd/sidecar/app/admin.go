@@ -15,10 +15,11 @@ func (m *Main) adminSide() (server.Side, error) {
 		return server.Side{}, nil
 	}
 	h, err := admin.New(admin.Options{
-		Token:  c.Token.Bytes(),
-		Pool:   m.pool,
-		Locker: m.locker,
-		Logger: m.log.With().Str("log", "admin").Logger(),
+		Token:      c.Token.Bytes(),
+		Pool:       m.pool,
+		Locker:     m.locker,
+		AuthLimits: m.cfg.AuthFailures.Limits(),
+		Logger:     m.log.With().Str("log", "admin").Logger(),
 	})
 	if err != nil {
 		return server.Side{}, fmt.Errorf("admin: %w", err)

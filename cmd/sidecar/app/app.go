@@ -36,8 +36,13 @@ type Main struct {
 	// store checks the deadline and commits. It is a fault-injection seam
 	// for tests (a commit stalled past store.timeout); leave it nil.
 	BeforeCommit func(ctx context.Context)
+	// AccessOut, when set before Run, receives the access log's lines
+	// under log.access: combined; nil means the log's own writer. `sidecar
+	// serve` sets it to standard output, its log being on standard error.
+	AccessOut io.Writer
 
 	cfg      *config.Config
+	out      io.Writer // the log's writer
 	log      zerolog.Logger
 	level    *levelFilter
 	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
@@ -59,7 +64,7 @@ func New(cfg *config.Config, out io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Main{cfg: cfg, log: logger, level: level}, nil
+	return &Main{cfg: cfg, out: out, log: logger, level: level}, nil
 }
 
 // Logger is the program's logger.
@@ -74,6 +79,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.closeAll()
 		}
 	}()
+	m.onClose(libLogs.attach(m.log)) // go-redis and the log package log here (liblog.go)
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
@@ -313,6 +319,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		RetryAfter: c.Store.RetryAfter,
 		Logger:     m.log.With().Str("log", "access").Logger(),
 		Observer:   m.observer(),
+		AccessLog:  m.accessLog(),
 	})
 }
 

@@ -81,11 +81,12 @@ func (m *Main) lockServiceSide() (server.Side, error) {
 		return server.Side{}, nil
 	}
 	h, err := lockservice.New(lockservice.Options{
-		Locker:  m.locker,
-		Token:   c.Token.Bytes(),
-		MaxTTL:  c.MaxTTL,
-		MaxWait: c.MaxWait,
-		Logger:  m.log.With().Str("log", "lock_service").Logger(),
+		Locker:     m.locker,
+		Token:      c.Token.Bytes(),
+		MaxTTL:     c.MaxTTL,
+		MaxWait:    c.MaxWait,
+		AuthLimits: m.cfg.AuthFailures.Limits(),
+		Logger:     m.log.With().Str("log", "lock_service").Logger(),
 	})
 	if err != nil {
 		return server.Side{}, fmt.Errorf("lock_service: %w", err)

@@ -44,6 +44,9 @@ type Config struct {
 
 	// Ops is the probes and metrics listener; off by default (ops.go).
 	Ops OpsConfig `koanf:"ops"`
+	// AuthFailures bounds failed tokens on the admin API and the lock
+	// service (logs.go).
+	AuthFailures AuthFailuresConfig `koanf:"auth_failures"`
 }
 
 // Upstream is one app server.
@@ -278,6 +281,10 @@ type LogConfig struct {
 	Level LogLevel `koanf:"level"`
 	// Format is the output format. Default [LogJSON].
 	Format LogFormat `koanf:"format"`
+	// Access is the access log's format: json (an event in this log),
+	// combined (NCSA combined lines on standard output) or off. Default
+	// [proxy.AccessJSON].
+	Access proxy.AccessLogFormat `koanf:"access"`
 }
 
 // TLSConfig configures TLS on the client-facing listener. Neither a
@@ -457,9 +464,11 @@ func Default() Config {
 			MaxTTL:  lockservice.DefaultMaxTTL,
 			MaxWait: lockservice.DefaultMaxWait,
 		},
+		AuthFailures: defaultAuthFailures(),
 		Log: LogConfig{
 			Level:  LogInfo,
 			Format: LogJSON,
+			Access: proxy.AccessJSON,
 		},
 		TLS: TLSConfig{
 			MinVersion: TLS12,

@@ -74,6 +74,8 @@ func reloadCases() []reloadCase {
 		}, nil, []string{"admin.listen", "admin.token"}},
 		{"redis password, by name", func(c *Config) { c.Store.Redis.Password = "changed" }, nil, []string{"store.redis.password"}},
 		{"log format", func(c *Config) { c.Log.Format = LogConsole }, nil, []string{"log.format"}},
+		{"access log", func(c *Config) { c.Log.Access = proxy.AccessCombined }, nil, []string{"log.access"}},
+		{"auth failures", func(c *Config) { c.AuthFailures.Max = 3 }, nil, []string{"auth_failures.max"}},
 		{"session locking and its lock", func(c *Config) {
 			c.Session.Locking = LockingSession
 			c.Session.Lock = SessionLockConfig{Wait: time.Second, TTL: time.Minute, OnTimeout: proxy.ProceedOnTimeout, SkipPaths: []string{"/poll"}}

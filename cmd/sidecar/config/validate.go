@@ -94,6 +94,7 @@ func (c Config) Validate() error {
 	c.validateOps(&p)
 	p.check("log.level", c.Log.Level.Validate())
 	p.check("log.format", c.Log.Format.Validate())
+	c.validateLogs(&p)
 	c.validateTLS(&p)
 	c.validateACMEStorage(&p)
 	c.validateBackendTLSAll(&p)

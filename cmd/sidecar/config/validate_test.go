@@ -279,6 +279,12 @@ func TestValidateRules(t *testing.T) {
 		// log
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", `log.level: "trace" is not one of debug, info, warn, error`},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "log.format", `log.format: "text" is not one of json, console`},
+		{"access log format", func(c *Config) { c.Log.Access = "common" }, "log.access", `log.access: "common" is not one of json, combined, off`},
+		{"negative auth max", func(c *Config) { c.AuthFailures.Max = -1 }, "auth_failures.max", "auth_failures.max: must be 0 (never lock out) or more (got -1)"},
+		{"zero auth window", func(c *Config) { c.AuthFailures.Window = 0 }, "auth_failures.window", "auth_failures.window: must be greater than 0 (got 0s)"},
+		{"sub-second lockout", func(c *Config) { c.AuthFailures.Lockout = 1500 * time.Millisecond }, "auth_failures.lockout",
+			"auth_failures.lockout: must be whole seconds, at least 1s: it is sent as Retry-After (got 1.5s)"},
+		{"negative log burst", func(c *Config) { c.AuthFailures.LogBurst = -2 }, "auth_failures.log_burst", "auth_failures.log_burst: must be 0 (summaries only) or more (got -2)"},
 
 		// tls
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.key_file", "tls.key_file: is required when tls.cert_file is set"},
@@ -415,7 +421,10 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"acme redis storage", acmeRedisStorage(func(*Config) {})},
 		{"acme storage type redis is not checked further while ACME is off", func(c *Config) { c.TLS.ACME.StorageType = ACMEStorageRedis }},
-		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole} }},
+		{"console debug logs", func(c *Config) { c.Log = LogConfig{Level: LogDebug, Format: LogConsole, Access: proxy.AccessJSON} }},
+		{"combined access log", func(c *Config) { c.Log.Access = proxy.AccessCombined }},
+		{"no access log", func(c *Config) { c.Log.Access = proxy.AccessOff }},
+		{"no lockout, summaries only", func(c *Config) { c.AuthFailures.Max, c.AuthFailures.LogBurst = 0, 0 }},
 		{"weighted upstreams", func(c *Config) {
 			c.Upstreams = append(c.Upstreams, Upstream{Name: "app2", URL: "http://127.0.0.1:8082", Weight: 5})
 		}},

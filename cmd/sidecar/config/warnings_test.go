@@ -13,11 +13,11 @@ func TestWarningsSessionSize(t *testing.T) {
 	c.Session.MaxBytes = 8192
 	w := c.Warnings()
 	if assert.Len(t, w, 1) {
-		assert.Equal(t, "session.max_bytes (8192) cannot fit headers.max_bytes (4096): a session of 8192 bytes makes a session header of 11327 bytes, "+
-			"so writes are refused (502) once a session nears 2769 bytes (less with a principal or many attributes); "+
-			"lower session.max_bytes to about 2076, or raise headers.max_bytes to at least 11327 together with the app server's request header limits", w[0])
+		assert.Equal(t, "session.max_bytes (8192) cannot fit headers.max_bytes (4096): a session of 8192 bytes makes a session header of 11369 bytes, "+
+			"so writes are refused (502) once a session nears 2737 bytes (less with a principal or many attributes); "+
+			"lower session.max_bytes to about 2052, or raise headers.max_bytes to at least 11369 together with the app server's request header limits", w[0])
 	}
-	c.Headers.MaxBytes = 11327
+	c.Headers.MaxBytes = 11369
 	assert.Empty(t, c.Warnings())
 }
 
