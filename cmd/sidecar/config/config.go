@@ -39,6 +39,10 @@ type Config struct {
 	LockService LockServiceConfig `koanf:"lock_service"`
 	Log         LogConfig         `koanf:"log"`
 	TLS         TLSConfig         `koanf:"tls"`
+
+	// ignoredEnv are the warnings about SIDECAR_ variables that name no
+	// key, which [Load] skipped; [Config.Warnings] returns them. Not a key.
+	ignoredEnv []string
 }
 
 // Upstream is one app server.

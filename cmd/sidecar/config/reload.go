@@ -117,7 +117,9 @@ func diffKeys(out *[]string, key string, a, b reflect.Value) {
 	switch t := a.Type(); {
 	case isSection(t):
 		for i := range t.NumField() {
-			diffKeys(out, joinKey(key, t.Field(i).Tag.Get("koanf")), a.Field(i), b.Field(i))
+			if f := t.Field(i); isKey(f) {
+				diffKeys(out, joinKey(key, f.Tag.Get("koanf")), a.Field(i), b.Field(i))
+			}
 		}
 	case isSectionList(t):
 		diffSectionLists(out, key, a, b)

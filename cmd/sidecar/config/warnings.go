@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sidecarproxy/sidecar/sessions"
 )
@@ -23,8 +24,12 @@ import (
 // And a back-end TLS section in use with insecure_skip_verify
 // (store.redis.tls, locks.redlock_tls, proxy.upstream_tls), or
 // proxy.upstream_tls set while no upstream is https://.
+//
+// And, first, each SIDECAR_ environment variable that names no key, which
+// [Load] ignored (sorted by name, with a "did you mean" hint when one is
+// close; never its value).
 func (c Config) Warnings() []string {
-	var out []string
+	out := slices.Clone(c.ignoredEnv)
 	if w := c.sessionSizeWarning(); w != "" {
 		out = append(out, w)
 	}
