@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -103,7 +104,7 @@ type Proxy struct {
 	pool       *Pool
 	ownPool    bool
 	manager    *sessions.Manager
-	header     *sessions.HeaderSigner
+	keys       atomic.Pointer[Keys] // keys.go; a request loads it once
 	names      names
 	underscore bool     // Options.AllowUnderscores
 	upgrades   []string // Options.Upgrades, lower case, h2c left out
@@ -153,7 +154,6 @@ func New(o Options) (*Proxy, error) {
 	}
 	p := &Proxy{
 		manager:    o.Manager,
-		header:     o.Header,
 		names:      newNames(o.Prefix),
 		underscore: o.AllowUnderscores,
 		upgrades:   allowedUpgrades(o.Upgrades),
@@ -166,6 +166,7 @@ func New(o Options) (*Proxy, error) {
 		log:        o.Logger,
 		clock:      o.Clock,
 	}
+	p.keys.Store(&Keys{Cookie: o.Manager.Signer(), Header: o.Header})
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
@@ -180,6 +181,7 @@ func New(o Options) (*Proxy, error) {
 
 // reqState is what one request carries through the ReverseProxy hooks.
 type reqState struct {
+	keys      *Keys // the secrets of this request, from start to end
 	sw        statusWriter
 	start     time.Time
 	id        string
@@ -235,7 +237,7 @@ func newRequestID() string {
 
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{start: p.clock(), id: newRequestID()}
+	st := &reqState{keys: p.keys.Load(), start: p.clock(), id: newRequestID()}
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
 
@@ -247,7 +249,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// trusted proxy.
 	st.fwd = p.trusted.Derive(r)
 
-	sess := p.manager.Identify(p.cookieValue(r))
+	sess := p.manager.IdentifyWith(st.keys.Cookie, p.cookieValue(r, st.keys.Cookie))
 	st.sess = sess
 	if err := p.lockSession(r, st); err != nil {
 		p.writeError(&st.sw, r, st, err)
@@ -266,9 +268,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cookieValue returns the first of the request's Sidecar cookies that
-// verifies, or the first one when none does (the Manager then treats it as
-// a bad cookie), or "".
-func (p *Proxy) cookieValue(r *http.Request) string {
+// signer verifies, or the first one when none does (the Manager then
+// treats it as a bad cookie), or "".
+func (p *Proxy) cookieValue(r *http.Request, signer *sessions.Signer) string {
 	cs := r.CookiesNamed(p.cookie.Name)
 	switch len(cs) {
 	case 0:
@@ -277,7 +279,7 @@ func (p *Proxy) cookieValue(r *http.Request) string {
 		return cs[0].Value
 	}
 	for _, c := range cs {
-		if _, _, err := p.manager.Signer().Verify(c.Value); err == nil {
+		if _, _, err := signer.Verify(c.Value); err == nil {
 			return c.Value
 		}
 	}
@@ -335,7 +337,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	switch st.sess.CookieOp() {
 	case sessions.CookieSet:
 		rec := st.sess.Record()
-		resp.Header.Add("Set-Cookie", p.cookie.set(p.manager.Signer().Sign(st.sess.Token()), st.secure(), rec.AbsExp, p.clock()))
+		resp.Header.Add("Set-Cookie", p.cookie.set(st.keys.Cookie.Sign(st.sess.Token()), st.secure(), rec.AbsExp, p.clock()))
 	case sessions.CookieExpire:
 		resp.Header.Add("Set-Cookie", p.cookie.expire(st.secure()))
 	}

@@ -8,17 +8,25 @@ import (
 
 // Reload applies next, a freshly loaded and validated config, to the
 // running program: upstreams and weights, the selection policy, health
-// checks, passive ejection, affinity, retries and the log level change at
-// once without dropping a connection: requests in flight finish with the
-// settings they started with. Changes to anything else are logged as
+// checks, passive ejection, affinity, retries, the session and header
+// secrets and the log level change at once without dropping a
+// connection: requests in flight finish with the settings (and the
+// secrets) they started with. Changes to anything else are logged as
 // needing a restart and not applied.
 //
-// The caller loads next (config.Load) and refuses the reload, keeping the
-// running config, when that fails.
+// The caller loads next (config.Load, which reads the *_file secrets
+// again) and refuses the reload, keeping the running config, when that
+// fails. Reload returns an error, having applied nothing, when the merged
+// config does not validate (config.Config.Reload) or the signers cannot
+// be built.
 func (m *Main) Reload(next *config.Config) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
 	merged, live, deferred, err := m.cfg.Reload(*next)
+	if err != nil {
+		return err
+	}
+	keys, err := proxyKeys(&merged)
 	if err != nil {
 		return err
 	}
@@ -28,6 +36,9 @@ func (m *Main) Reload(next *config.Config) error {
 	}
 	if err := m.pool.Update(popts); err != nil {
 		return fmt.Errorf("applying upstreams: %w", err)
+	}
+	if err := m.proxy.SetKeys(keys); err != nil {
+		return err
 	}
 	if err := m.level.set(merged.Log.Level); err != nil {
 		return err
