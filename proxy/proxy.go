@@ -92,6 +92,10 @@ type Options struct {
 	// RetryAfter is sent with 503 when the store is unavailable, rounded up
 	// to whole seconds; 0 means DefaultRetryAfter (2s).
 	RetryAfter time.Duration
+	// ErrorPages are the bodies of Sidecar's own 502, 503 and 504
+	// responses (see LoadErrorPages and SetErrorPages); nil means the
+	// built-in pages.
+	ErrorPages *ErrorPages
 	// Logger receives the access log and errors; the zero Logger discards.
 	Logger zerolog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -105,6 +109,7 @@ type Proxy struct {
 	ownPool    bool
 	manager    *sessions.Manager
 	keys       atomic.Pointer[Keys] // keys.go; a request loads it once
+	pages      atomic.Pointer[ErrorPages]
 	names      names
 	underscore bool     // Options.AllowUnderscores
 	upgrades   []string // Options.Upgrades, lower case, h2c left out
@@ -167,6 +172,7 @@ func New(o Options) (*Proxy, error) {
 		clock:      o.Clock,
 	}
 	p.keys.Store(&Keys{Cookie: o.Manager.Signer(), Header: o.Header})
+	p.SetErrorPages(o.ErrorPages)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,

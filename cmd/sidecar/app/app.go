@@ -250,6 +250,10 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	pages, err := errorPages(c)
+	if err != nil {
+		return nil, err
+	}
 	upstreamTLS, err := m.backendTLS("proxy.upstream_tls", c.Proxy.UpstreamTLS)
 	if err != nil {
 		return nil, err
@@ -295,6 +299,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		},
 		Transport:  transport,
 		RetryAfter: c.Store.RetryAfter,
+		ErrorPages: pages,
 		Logger:     m.log.With().Str("log", "access").Logger(),
 	})
 }

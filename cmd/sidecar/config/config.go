@@ -121,6 +121,9 @@ type ProxyConfig struct {
 	// presents to them; see [BackendTLSConfig]. Default: the system's
 	// roots, no client certificate.
 	UpstreamTLS BackendTLSConfig `koanf:"upstream_tls"`
+	// ErrorPages replaces the pages of Sidecar's 502, 503 and 504; see
+	// [ErrorPagesConfig]. Default: the built-in pages.
+	ErrorPages ErrorPagesConfig `koanf:"error_pages"`
 }
 
 // StoreConfig selects and configures the session store.

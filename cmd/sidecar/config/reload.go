@@ -21,6 +21,7 @@ func reloadableKeys() []string {
 		"proxy.passive",
 		"proxy.retry",
 		"proxy.affinity",
+		"proxy.error_pages",
 		"session.secrets",
 		"session.secrets_file",
 		"headers.secret",
@@ -39,7 +40,8 @@ func reloadableKeys() []string {
 // The keys that apply are upstreams (names, URLs, weights, entries added
 // or removed), proxy.policy, proxy.panic_threshold,
 // proxy.health_check.*, proxy.passive.*,
-// proxy.retry.*, proxy.affinity.*, the secrets session.secrets and
+// proxy.retry.*, proxy.affinity.*, proxy.error_pages.dir (whose files
+// the wiring reads again on every reload), the secrets session.secrets and
 // headers.secret with their *_file twins (whose files [Load] has read
 // again), and log.level.
 //

@@ -53,6 +53,7 @@ func reloadCases() []reloadCase {
 			c.Proxy.Affinity.Routes = map[string]string{"b": "app2", "d": "app1"}
 		}, []string{"proxy.affinity.routes.a", "proxy.affinity.routes.b", "proxy.affinity.routes.d"}, nil},
 		{"log level", func(c *Config) { c.Log.Level = LogDebug }, []string{"log.level"}, nil},
+		{"error pages", func(c *Config) { c.Proxy.ErrorPages.Dir = "/etc/sidecar/pages" }, []string{"proxy.error_pages.dir"}, nil},
 		{"session secrets rotated, by name", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret2, testCookieSecret} },
 			[]string{"session.secrets"}, nil},
 		{"header secret, by name", func(c *Config) { c.Headers.Secret = testCookieSecret2 }, []string{"headers.secret"}, nil},
