@@ -21,7 +21,7 @@ const maxAcceptRanges = 32
 func negotiate(accept string) pageFormat {
 	type match struct {
 		q, specificity, pos int // q in thousandths; pos: index of the range
-		found              bool
+		found               bool
 	}
 	var best [numFormats]match
 	rest := accept
