@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,12 +26,7 @@ func TestErrorPagesOfTheBinary(t *testing.T) {
 	require.NoError(t, ln.Close()) // nothing listens there: every try is refused
 
 	dir := t.TempDir()
-	writePage := func(name, content string) {
-		t.Helper()
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
-		require.NoError(t, os.Rename(tmp, filepath.Join(dir, name)))
-	}
+	writePage := func(name, content string) { replaceFile(t, filepath.Join(dir, name), content) }
 	writePage("502.html", "<p>Back soon. Ref {{request_id}}</p>")
 	spec := sidecarSpec{Upstreams: []upstreamSpec{{Name: "billing-backend", URL: down}}, Set: map[string]any{
 		"proxy.error_pages.dir": dir,

@@ -44,12 +44,7 @@ func TestSecretRotationOnSIGHUP(t *testing.T) {
 
 	dir := t.TempDir()
 	cookieFile, headerFile := filepath.Join(dir, "cookie-secrets"), filepath.Join(dir, "header-secret")
-	writeSecret := func(path, content string) {
-		t.Helper()
-		tmp := path + ".tmp"
-		require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
-		require.NoError(t, os.Rename(tmp, path))
-	}
+	writeSecret := func(path, content string) { replaceFile(t, path, content) }
 	writeSecret(cookieFile, rotOldCookie+"\n")
 	writeSecret(headerFile, rotOldHeader+"\n")
 	spec := sidecarSpec{Upstreams: []upstreamSpec{{Name: "app1", URL: app.URL}}, Set: map[string]any{
@@ -177,4 +172,13 @@ func lastRefusal(sc *sidecarProc) string {
 		}
 	}
 	return reasons
+}
+
+// replaceFile replaces the file at path with content in one rename, so a
+// reload never reads half of it.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
 }
