@@ -56,7 +56,8 @@ type Options struct {
 	Upstreams []Upstream
 	// Manager loads and commits sessions. Required.
 	Manager *sessions.Manager
-	// Header signs the X-Sidecar-Session JWT. Required.
+	// Header signs the X-Sidecar-Session JWT. Required. It and the
+	// Manager's Signer are the first Keys; SetKeys rotates them.
 	Header *sessions.HeaderSigner
 	// Prefix is the header prefix Sidecar owns; "" means DefaultPrefix
 	// ("X-Sidecar-").
