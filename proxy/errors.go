@@ -95,8 +95,10 @@ func classify(r *http.Request, err error) (errorKind, int) {
 	return kindUpstream, http.StatusBadGateway
 }
 
-// writeError answers a failed request. Bodies are short and generic: the
-// cause goes to the log with the request id, never to the client.
+// writeError answers a failed request. Bodies are generic: the cause goes
+// to the log with the request id, never to the client. A 502, 503 or 504
+// gets the error page (ErrorPages) in the format the request's Accept
+// header prefers: HTML, JSON or plain text; other statuses plain text.
 func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
 	kind, status := classify(r, err)
 	st.err, st.errKind = err, kind
@@ -105,9 +107,12 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState,
 		st.sw.status = status // for the log; the client is gone
 		return
 	}
+	contentType, body := p.pages.Load().render(status, r.Header.Get("Accept"), st.id)
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Type", contentType)
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Accept")
 	h.Set("X-Request-Id", st.id)
 	switch kind {
 	case kindStore, kindNoUpstream, kindLockTimeout, kindLockUnavailable:
@@ -118,6 +123,16 @@ func (p *Proxy) writeError(w http.ResponseWriter, r *http.Request, st *reqState,
 	case kindHeaderTooLarge, kindBodyTooLarge, kindClientTimeout, kindClientBody:
 		h.Set("Connection", "close") // the rest of the body is not read
 	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n"))
+	_, _ = w.Write(body)
+}
+
+// SetErrorPages replaces the error pages for the errors answered from now
+// on; nil means the built-in pages.
+func (p *Proxy) SetErrorPages(pages *ErrorPages) {
+	if pages == nil {
+		pages = &ErrorPages{}
+	}
+	p.pages.Store(pages)
 }

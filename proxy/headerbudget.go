@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,9 +11,11 @@ import (
 const omitLogInterval = time.Minute
 
 // omitLog rate-limits the warning about headers sent without their data:
-// every request of such a session would repeat it. The count of all of
-// them is HeaderSigner.DataOmitted.
+// every request of such a session would repeat it. total counts all of
+// them, across header secret rotations (each generation's HeaderSigner
+// counts its own).
 type omitLog struct {
+	total      atomic.Uint64
 	mu         sync.Mutex
 	next       time.Time // no warning before this
 	suppressed int       // omissions not warned about since the last warning
@@ -24,12 +27,13 @@ type omitLog struct {
 // the request and the app can still log the user out; that is worth a
 // warning, at most once per omitLogInterval.
 func (p *Proxy) signHeader(st *reqState) error {
-	tok, omitted, err := p.header.SignFit(st.sess, st.id)
+	tok, omitted, err := st.keys.Header.SignFit(st.sess, st.id)
 	if err != nil {
 		return err
 	}
 	st.jwt, st.dataOmitted = tok, omitted
 	if omitted {
+		p.omitted.total.Add(1)
 		p.warnDataOmitted(st)
 	}
 	return nil
@@ -49,11 +53,11 @@ func (p *Proxy) warnDataOmitted(st *reqState) {
 	rec := st.sess.Record()
 	p.log.Warn().Str("request_id", st.id).Str("sid", st.sess.SID()).
 		Int("session_bytes", rec.Size()).Int("principal_bytes", len(rec.Principal)).
-		Int("header_max_bytes", p.header.MaxBytes()).Int("suppressed", suppressed).
-		Uint64("total", p.header.DataOmitted()).
+		Int("header_max_bytes", st.keys.Header.MaxBytes()).Int("suppressed", suppressed).
+		Uint64("total", p.omitted.total.Load()).
 		Msg("session header too large for headers.max_bytes: sent without its data (data_omitted); the app can still destroy the session")
 }
 
 // DataOmitted counts the requests whose session header was sent without
 // its data because it would have passed headers.max_bytes.
-func (p *Proxy) DataOmitted() uint64 { return p.header.DataOmitted() }
+func (p *Proxy) DataOmitted() uint64 { return p.omitted.total.Load() }

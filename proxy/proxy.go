@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -57,7 +58,8 @@ type Options struct {
 	Upstreams []Upstream
 	// Manager loads and commits sessions. Required.
 	Manager *sessions.Manager
-	// Header signs the X-Sidecar-Session JWT. Required.
+	// Header signs the X-Sidecar-Session JWT. Required. It and the
+	// Manager's Signer are the first Keys; SetKeys rotates them.
 	Header *sessions.HeaderSigner
 	// Prefix is the header prefix Sidecar owns; "" means DefaultPrefix
 	// ("X-Sidecar-").
@@ -98,6 +100,10 @@ type Options struct {
 	// RetryAfter is sent with 503 when the store is unavailable, rounded up
 	// to whole seconds; 0 means DefaultRetryAfter (2s).
 	RetryAfter time.Duration
+	// ErrorPages are the bodies of Sidecar's own 502, 503 and 504
+	// responses (see LoadErrorPages and SetErrorPages); nil means the
+	// built-in pages.
+	ErrorPages *ErrorPages
 	// Logger receives the access log (in AccessJSON) and errors; the zero
 	// Logger discards.
 	Logger zerolog.Logger
@@ -117,7 +123,8 @@ type Proxy struct {
 	pool       *Pool
 	ownPool    bool
 	manager    *sessions.Manager
-	header     *sessions.HeaderSigner
+	keys       atomic.Pointer[Keys] // keys.go; a request loads it once
+	pages      atomic.Pointer[ErrorPages]
 	names      names
 	underscore bool     // Options.AllowUnderscores
 	upgrades   []string // Options.Upgrades, lower case, h2c left out
@@ -177,7 +184,6 @@ func New(o Options) (*Proxy, error) {
 		limits:     limits,
 		buffers:    newBodyBuffers(limits.Buffer),
 		manager:    o.Manager,
-		header:     o.Header,
 		names:      newNames(o.Prefix),
 		underscore: o.AllowUnderscores,
 		upgrades:   allowedUpgrades(o.Upgrades),
@@ -192,6 +198,8 @@ func New(o Options) (*Proxy, error) {
 		clock:      o.Clock,
 		observer:   o.Observer,
 	}
+	p.keys.Store(&Keys{Cookie: o.Manager.Signer(), Header: o.Header})
+	p.SetErrorPages(o.ErrorPages)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
@@ -206,6 +214,7 @@ func New(o Options) (*Proxy, error) {
 
 // reqState is what one request carries through the ReverseProxy hooks.
 type reqState struct {
+	keys      *Keys // the secrets of this request, from start to end
 	sw        statusWriter
 	start     time.Time
 	id        string
@@ -273,7 +282,7 @@ func stateFrom(ctx context.Context) *reqState {
 
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{start: p.clock()}
+	st := &reqState{keys: p.keys.Load(), start: p.clock()}
 	st.sw.ResponseWriter = w
 	defer p.logAccess(r, st)
 	defer st.releaseBody() // on every path, panics included
@@ -296,7 +305,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.fwd = p.trusted.Derive(r)
 	st.id, st.idReplaced = requestID(r, st.fwd)
 
-	sess := p.manager.Identify(p.cookieValue(r))
+	sess := p.manager.IdentifyWith(st.keys.Cookie, p.cookieValue(r, st.keys.Cookie))
 	st.sess = sess
 	if err := p.lockSession(r, st); err != nil {
 		p.writeError(&st.sw, r, st, err)
@@ -316,9 +325,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cookieValue returns the first of the request's Sidecar cookies that
-// verifies, or the first one when none does (the Manager then treats it as
-// a bad cookie), or "".
-func (p *Proxy) cookieValue(r *http.Request) string {
+// signer verifies, or the first one when none does (the Manager then
+// treats it as a bad cookie), or "".
+func (p *Proxy) cookieValue(r *http.Request, signer *sessions.Signer) string {
 	cs := r.CookiesNamed(p.cookie.Name)
 	switch len(cs) {
 	case 0:
@@ -327,7 +336,7 @@ func (p *Proxy) cookieValue(r *http.Request) string {
 		return cs[0].Value
 	}
 	for _, c := range cs {
-		if _, _, err := p.manager.Signer().Verify(c.Value); err == nil {
+		if _, _, err := signer.Verify(c.Value); err == nil {
 			return c.Value
 		}
 	}
@@ -398,7 +407,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	switch st.sess.CookieOp() {
 	case sessions.CookieSet:
 		rec := st.sess.Record()
-		resp.Header.Add("Set-Cookie", p.cookie.set(p.manager.Signer().Sign(st.sess.Token()), st.secure(), rec.AbsExp, p.clock()))
+		resp.Header.Add("Set-Cookie", p.cookie.set(st.keys.Cookie.Sign(st.sess.Token()), st.secure(), rec.AbsExp, p.clock()))
 	case sessions.CookieExpire:
 		resp.Header.Add("Set-Cookie", p.cookie.expire(st.secure()))
 	}

@@ -63,6 +63,7 @@ func (s *outageStore) Apply(ctx context.Context, k string, d *sessions.Delta) (i
 
 type env struct {
 	t       *testing.T
+	proxy   *proxy.Proxy
 	srv     *httptest.Server
 	hdr     *sessions.HeaderSigner
 	store   *outageStore
@@ -115,6 +116,7 @@ func newEnv(t *testing.T, mod func(*proxy.Options)) *env {
 	}
 	p, err := proxy.New(opts)
 	require.NoError(t, err)
+	e.proxy = p
 	e.srv = httptest.NewServer(p)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -104,7 +104,9 @@ func NewManager(opts Options) (*Manager, error) {
 // now is the clock at the millisecond precision stores keep.
 func (m *Manager) now() time.Time { return m.opts.Clock().Truncate(time.Millisecond) }
 
-// Signer is the cookie signer the Manager uses.
+// Signer is the cookie signer the Manager was built with, which Identify
+// uses. A caller that rotates cookie secrets while running (the proxy, on
+// SIGHUP) keeps its current signer itself and passes it to IdentifyWith.
 func (m *Manager) Signer() *Signer { return m.opts.Signer }
 
 // storeErr classifies an error from the store.
@@ -137,11 +139,19 @@ func (m *Manager) call(ctx context.Context, s *Session, op string, fn func(conte
 // anonymous Session with BadCookie set. Use Fetch to read the session;
 // between the two the caller may take the session's lock (LockKey).
 func (m *Manager) Identify(cookieValue string) *Session {
+	return m.IdentifyWith(m.opts.Signer, cookieValue)
+}
+
+// IdentifyWith is Identify with signer in place of the Manager's Signer:
+// a cookie that verifies only under one of signer's older secrets is
+// re-issued when the session is next committed (Session.CookieOp), and
+// the caller signs that cookie with the same signer.
+func (m *Manager) IdentifyWith(signer *Signer, cookieValue string) *Session {
 	s := &Session{}
 	if cookieValue == "" {
 		return s
 	}
-	tok, old, err := m.opts.Signer.Verify(cookieValue)
+	tok, old, err := signer.Verify(cookieValue)
 	if err != nil {
 		s.badCookie = true
 		return s

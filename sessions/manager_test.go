@@ -365,6 +365,27 @@ func TestOldSecretReissues(t *testing.T) {
 	assert.False(t, old, "the re-issued cookie is under the current secret")
 }
 
+// TestIdentifyWithRotatedSigner: the same Manager verifies with the
+// signer it is given, so a caller can rotate secrets without a new
+// Manager, and a cookie that only an older secret verifies is re-issued.
+func TestIdentifyWithRotatedSigner(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"a":1}`)
+	rotated, err := sessions.NewSigner([][]byte{[]byte("new-cookie-secret-0123456789abcdefghijk"), []byte(secret)})
+	require.NoError(t, err)
+	s := h.m.IdentifyWith(rotated, cookie)
+	require.False(t, s.BadCookie())
+	require.NoError(t, h.m.Fetch(context.Background(), s))
+	require.NotNil(t, s.Record())
+	require.NoError(t, h.m.Commit(context.Background(), s, &sessions.Change{}))
+	assert.Equal(t, sessions.CookieSet, s.CookieOp(), "re-issued under the new first secret")
+
+	dropped, err := sessions.NewSigner([][]byte{[]byte("new-cookie-secret-0123456789abcdefghijk")})
+	require.NoError(t, err)
+	assert.True(t, h.m.IdentifyWith(dropped, cookie).BadCookie(), "a signer without the old secret refuses its cookie")
+	assert.False(t, h.m.Identify(cookie).BadCookie(), "Identify keeps the Manager's own signer")
+}
+
 func TestNewManagerValidates(t *testing.T) {
 	signer, err := sessions.NewSigner([][]byte{[]byte(secret)})
 	require.NoError(t, err)

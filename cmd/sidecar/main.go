@@ -8,10 +8,14 @@
 //	sidecar check --config FILE   validate the config and exit (non-zero on error)
 //	sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
 //	                              talk to the admin API (drain before a deploy)
+//	sidecar keygen [--format yaml|env|raw]
+//	                              print fresh secrets, ready to paste
+//	sidecar version               print the version, commit and Go version
 //
 // SIGHUP reloads the config file: upstreams, weights, policy, health
-// checks, retries, affinity and the log level change without dropping a
-// connection; an invalid file is refused and the running config stays.
+// checks, retries, affinity, the log level, the session and header
+// secrets and the error pages change without dropping a connection; an
+// invalid file is refused and the running config stays.
 // Environment variables override the file: SIDECAR_ then the dotted key
 // with "__" for each dot, e.g. SIDECAR_SESSION__IDLE_TIMEOUT=45m.
 package main
@@ -35,6 +39,9 @@ const usage = `usage:
   sidecar check --config FILE   validate the config; exit 1 naming each bad key
   sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
                                 inspect and drain upstreams through the admin API
+  sidecar keygen [--format yaml|env|raw]
+                                print fresh secrets (cookie, header, admin, lock service)
+  sidecar version               print the version, commit and Go version
 `
 
 func main() {
@@ -50,6 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	if cmd == "upstreams" {
 		return runUpstreams(rest, stdout, stderr, os.Environ())
+	}
+	if cmd == "keygen" {
+		return runKeygen(rest, stdout, stderr)
+	}
+	if cmd == "version" {
+		return runVersion(rest, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

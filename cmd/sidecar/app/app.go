@@ -49,6 +49,7 @@ type Main struct {
 
 	store     sessions.Store
 	pool      *proxy.Pool
+	proxy     *proxy.Proxy // its keys and error pages change on reload
 	locker    *lock.Locker
 	srv       *server.Server
 	acme      *acmeCerts     // nil without tls.acme; started once listening
@@ -144,6 +145,7 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 	if err := checkTempDir(c.Limits.Buffer); err != nil {
 		return server.Options{}, err
 	}
+	m.proxy = handler
 	edge, err := m.buildEdge(preflight, storeRedis)
 	if err != nil {
 		return server.Options{}, err
@@ -243,31 +245,27 @@ func (m *Main) closeAll() error {
 // and the proxy handler.
 func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	c := m.cfg
-	signer, err := sessions.NewSigner(c.Session.SecretBytes())
-	if err != nil {
-		return nil, err
-	}
-	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
-		Secret:   c.Headers.Secret.Bytes(),
-		Issuer:   c.Headers.Issuer,
-		Audience: c.Headers.Audience,
-		TTL:      c.Headers.TTL,
-		MaxBytes: c.Headers.MaxBytes,
-	})
+	keys, err := proxyKeys(c)
 	if err != nil {
 		return nil, err
 	}
 	manager, err := sessions.NewManager(sessions.Options{
 		Store:           m.store,
-		Signer:          signer,
+		Signer:          keys.Cookie,
 		IdleTimeout:     c.Session.IdleTimeout,
 		AbsoluteTimeout: c.Session.AbsoluteTimeout,
 		TouchInterval:   c.Session.TouchInterval,
 		MaxBytes:        c.Session.MaxBytes,
 		StoreTimeout:    c.Store.Timeout,
-		Header:          header, // writes must fit headers.max_bytes
-		TombstoneTTL:    tombstoneTTL(c.Session.TombstoneTTL),
+		// Writes must fit headers.max_bytes. A header's length does not
+		// depend on its secret, so a rotated one leaves this budget right.
+		Header:       keys.Header,
+		TombstoneTTL: tombstoneTTL(c.Session.TombstoneTTL),
 	})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := errorPages(c)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +297,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		Pool:    pool,
 		Manager: manager,
 		Locking: m.sessionLocking(),
-		Header:  header,
+		Header:  keys.Header,
 		Prefix:  c.Headers.Prefix,
 		// Client headers with '_' are dropped unless allowed.
 		AllowUnderscores: c.Headers.AllowUnderscores,
@@ -317,6 +315,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 		Limits:     limitsOptions(c.Limits),
 		Transport:  transport,
 		RetryAfter: c.Store.RetryAfter,
+		ErrorPages: pages,
 		Logger:     m.log.With().Str("log", "access").Logger(),
 		Observer:   m.observer(),
 		AccessLog:  m.accessLog(),

@@ -47,6 +47,9 @@ type Config struct {
 	// AuthFailures bounds failed tokens on the admin API and the lock
 	// service (logs.go).
 	AuthFailures AuthFailuresConfig `koanf:"auth_failures"`
+	// ignoredEnv are the warnings about SIDECAR_ variables that name no
+	// key, which [Load] skipped; [Config.Warnings] returns them. Not a key.
+	ignoredEnv []string
 }
 
 // Upstream is one app server.
@@ -125,6 +128,9 @@ type ProxyConfig struct {
 	// presents to them; see [BackendTLSConfig]. Default: the system's
 	// roots, no client certificate.
 	UpstreamTLS BackendTLSConfig `koanf:"upstream_tls"`
+	// ErrorPages replaces the pages of Sidecar's 502, 503 and 504; see
+	// [ErrorPagesConfig]. Default: the built-in pages.
+	ErrorPages ErrorPagesConfig `koanf:"error_pages"`
 }
 
 // StoreConfig selects and configures the session store.

@@ -60,6 +60,7 @@ func TestDefault(t *testing.T) {
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost, 256},
 		{"proxy.upgrades", c.Proxy.Upgrades, []string{"websocket"}},
 		{"proxy.policy", c.Proxy.Policy, proxy.RoundRobin},
+		{"proxy.error_pages.dir", c.Proxy.ErrorPages.Dir, ""},
 		{"proxy.health_check.path", c.Proxy.HealthCheck.Path, ""},
 		{"proxy.health_check.interval", c.Proxy.HealthCheck.Interval, 5 * time.Second},
 		{"proxy.health_check.timeout", c.Proxy.HealthCheck.Timeout, 2 * time.Second},

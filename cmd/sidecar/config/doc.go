@@ -32,8 +32,13 @@
 // the ones before it found none: unknown keys and wrongly-typed values
 // (file and environment) first, then secret files, then validation.
 //
-// Unknown keys are errors, in the file and in the environment, so a typo
-// such as session.idle_timout fails instead of being ignored. Values are
+// Unknown keys in the file are errors, so a typo such as
+// session.idle_timout fails instead of being ignored. A SIDECAR_ variable
+// that names no key is not Sidecar's (an app's SIDECAR_HEADER_SECRET,
+// Kubernetes' SIDECAR_PORT): it is skipped with a warning naming it, among
+// [Config.Warnings], a near miss (SIDECAR_SESSION_IDLE_TIMEOUT) with a
+// "did you mean" hint; one that names a key with a bad value is an error.
+// Values are
 // typed strictly: a duration is a string such as "30s", "1m30s" or "12h"
 // (a bare number is refused), a number is not quoted, a string that looks
 // like a number or a boolean must be quoted.

@@ -24,12 +24,20 @@ func EnvName(key string) string {
 // an int, a bool, a []any of strings for lists, a []any of maps for
 // upstreams, a map[string]any of strings for proxy.affinity.routes. name
 // includes EnvPrefix.
+//
+// A variable that names no key returns an *[envIgnored] error, which
+// [Load] turns into a warning: apps share environment files
+// (SIDECAR_HEADER_SECRET is what the README's PHP example reads), and
+// Kubernetes injects SIDECAR_PORT=tcp://... for any Service named
+// "sidecar". A variable that reaches a key but cannot set it that way (a
+// section, a level inside a value, a list or a map) or holds a value that
+// does not fit its key returns a *[KeyError].
 func envValue(name, value string) (string, any, error) {
 	from := "(from environment variable " + name + ")"
 	rest := strings.TrimPrefix(name, EnvPrefix)
 	parts := strings.Split(strings.ToLower(rest), "__")
 	if slices.Contains(parts, "") {
-		return "", nil, &KeyError{Key: name, Msg: `not a configuration key: levels are separated by "__", e.g. SIDECAR_SESSION__IDLE_TIMEOUT`}
+		return "", nil, &envIgnored{name: name, hint: `levels are separated by "__", e.g. SIDECAR_SESSION__IDLE_TIMEOUT`}
 	}
 
 	full := strings.Join(parts, ".")
@@ -39,7 +47,7 @@ func envValue(name, value string) (string, any, error) {
 		key := joinKey(prefix, part)
 		f, ok := fieldByKey(t, part)
 		if !ok {
-			return "", nil, unknownEnvKey(full, prefix, part, t, from)
+			return "", nil, unknownEnvVar(name, full, parts, i, t)
 		}
 		last := i == len(parts)-1
 		switch {
@@ -66,18 +74,43 @@ func envValue(name, value string) (string, any, error) {
 	}
 	// Not reached: parts has at least one element and the loop returns at
 	// the last one.
-	return "", nil, &KeyError{Key: name, Msg: "not a configuration key"}
+	return "", nil, &envIgnored{name: name}
 }
 
-// unknownEnvKey is unknownKey for the environment; it also recognises a
-// nested key written with single underscores (SIDECAR_SESSION_IDLE_TIMEOUT).
-func unknownEnvKey(key, prefix, name string, t reflect.Type, from string) error {
+// envIgnored is envValue's error for a variable that names no key. [Load]
+// reports it among [Config.Warnings] and goes on without it. Neither it
+// nor its hint holds the variable's value.
+type envIgnored struct {
+	name string // the variable, e.g. SIDECAR_PORT
+	hint string // "did you mean ...?", or "" when nothing is close
+}
+
+// Error is the warning: it names the variable and why it is ignored.
+func (e *envIgnored) Error() string {
+	msg := "environment variable " + e.name + " is ignored: it names no configuration key"
+	if e.hint != "" {
+		msg += " (" + e.hint + ")"
+	}
+	return msg
+}
+
+// unknownEnvVar is the *envIgnored for the variable name, read as the
+// dotted key full, whose level parts[i] is not a key of struct type t. Its
+// hint is the variable meant: the same key with "__" between levels for a
+// name written with single underscores (SIDECAR_SESSION_IDLE_TIMEOUT),
+// else the name with that level replaced by the closest key of t.
+func unknownEnvVar(name, full string, parts []string, i int, t reflect.Type) error {
 	for _, k := range leafKeys(configType(), "") {
-		if strings.ReplaceAll(k, ".", "_") == key {
-			return keyErr(key, "unknown key (did you mean %s?) %s", EnvName(k), from)
+		if strings.ReplaceAll(k, ".", "_") == full {
+			return &envIgnored{name: name, hint: "did you mean " + EnvName(k) + "?"}
 		}
 	}
-	return unknownKey(key, prefix, name, t, from)
+	if s := closest(parts[i], keysOf(t)); s != "" {
+		meant := slices.Clone(parts)
+		meant[i] = s
+		return &envIgnored{name: name, hint: "did you mean " + EnvName(strings.Join(meant, ".")) + "?"}
+	}
+	return &envIgnored{name: name}
 }
 
 // envConvert converts an environment variable's value for a key of type t.

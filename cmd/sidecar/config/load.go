@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,13 @@ import (
 // os.Environ()), then the secrets named by the *_file keys, then
 // [Config.Validate].
 //
-// Unknown keys, in the file or the environment, are errors. Problems are
+// Unknown keys in the file are errors. A SIDECAR_ variable that names no
+// key (SIDECAR_PORT, SIDECAR_HEADER_SECRET, SIDECAR_SESSION_IDLE_TIMEOUT
+// with single underscores) is skipped with a warning naming it, among
+// [Config.Warnings]: apps and orchestrators put their own SIDECAR_
+// variables in shared environments. One that reaches a key but cannot set
+// it that way (SIDECAR_SESSION, SIDECAR_UPSTREAMS__0__URL), or whose value
+// does not fit its key, is an error. Problems are
 // reported as an errors.Join of *[KeyError]: all unknown keys and
 // wrongly-typed values at once; if there are none, all problems with
 // secret files; if there are none, all validation problems. A file that
@@ -37,13 +44,21 @@ func Load(path string, environ []string) (*Config, error) {
 		errs = append(errs, checkKeys(k.Raw(), configType(), "")...)
 	}
 
-	var envErrs []error
+	var (
+		envErrs    []error
+		ignoredEnv []string
+	)
 	envProvider := env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
 			key, v, err := envValue(name, value)
-			if err != nil {
+			var ignored *envIgnored
+			switch {
+			case errors.As(err, &ignored):
+				ignoredEnv = append(ignoredEnv, ignored.Error())
+				return "", nil
+			case err != nil:
 				envErrs = append(envErrs, err)
 				return "", nil
 			}
@@ -76,6 +91,8 @@ func Load(path string, environ []string) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	slices.Sort(ignoredEnv)
+	cfg.ignoredEnv = ignoredEnv
 	return &cfg, nil
 }
 

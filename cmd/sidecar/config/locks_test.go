@@ -205,8 +205,6 @@ func TestLoadLockKeyErrors(t *testing.T) {
 			[]string{"session.lock.skip_paths"}, "session.lock.skip_paths:"},
 		{"file: bare number for a duration", "session:\n  lock:\n    wait: 5\n", nil,
 			[]string{"session.lock.wait"}, `expected a duration such as "30s"`},
-		{"env: single underscore between levels", "", []string{"SIDECAR_LOCK_SERVICE_LISTEN=:9091"},
-			[]string{"lock_service_listen"}, "did you mean SIDECAR_LOCK_SERVICE__LISTEN?"},
 		{"env: a section is not a value", "", []string{"SIDECAR_SESSION__LOCK=session"},
 			[]string{"session.lock"}, "session.lock: is a section, not a value; set one of its keys, e.g. SIDECAR_SESSION__LOCK__WAIT"},
 		{"env: bad duration", "", []string{"SIDECAR_LOCK_SERVICE__MAX_TTL=5"},

@@ -24,7 +24,9 @@ func writeKeys(b *strings.Builder, key string, v reflect.Value) {
 	switch {
 	case isSection(v.Type()):
 		for i := range v.NumField() {
-			writeKeys(b, joinKey(key, v.Type().Field(i).Tag.Get("koanf")), v.Field(i))
+			if f := v.Type().Field(i); isKey(f) {
+				writeKeys(b, joinKey(key, f.Tag.Get("koanf")), v.Field(i))
+			}
 		}
 	case isSectionList(v.Type()) && v.Len() > 0:
 		for i := range v.Len() {

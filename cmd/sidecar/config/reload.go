@@ -21,6 +21,11 @@ func reloadableKeys() []string {
 		"proxy.passive",
 		"proxy.retry",
 		"proxy.affinity",
+		"proxy.error_pages",
+		"session.secrets",
+		"session.secrets_file",
+		"headers.secret",
+		"headers.secret_file",
 		"log.level",
 	}
 }
@@ -35,12 +40,16 @@ func reloadableKeys() []string {
 // The keys that apply are upstreams (names, URLs, weights, entries added
 // or removed), proxy.policy, proxy.panic_threshold,
 // proxy.health_check.*, proxy.passive.*,
-// proxy.retry.*, proxy.affinity.* and log.level.
+// proxy.retry.*, proxy.affinity.*, proxy.error_pages.dir (whose files
+// the wiring reads again on every reload), the secrets session.secrets and
+// headers.secret with their *_file twins (whose files [Load] has read
+// again), and log.level.
 //
 // It returns an error, the problems of [Config.Validate], and c unchanged
 // when merged does not validate: a key that applies can contradict one
 // that keeps its running value (proxy.affinity.cookie must differ from the
-// session.cookie_name that keeps running). merged shares lists and maps
+// session.cookie_name that keeps running; a new session secret must
+// differ from the lock_service.token that keeps running). merged shares lists and maps
 // with c and next; none of the three may be modified afterwards.
 func (c Config) Reload(next Config) (merged Config, applied, needRestart []string, err error) {
 	merged = c
@@ -76,10 +85,11 @@ func fieldAt(v reflect.Value, key string) reflect.Value {
 //
 //   - applied: keys a running Sidecar applies on SIGHUP (see
 //     [Config.Reload], which copies them);
-//   - needRestart: every other key (listen, server.*, limits.*, the proxy's timeouts
-//     and pool size, store.*, session.* with session.lock.*, locks.*,
-//     headers.*, admin.*, lock_service.*, log.format, tls.*), which keeps
-//     its old value until Sidecar is restarted.
+//   - needRestart: every other key (listen, server.*, limits.*, the
+//     proxy's timeouts and pool size, store.*, session.* but its secrets,
+//     session.lock.*, locks.*, headers.* but its secret, admin.*,
+//     lock_service.*, log.format, tls.*), which keeps its old value until
+//     Sidecar is restarted.
 //
 // Keys are written as in errors: "upstreams[1].weight" for a changed entry,
 // "upstreams[2]" for an entry present in only one of the two,
@@ -117,7 +127,9 @@ func diffKeys(out *[]string, key string, a, b reflect.Value) {
 	switch t := a.Type(); {
 	case isSection(t):
 		for i := range t.NumField() {
-			diffKeys(out, joinKey(key, t.Field(i).Tag.Get("koanf")), a.Field(i), b.Field(i))
+			if f := t.Field(i); isKey(f) {
+				diffKeys(out, joinKey(key, f.Tag.Get("koanf")), a.Field(i), b.Field(i))
+			}
 		}
 	case isSectionList(t):
 		diffSectionLists(out, key, a, b)

@@ -53,6 +53,14 @@ func reloadCases() []reloadCase {
 			c.Proxy.Affinity.Routes = map[string]string{"b": "app2", "d": "app1"}
 		}, []string{"proxy.affinity.routes.a", "proxy.affinity.routes.b", "proxy.affinity.routes.d"}, nil},
 		{"log level", func(c *Config) { c.Log.Level = LogDebug }, []string{"log.level"}, nil},
+		{"error pages", func(c *Config) { c.Proxy.ErrorPages.Dir = "/etc/sidecar/pages" }, []string{"proxy.error_pages.dir"}, nil},
+		{"session secrets rotated, by name", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret2, testCookieSecret} },
+			[]string{"session.secrets"}, nil},
+		{"header secret, by name", func(c *Config) { c.Headers.Secret = testCookieSecret2 }, []string{"headers.secret"}, nil},
+		{"secrets moved to files", func(c *Config) {
+			c.Session.SecretsFile = "/run/secrets/cookie"
+			c.Headers.SecretFile = "/run/secrets/header"
+		}, []string{"session.secrets_file", "headers.secret_file"}, nil},
 
 		// Restart needed.
 		{"listen", func(c *Config) { c.Listen = ":9000" }, nil, []string{"listen"}},
@@ -66,8 +74,6 @@ func reloadCases() []reloadCase {
 			c.Store.Type = StoreRedis
 			c.Store.Redis.Addrs = []string{"10.0.0.1:6379"}
 		}, nil, []string{"store.type", "store.redis.addrs"}},
-		{"session secrets, by name", func(c *Config) { c.Session.Secrets = []Secret{testCookieSecret2, testCookieSecret} }, nil, []string{"session.secrets"}},
-		{"header secret, by name", func(c *Config) { c.Headers.Secret = testCookieSecret2 }, nil, []string{"headers.secret"}},
 		{"admin", func(c *Config) {
 			c.Admin.Listen = "127.0.0.1:9090"
 			c.Admin.Token = testAdminToken
@@ -257,4 +263,23 @@ func TestReloadableKeysNameFields(t *testing.T) {
 		assert.NotPanics(t, func() { fieldAt(c, k) }, k)
 	}
 	assert.Panics(t, func() { fieldAt(c, "proxy.retr") })
+}
+
+// TestReloadRefusesARotationThatClashes: a rotated secret is checked
+// against the keys that keep running, here the lock service's token,
+// which needs a restart; the running secrets stay.
+func TestReloadRefusesARotationThatClashes(t *testing.T) {
+	old := validConfig()
+	old.LockService = LockServiceConfig{Listen: "127.0.0.1:9091", Token: testLockToken + "-long-enough-to-be-a-session-secret",
+		MaxTTL: time.Minute, MaxWait: time.Second}
+	require.NoError(t, old.Validate())
+	next := validConfig()
+	next.Session.Secrets = []Secret{old.LockService.Token, testCookieSecret}
+	require.NoError(t, next.Validate(), "on its own, without the lock service, next is valid")
+
+	merged, _, _, err := old.Reload(next)
+	require.Error(t, err)
+	assert.Equal(t, []string{"lock_service.token"}, errorKeys(err))
+	assert.NotContains(t, err.Error(), testLockToken)
+	assert.Equal(t, old, merged, "the running secrets stay")
 }

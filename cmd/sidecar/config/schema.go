@@ -32,11 +32,16 @@ func isSectionList(t reflect.Type) bool {
 // isMap reports whether a field of type t is a map of values.
 func isMap(t reflect.Type) bool { return t.Kind() == reflect.Map }
 
+// isKey reports whether the struct field f is a configuration key: an
+// exported field. An unexported one (Config's record of the environment
+// variables it ignored) is bookkeeping that no file or variable sets.
+func isKey(f reflect.StructField) bool { return f.IsExported() }
+
 // fieldByKey returns the field of struct type t whose key is key.
 func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Tag.Get("koanf") == key {
+		if isKey(f) && f.Tag.Get("koanf") == key {
 			return f, true
 		}
 	}
@@ -47,7 +52,9 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 func keysOf(t reflect.Type) []string {
 	keys := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		keys = append(keys, t.Field(i).Tag.Get("koanf"))
+		if isKey(t.Field(i)) {
+			keys = append(keys, t.Field(i).Tag.Get("koanf"))
+		}
 	}
 	return keys
 }
@@ -59,6 +66,9 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if !isKey(f) {
+			continue
+		}
 		key := joinKey(prefix, f.Tag.Get("koanf"))
 		switch {
 		case isSection(f.Type):
@@ -78,6 +88,9 @@ func mapKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if !isKey(f) {
+			continue
+		}
 		key := joinKey(prefix, f.Tag.Get("koanf"))
 		switch {
 		case isSection(f.Type):
@@ -113,7 +126,7 @@ func checkKeys(m map[string]any, t reflect.Type, prefix string) []error {
 		key := joinKey(prefix, name)
 		f, ok := fieldByKey(t, name)
 		if !ok {
-			errs = append(errs, unknownKey(key, prefix, name, t, ""))
+			errs = append(errs, unknownKey(key, prefix, name, t))
 			continue
 		}
 		switch v := m[name].(type) {
@@ -164,18 +177,14 @@ func andList(items []string) string {
 // unknownKey builds the error for key, which is not defined because its
 // element name, under the dotted prefix, is not a key of struct type t
 // (key is prefix.name, or longer when name was meant as a section). It
-// suggests the closest key of t, if one is close. source, when set, says
-// where the key came from.
-func unknownKey(key, prefix, name string, t reflect.Type, source string) error {
+// suggests the closest key of t, if one is close.
+func unknownKey(key, prefix, name string, t reflect.Type) error {
 	msg := "unknown key"
 	if key != joinKey(prefix, name) {
 		msg += ": there is no section " + joinKey(prefix, name)
 	}
 	if s := closest(name, keysOf(t)); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", joinKey(prefix, s))
-	}
-	if source != "" {
-		msg += " " + source
 	}
 	return &KeyError{Key: key, Msg: msg}
 }

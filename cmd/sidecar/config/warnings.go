@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sidecarproxy/sidecar/sessions"
 )
@@ -26,8 +27,12 @@ import (
 //
 // And limits.max_header_bytes raised past what Tomcat accepts by default
 // next to a session header of headers.max_bytes.
+//
+// And, first, each SIDECAR_ environment variable that names no key, which
+// [Load] ignored (sorted by name, with a "did you mean" hint when one is
+// close; never its value).
 func (c Config) Warnings() []string {
-	var out []string
+	out := slices.Clone(c.ignoredEnv)
 	if w := c.sessionSizeWarning(); w != "" {
 		out = append(out, w)
 	}
