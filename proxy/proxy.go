@@ -248,6 +248,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.fwd = p.trusted.Derive(r)
 
 	sess := p.manager.Identify(p.cookieValue(r))
+	sess.SetClient(st.fwd.Client, r.UserAgent()) // kept if the request creates a session
 	st.sess = sess
 	if err := p.lockSession(r, st); err != nil {
 		p.writeError(&st.sw, r, st, err)
