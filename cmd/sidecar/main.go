@@ -51,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "upstreams" {
 		return runUpstreams(rest, stdout, stderr, os.Environ())
 	}
+	if cmd == "sessions" {
+		return runSessions(rest, stdout, stderr, os.Environ())
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "path to the YAML config file")

@@ -43,6 +43,7 @@ type Main struct {
 	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
 
 	store     sessions.Store
+	manager   *sessions.Manager // the admin API lists and revokes through it
 	pool      *proxy.Pool
 	locker    *lock.Locker
 	srv       *server.Server
@@ -256,6 +257,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.manager = manager
 	upstreamTLS, err := m.backendTLS("proxy.upstream_tls", c.Proxy.UpstreamTLS)
 	if err != nil {
 		return nil, err
