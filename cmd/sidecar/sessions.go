@@ -52,54 +52,25 @@ type sessionsCmd struct {
 // runSessions runs "sidecar sessions" with the arguments after "sessions"
 // and returns the exit status. environ is os.Environ() in production.
 func runSessions(args []string, stdout, stderr io.Writer, environ []string) int {
-	cmd, err := parseSessions(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, sessionsUsage)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar sessions: %v\n\n%s", err, sessionsUsage)
-		return 2
-	}
-	c, err := cmd.client(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar sessions: %v\n", err)
-		return 2
-	}
-	defer c.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), cmd.timeout)
-	defer cancel()
-	if err := cmd.run(ctx, c, stdout); err != nil {
-		hint := ""
-		if errors.Is(err, admin.ErrUnauthorized) {
-			hint = ": check --token-file, admin.token or admin.token_file"
-		}
-		fmt.Fprintf(stderr, "sidecar sessions %s: %v%s\n", cmd.action, err, hint)
-		return 1
-	}
-	return 0
+	parse := func(args []string) (adminCommand, error) { return parseSessions(args) }
+	return runAdminCommand("sessions", sessionsUsage, parse, args, stdout, stderr, environ)
 }
+
+// verb and limit make sessionsCmd an adminCommand.
+func (cmd *sessionsCmd) verb() string         { return cmd.action }
+func (cmd *sessionsCmd) limit() time.Duration { return cmd.timeout }
 
 // parseSessions parses the action and flags, which may come in any order.
 func parseSessions(args []string) (*sessionsCmd, error) {
 	cmd := &sessionsCmd{}
-	fs := flag.NewFlagSet("sidecar sessions", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	cmd.register(fs)
+	fs := newAdminFlagSet("sessions", &cmd.adminFlags)
 	fs.StringVar(&cmd.principal, "principal", "", "")
 	fs.StringVar(&cmd.handle, "handle", "", "")
 	fs.DurationVar(&cmd.timeout, "timeout", 30*time.Second, "")
 	fs.BoolVar(&cmd.json, "json", false, "")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) == 0 {
 		return nil, errors.New("missing action: list, revoke or count")
@@ -135,7 +106,7 @@ func parseSessions(args []string) (*sessionsCmd, error) {
 }
 
 // run performs the action.
-func (cmd *sessionsCmd) run(ctx context.Context, c *admin.Client, stdout io.Writer) error {
+func (cmd *sessionsCmd) run(ctx context.Context, c *admin.Client, stdout, _ io.Writer) error {
 	switch cmd.action {
 	case "list":
 		l, err := c.Sessions(ctx, cmd.principal)

@@ -62,55 +62,26 @@ type upstreamsCmd struct {
 // "upstreams" and returns the exit status. environ is os.Environ() in
 // production.
 func runUpstreams(args []string, stdout, stderr io.Writer, environ []string) int {
-	cmd, err := parseUpstreams(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, upstreamsUsage)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar upstreams: %v\n\n%s", err, upstreamsUsage)
-		return 2
-	}
-	c, err := cmd.client(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar upstreams: %v\n", err)
-		return 2
-	}
-	defer c.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), cmd.timeout)
-	defer cancel()
-	if err := cmd.run(ctx, c, stdout, stderr); err != nil {
-		hint := ""
-		if errors.Is(err, admin.ErrUnauthorized) {
-			hint = ": check --token-file, admin.token or admin.token_file"
-		}
-		fmt.Fprintf(stderr, "sidecar upstreams %s: %v%s\n", cmd.action, err, hint)
-		return 1
-	}
-	return 0
+	parse := func(args []string) (adminCommand, error) { return parseUpstreams(args) }
+	return runAdminCommand("upstreams", upstreamsUsage, parse, args, stdout, stderr, environ)
 }
+
+// verb and limit make upstreamsCmd an adminCommand.
+func (cmd *upstreamsCmd) verb() string         { return cmd.action }
+func (cmd *upstreamsCmd) limit() time.Duration { return cmd.timeout }
 
 // parseUpstreams parses the action, NAME and flags, which may follow NAME.
 func parseUpstreams(args []string) (*upstreamsCmd, error) {
 	cmd := &upstreamsCmd{}
-	fs := flag.NewFlagSet("sidecar upstreams", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	cmd.register(fs)
+	fs := newAdminFlagSet("upstreams", &cmd.adminFlags)
 	fs.DurationVar(&cmd.timeout, "timeout", 60*time.Second, "")
 	fs.DurationVar(&cmd.interval, "interval", 500*time.Millisecond, "")
 	fs.BoolVar(&cmd.json, "json", false, "")
 	fs.BoolVar(&cmd.wait, "wait", true, "")
 	fs.BoolVar(&cmd.waitHealthy, "wait-healthy", false, "")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) == 0 {
 		return nil, errors.New("missing action: list, drain, undrain or wait")

@@ -14,17 +14,6 @@ import (
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
-// bucketLen is the number of entries in bucket name.
-func bucketLen(t testing.TB, s *Store, name []byte) int {
-	t.Helper()
-	n := 0
-	require.NoError(t, s.db.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(name).Stats().KeyN
-		return nil
-	}))
-	return n
-}
-
 // A file written before the details and handles buckets existed opens,
 // gains them, and its records read with empty details; a new record gets
 // both entries, and every way a record goes removes them.

@@ -25,13 +25,18 @@ type v1 struct {
 	load, create, apply, take *redis.Script
 }
 
+// testdataScript reads the script name of an older build, kept under
+// testdata/version.
+func testdataScript(t *testing.T, version, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", version, name))
+	require.NoError(t, err)
+	return string(b)
+}
+
 func loadV1(t *testing.T) v1 {
 	t.Helper()
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", "v1", name))
-		require.NoError(t, err)
-		return string(b)
-	}
+	read := func(name string) string { return testdataScript(t, "v1", name) }
 	lib := read("lib.lua")
 	return v1{
 		load:   redis.NewScript(lib + read("load.lua")),
@@ -190,11 +195,7 @@ func TestMixedFleetApplyDuringRegenerate(t *testing.T) {
 func TestMixedFleetRegistry(t *testing.T) {
 	t.Parallel()
 	client := redistest.Start(t).Client(t)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", "v2", name))
-		require.NoError(t, err)
-		return string(b)
-	}
+	read := func(name string) string { return testdataScript(t, "v2", name) }
 	lib := read("lib.lua")
 	oldCreate, oldLoad, oldApply := redis.NewScript(lib+read("create.lua")), redis.NewScript(lib+read("load.lua")),
 		redis.NewScript(lib+read("apply.lua"))
