@@ -99,9 +99,9 @@ func (m *Manager) op(ctx context.Context, name string, fn func(context.Context) 
 }
 
 // List describes the live sessions of principal p, oldest first: at most
-// MaxListed of them, and the number the principal has in all. Each
-// session costs one store read (without touching it). Errors are
-// ErrStoreUnavailable (wrapped).
+// MaxListed of them (which ones, when p has more, is unspecified), and
+// the number the principal has in all. Each session costs one store read
+// (without touching it). Errors are ErrStoreUnavailable (wrapped).
 func (m *Manager) List(ctx context.Context, p string) ([]Info, int, error) {
 	var keys []string
 	if err := m.op(ctx, "by principal", func(ctx context.Context) (err error) {
