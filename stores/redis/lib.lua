@@ -1,5 +1,5 @@
 -- lib.lua: helpers shared by the session scripts. The store prepends this
--- file to every script but index.lua.
+-- file to every script but index.lua and unhandle.lua.
 --
 -- A session is one hash. Meta fields: version, created, idle_exp, abs_exp
 -- (Unix milliseconds on the store clock), principal, size (the running
@@ -12,8 +12,9 @@
 -- client that created it). reg is the score under which the session is
 -- registered in the live-session count (its expiry then, Unix ms; see
 -- reregister). A format 1 or 2 build that predates these four ignores
--- them. One field "a:<name>" per attribute, holding the raw JSON value. A tombstone is a hash with only tomb (when
--- it lapses, Unix ms on the store clock) and fmt: a build that predates
+-- them. One field "a:<name>" per attribute, holding the raw JSON value.
+-- A tombstone is a hash with only tomb (when it lapses, Unix ms on the
+-- store clock) and fmt: a build that predates
 -- tombstones finds no idle_exp/abs_exp in it and sees an absent session.
 -- ARGV[1] of every session script is the store clock's now in Unix ms.
 

@@ -42,6 +42,6 @@ if #all == 0 then
 end
 if reg > 0 then
   all[#all + 1] = '!register'
-  all[#all + 1] = tostring(reg)
+  all[#all + 1] = string.format('%d', reg)
 end
 return all
