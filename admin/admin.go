@@ -1,8 +1,10 @@
 // Package admin is Sidecar's admin HTTP API and its client. The Handler
 // lists the upstreams and drains or undrains them, so that a deploy script
 // can take one app server out of rotation, wait for its requests to
-// finish, restart it and put it back; the Client does that from Go (it is
-// what "sidecar upstreams" runs).
+// finish, restart it and put it back; it lists a user's sessions and
+// revokes them ("log out everywhere"). The Client does that from Go (it
+// is what "sidecar upstreams" and "sidecar sessions" run). docs/admin.md
+// is the reference.
 //
 // Endpoints:
 //
@@ -12,6 +14,12 @@
 //	POST /upstreams/{name}/probe   probe it now (proxy.Pool.Probe); returns
 //	                              the proxy.ProbeResult, 200 pass or fail
 //	GET  /locks/stats             lockservice.Stats of Options.Locker (404 when nil)
+//	GET  /sessions?principal=P    SessionList: P's live sessions (no data)
+//	DELETE /sessions?principal=P  revoke all of P's sessions; Revoked
+//	DELETE /sessions/{handle}     revoke one session; Revoked
+//	GET  /sessions/count          SessionCount
+//	                              (the /sessions routes: 404 when
+//	                              Options.Sessions is nil)
 //	GET  /healthz                 200 "ok" (liveness; no authentication)
 //
 // Every endpoint but /healthz requires "Authorization: Bearer <token>"
@@ -25,9 +33,13 @@
 // the log shows the first 5 refusals of each minute and a count of the
 // rest.
 //
-// Errors are JSON, {"error":"..."}: 401, 429, 404 for an unknown upstream or
-// path, 405 (with Allow) for a wrong method, 413 for a request body over
-// 1 MiB, 500 otherwise. Every response carries "Cache-Control: no-store".
+// Errors are JSON, {"error":"..."}: 400 for a missing or malformed
+// principal or handle, 401, 429, 404 for an unknown upstream, handle or path,
+// 405 (with Allow) for a wrong method, 409 for a session a login
+// regenerated while it was being revoked, 413 for a request body over
+// 1 MiB, 501 for a store that cannot find or count sessions, 503 (with
+// Retry-After) when the session store is unavailable, 500 otherwise.
+// Every response carries "Cache-Control: no-store".
 //
 // The handler does not listen. cmd/sidecar serves it on admin.listen, which
 // must be a loopback address unless admin.allow_remote is set: the API
@@ -35,10 +47,12 @@
 //
 // A Client (NewClient) calls the API given its URL or the admin.listen
 // address: List, State, SetDraining, Probe, and Wait, which polls an upstream
-// until a condition holds (no request in flight, up). Its errors wrap
+// until a condition holds (no request in flight, up); Sessions,
+// RevokePrincipal, RevokeHandle and SessionCount. Its errors wrap
 // ErrUnauthorized for a refused token, proxy.ErrUnknownUpstream for a name
-// the pool does not have, and ErrNotReached for a Wait whose context ended
-// first.
+// the pool does not have, sessions.ErrNotFound and sessions.ErrReplaced
+// for a handle RevokeHandle cannot revoke, and ErrNotReached for a Wait
+// whose context ended first.
 package admin
 
 import (
@@ -71,6 +85,9 @@ type Options struct {
 	// AuthLimits bound failed authentications; the zero value is
 	// httpauth's defaults.
 	AuthLimits httpauth.Limits
+	// Sessions, when non-nil, is served at /sessions: list, revoke and
+	// count sessions (see sessions.go). Nil means no such routes (404).
+	Sessions Sessions
 	// Logger receives failed authentications and drain changes; the zero
 	// Logger discards.
 	Logger zerolog.Logger
@@ -81,8 +98,10 @@ type Handler struct {
 	guard  *httpauth.Guard
 	pool   *proxy.Pool
 	locker *lock.Locker // nil: no /locks/stats
-	log    zerolog.Logger
-	mux    *http.ServeMux // authenticated routes
+	// sessions is nil without /sessions.
+	sessions Sessions
+	log      zerolog.Logger
+	mux      *http.ServeMux // authenticated routes
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -106,6 +125,8 @@ func New(o Options) (*Handler, error) {
 		locker: o.Locker,
 		log:    o.Logger,
 		mux:    http.NewServeMux(),
+
+		sessions: o.Sessions,
 	}
 	h.mux.HandleFunc("GET /upstreams", h.listUpstreams)
 	h.mux.HandleFunc("POST /upstreams/{name}/drain", h.drain(true))
@@ -113,6 +134,9 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("POST /upstreams/{name}/probe", h.probe)
 	if h.locker != nil {
 		h.mux.HandleFunc("GET /locks/stats", h.lockStats)
+	}
+	if h.sessions != nil {
+		h.sessionRoutes()
 	}
 	return h, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/sessions"
 )
 
 // ErrorResponse is the body of every error response.
@@ -14,16 +15,46 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-// writeErr answers with err's status: the one place an error becomes an
-// HTTP status.
+// badRequest is a request the API refuses with 400, saying why.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+
+// writeErr answers with err's status and message (classify).
 func writeErr(w http.ResponseWriter, err error) {
+	code, msg := classify(err)
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, code, msg)
+}
+
+// status is err's HTTP status (classify).
+func status(err error) int {
+	code, _ := classify(err)
+	return code
+}
+
+// classify is the one place an error becomes an HTTP status, with the
+// message the client gets (never a store's own error text).
+func classify(err error) (int, string) {
+	var bad badRequest
 	switch {
 	case errors.Is(err, proxy.ErrUnknownUpstream):
 		// err reads `proxy: unknown upstream: "name"`.
-		writeError(w, http.StatusNotFound, strings.TrimPrefix(err.Error(), "proxy: "))
-	default:
-		writeError(w, http.StatusInternalServerError, "internal error")
+		return http.StatusNotFound, strings.TrimPrefix(err.Error(), "proxy: ")
+	case errors.As(err, &bad):
+		return http.StatusBadRequest, string(bad)
+	case errors.Is(err, sessions.ErrNotFound):
+		return http.StatusNotFound, "no live session has that handle"
+	case errors.Is(err, sessions.ErrReplaced):
+		return http.StatusConflict, "the session was regenerated (a login) while being revoked: list the principal's sessions again"
+	case errors.Is(err, sessions.ErrNoInventory):
+		return http.StatusNotImplemented, "the session store cannot find or count sessions"
+	case errors.Is(err, sessions.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable, "the session store is unavailable"
 	}
+	return http.StatusInternalServerError, "internal error"
 }
 
 // writeError answers {"error": msg} with status.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/sessions"
 )
 
 func trusted(t *testing.T, list ...string) proxy.TrustedProxies {
@@ -315,6 +316,17 @@ func TestProxyForwarding(t *testing.T) {
 			line := logLine(t, e.logs.String(), h.Get("X-Request-Id"))
 			assert.Contains(t, line, `"client":"`+tt.client+`"`)
 			assert.Contains(t, line, `"remote":"127.0.0.1:`)
+
+			// The session keeps the client that created it, as derived.
+			signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
+			require.NoError(t, err)
+			tok, _, err := signer.Verify(c.Value)
+			require.NoError(t, err)
+			rec, err := e.store.Load(t.Context(), tok.Key(), nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.client, rec.ClientIP)
+			assert.Equal(t, "Go-http-client/1.1", rec.UserAgent)
+			assert.Equal(t, tok.SID(), rec.Handle)
 		})
 	}
 }

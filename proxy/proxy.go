@@ -306,6 +306,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.id, st.idReplaced = requestID(r, st.fwd)
 
 	sess := p.manager.IdentifyWith(st.keys.Cookie, p.cookieValue(r, st.keys.Cookie))
+	sess.SetClient(st.fwd.Client, r.UserAgent()) // kept if the request creates a session
 	st.sess = sess
 	if err := p.lockSession(r, st); err != nil {
 		p.writeError(&st.sw, r, st, err)

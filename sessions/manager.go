@@ -317,11 +317,13 @@ func (m *Manager) destroy(ctx context.Context, s *Session) error {
 
 func (m *Manager) create(ctx context.Context, s *Session, d *Delta, now time.Time) error {
 	rec := &Record{
-		Attrs:   map[string]json.RawMessage{},
-		Version: 1,
-		Created: now,
-		IdleExp: d.IdleExp,
-		AbsExp:  now.Add(m.opts.AbsoluteTimeout),
+		Attrs:     map[string]json.RawMessage{},
+		Version:   1,
+		Created:   now,
+		IdleExp:   d.IdleExp,
+		AbsExp:    now.Add(m.opts.AbsoluteTimeout),
+		ClientIP:  ClientIP(s.clientAddr),
+		UserAgent: CleanUserAgent(s.userAgent),
 	}
 	d.ApplyTo(rec.Attrs)
 	if d.Principal != nil {
@@ -334,6 +336,7 @@ func (m *Manager) create(ctx context.Context, s *Session, d *Delta, now time.Tim
 	if err != nil {
 		return err
 	}
+	rec.Handle = tok.SID()
 	if err := m.call(ctx, s, "create", func(ctx context.Context) error {
 		return m.opts.Store.Create(ctx, tok.Key(), rec)
 	}); err != nil {
@@ -348,6 +351,7 @@ func (m *Manager) regenerate(ctx context.Context, s *Session, d *Delta) error {
 	if err != nil {
 		return err
 	}
+	d.Handle = tok.SID()
 	var rec *Record
 	err = m.call(ctx, s, "regenerate", func(ctx context.Context) error {
 		var err error

@@ -1,6 +1,9 @@
 package sessions
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Outcome is what happened to a request's session, for the access log.
 type Outcome uint8
@@ -67,6 +70,10 @@ type Session struct {
 	outcome      Outcome
 	cookie       CookieOp
 	storeTime    time.Duration
+	// clientAddr and userAgent are the request's (SetClient), kept by a
+	// session this request creates.
+	clientAddr netip.Addr
+	userAgent  string
 }
 
 // Record is the live session record, or nil when the request has none.

@@ -38,6 +38,12 @@ var (
 // bytes (a Store copies them in and out verbatim and never parses them).
 // Version is 1 after Create and grows by one with every Apply or Regenerate.
 // A record is live while the store clock is before both IdleExp and AbsExp.
+//
+// Handle, ClientIP and UserAgent describe the session for operators (the
+// admin API lists them; they never reach the app). A store keeps them as
+// given by Create (Regenerate sets Handle from Delta.Handle and carries the
+// other two over) and returns them from Load and Regenerate; records
+// written before they existed have them empty.
 type Record struct {
 	Attrs     map[string]json.RawMessage
 	Principal string
@@ -45,6 +51,15 @@ type Record struct {
 	Created   time.Time
 	IdleExp   time.Time
 	AbsExp    time.Time
+	// Handle is the session's public handle (Token.SID of its token),
+	// under which Inventory.ByHandle finds it; "" indexes nothing.
+	Handle string
+	// ClientIP is the address of the client that created the session,
+	// as the proxy worked it out (at most MaxClientIPBytes).
+	ClientIP string
+	// UserAgent is that client's User-Agent, cleaned by CleanUserAgent
+	// (valid UTF-8, at most MaxUserAgentBytes).
+	UserAgent string
 }
 
 // Expiry is when a store may forget the record: the earlier of IdleExp and
@@ -101,6 +116,11 @@ type Delta struct {
 	// listed by ByPrincipal, and is removed by Delete; Create may replace
 	// it as it replaces an expired record.
 	Tombstone time.Duration
+	// Handle, for Regenerate only: the public handle of newKey (Token.SID
+	// of the new token), which becomes the new record's Handle; the old
+	// record's handle no longer finds anything. "" leaves the new record
+	// without one.
+	Handle string
 }
 
 // ApplyTo applies d.Set then d.Delete to attrs in place, as every Store
@@ -146,6 +166,17 @@ func (d *Delta) Applied(rec *Record) (*Record, error) {
 	}
 	next.Version++
 	return &next, nil
+}
+
+// Regenerated is Applied for Regenerate: the new record also takes
+// d.Handle as its handle (the old one names the old token).
+func (d *Delta) Regenerated(rec *Record) (*Record, error) {
+	next, err := d.Applied(rec)
+	if err != nil {
+		return nil, err
+	}
+	next.Handle = d.Handle
+	return next, nil
 }
 
 // Touch asks Load to slide the idle expiry in the same atomic step as the
@@ -200,7 +231,9 @@ type Store interface {
 	Apply(ctx context.Context, key string, d *Delta) (int64, error)
 	// Regenerate moves the live record under oldKey to newKey, applying d
 	// on the way and bumping the Version, and returns the new record.
-	// Created and AbsExp carry over. Once it returns, oldKey is gone: a
+	// Created, AbsExp, ClientIP and UserAgent carry over; the new record's
+	// Handle is d.Handle (see Delta.Regenerated), and oldKey's handle
+	// finds nothing any more. Once it returns, oldKey is gone: a
 	// later Load or Apply on it gets ErrNotFound (ErrReplaced while the
 	// tombstone d.Tombstone asks for lasts), and a write to oldKey that
 	// raced with it is either included in the new record or refused, never
@@ -212,7 +245,7 @@ type Store interface {
 	// cross-key RENAME.
 	Regenerate(ctx context.Context, oldKey, newKey string, d *Delta) (*Record, error)
 	// Delete removes the record (or lapsed tombstone) under key and its
-	// principal index entry. Deleting a missing key is not an error. On a
+	// principal and handle index entries. Deleting a missing key is not an error. On a
 	// key whose tombstone is live it returns ErrReplaced and keeps the
 	// tombstone: a logout that loaded the session before a regenerate moved
 	// it must not pass for done (the Manager would expire the cookie, which

@@ -7,6 +7,7 @@
 //	sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
 //	sidecar check --config FILE   validate the config and exit (non-zero on error)
 //	sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
+//	sidecar sessions list|revoke|count [--principal P | --handle H] --config FILE
 //	                              talk to the admin API (drain before a deploy)
 //	sidecar keygen [--format yaml|env|raw]
 //	                              print fresh secrets, ready to paste
@@ -39,6 +40,8 @@ const usage = `usage:
   sidecar check --config FILE   validate the config; exit 1 naming each bad key
   sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
                                 inspect and drain upstreams through the admin API
+  sidecar sessions list|revoke|count [--principal P | --handle H] --config FILE
+                                list and revoke sessions through the admin API
   sidecar keygen [--format yaml|env|raw]
                                 print fresh secrets (cookie, header, admin, lock service)
   sidecar version               print the version, commit and Go version
@@ -63,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "version" {
 		return runVersion(rest, stdout, stderr)
+	}
+	if cmd == "sessions" {
+		return runSessions(rest, stdout, stderr, os.Environ())
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -7,13 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sidecarproxy/sidecar/admin"
-	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
@@ -55,67 +52,36 @@ error (nothing was sent).
 
 // upstreamsCmd is one parsed invocation of "sidecar upstreams".
 type upstreamsCmd struct {
-	action, name               string
-	configPath, admin, tokFile string
-	timeout, interval          time.Duration
-	json, wait, waitHealthy    bool
+	adminFlags
+	action, name            string
+	timeout, interval       time.Duration
+	json, wait, waitHealthy bool
 }
 
 // runUpstreams runs "sidecar upstreams" with the arguments after
 // "upstreams" and returns the exit status. environ is os.Environ() in
 // production.
 func runUpstreams(args []string, stdout, stderr io.Writer, environ []string) int {
-	cmd, err := parseUpstreams(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, upstreamsUsage)
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar upstreams: %v\n\n%s", err, upstreamsUsage)
-		return 2
-	}
-	c, err := cmd.client(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "sidecar upstreams: %v\n", err)
-		return 2
-	}
-	defer c.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), cmd.timeout)
-	defer cancel()
-	if err := cmd.run(ctx, c, stdout, stderr); err != nil {
-		hint := ""
-		if errors.Is(err, admin.ErrUnauthorized) {
-			hint = ": check --token-file, admin.token or admin.token_file"
-		}
-		fmt.Fprintf(stderr, "sidecar upstreams %s: %v%s\n", cmd.action, err, hint)
-		return 1
-	}
-	return 0
+	parse := func(args []string) (adminCommand, error) { return parseUpstreams(args) }
+	return runAdminCommand("upstreams", upstreamsUsage, parse, args, stdout, stderr, environ)
 }
+
+// verb and limit make upstreamsCmd an adminCommand.
+func (cmd *upstreamsCmd) verb() string         { return cmd.action }
+func (cmd *upstreamsCmd) limit() time.Duration { return cmd.timeout }
 
 // parseUpstreams parses the action, NAME and flags, which may follow NAME.
 func parseUpstreams(args []string) (*upstreamsCmd, error) {
 	cmd := &upstreamsCmd{}
-	fs := flag.NewFlagSet("sidecar upstreams", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&cmd.configPath, "config", "", "")
-	fs.StringVar(&cmd.admin, "admin", "", "")
-	fs.StringVar(&cmd.tokFile, "token-file", "", "")
+	fs := newAdminFlagSet("upstreams", &cmd.adminFlags)
 	fs.DurationVar(&cmd.timeout, "timeout", 60*time.Second, "")
 	fs.DurationVar(&cmd.interval, "interval", 500*time.Millisecond, "")
 	fs.BoolVar(&cmd.json, "json", false, "")
 	fs.BoolVar(&cmd.wait, "wait", true, "")
 	fs.BoolVar(&cmd.waitHealthy, "wait-healthy", false, "")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) == 0 {
 		return nil, errors.New("missing action: list, drain, undrain or wait")
@@ -146,51 +112,6 @@ func parseUpstreams(args []string) (*upstreamsCmd, error) {
 		cmd.name = pos[0]
 	}
 	return cmd, nil
-}
-
-// client resolves the admin API's address and token: --admin and
-// --token-file first, then the config file (through config.Load, so the
-// environment applies), then, without a config, SIDECAR_ADMIN__TOKEN.
-func (cmd *upstreamsCmd) client(environ []string) (*admin.Client, error) {
-	addr, token := cmd.admin, ""
-	if cmd.tokFile != "" {
-		b, err := os.ReadFile(cmd.tokFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --token-file: %w", err)
-		}
-		if token = strings.TrimSpace(string(b)); token == "" {
-			return nil, fmt.Errorf("--token-file %s holds no token", cmd.tokFile)
-		}
-	}
-	if cmd.configPath != "" && (addr == "" || token == "") {
-		cfg, err := config.Load(cmd.configPath, environ)
-		if err != nil {
-			return nil, fmt.Errorf("invalid config %s:\n  %s", cmd.configPath, strings.ReplaceAll(err.Error(), "\n", "\n  "))
-		}
-		if addr == "" {
-			if !cfg.Admin.Enabled() {
-				return nil, fmt.Errorf("the admin API is disabled in %s: set admin.listen (and admin.token) there, or pass --admin URL", cmd.configPath)
-			}
-			addr = cfg.Admin.Listen
-		}
-		if token == "" {
-			token = string(cfg.Admin.Token)
-		}
-	}
-	if token == "" && cmd.configPath == "" {
-		envName := config.EnvPrefix + "ADMIN__TOKEN"
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, envName+"="); ok {
-				token = strings.TrimSpace(v)
-			}
-		}
-	}
-	if token == "" {
-		return nil, errors.New("no admin token: pass --token-file, or set admin.token / admin.token_file in the config, or SIDECAR_ADMIN__TOKEN")
-	}
-	// A nil http.Client: no proxy from the environment, no redirects, so
-	// the token goes to the admin API only.
-	return admin.NewClient(addr, []byte(token), nil)
 }
 
 // run performs the action.

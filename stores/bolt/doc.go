@@ -3,7 +3,7 @@
 //
 // # File layout
 //
-// The file holds five buckets:
+// The file holds seven buckets:
 //
 //   - meta: "layout" → one byte, the layout version (1). Open refuses a
 //     file with a layout it does not know (ErrCorrupt).
@@ -24,14 +24,22 @@
 //     a tombstoned key as absent, never as a corrupt record. Open creates
 //     it in older files; the layout version stays 1. The sweeper scans it
 //     whole (tombstones live minutes).
+//   - details: session key → a format byte (1), then the record's
+//     Handle, ClientIP and UserAgent as length-prefixed strings; no entry
+//     when all three are empty. handles: handle → session key, for
+//     ByHandle. Like tombstones, they are buckets of their own rather than
+//     a new record format, so a build that predates them still reads
+//     every record (going back to it loses only the details); Open
+//     creates them in older files, whose records then read with the three
+//     fields empty.
 //   - expiry: 8-byte big-endian stamp ‖ session key → empty, where the
 //     stamp is the record's expiry (the earlier of IdleExp and AbsExp) in
 //     Unix nanoseconds, clamped to int64, sign bit flipped so byte order is
 //     time order. The sweeper range-scans it from the start up to now.
 //
 // Every write (Create, Apply, Regenerate, Delete, a due Touch in Load, a
-// sweep batch) is one bbolt write transaction that changes the record and
-// both indexes together, so a check such as "the record is still live"
+// sweep batch) is one bbolt write transaction that changes the record,
+// its details and every index together, so a check such as "the record is still live"
 // and the write it guards are one atomic step. bbolt serialises writers;
 // readers run concurrently with them and with each other.
 //
@@ -57,6 +65,15 @@
 // next tick. The goroutine exits when Close is called: Close signals it,
 // waits for its current transaction to commit and for it to return, and
 // only then closes the file.
+//
+// # Inventory
+//
+// The store is a sessions.Inventory: ByHandle is one read of the handles
+// bucket and of the record; Count is exact, a scan of the expiry index
+// from the clock's now (a cursor step per live record). ByPrincipal
+// deletes the expired records it finds, as the sweeper does, so that a
+// principal's index never lists a session once it has been read after
+// the session expired.
 //
 // # Contexts, latency and errors
 //

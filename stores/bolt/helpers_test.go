@@ -100,9 +100,15 @@ func putRaw(t testing.TB, s *Store, key string, v []byte) {
 // rawCount is the number of records in the sessions bucket, expired or not.
 func rawCount(t testing.TB, s *Store) int {
 	t.Helper()
+	return bucketLen(t, s, bucketSessions)
+}
+
+// bucketLen is the number of entries in bucket name.
+func bucketLen(t testing.TB, s *Store, name []byte) int {
+	t.Helper()
 	n := 0
 	require.NoError(t, s.db.View(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bucketSessions).Stats().KeyN
+		n = tx.Bucket(name).Stats().KeyN
 		return nil
 	}))
 	return n

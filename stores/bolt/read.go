@@ -61,15 +61,24 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	return rec, nil
 }
 
-// get returns a caller-owned copy of the record stored under key, live or
-// not, sessions.ErrNotFound if there is none, or an error wrapping
-// ErrCorrupt.
+// get returns a caller-owned copy of the record stored under key, with
+// its details, live or not, sessions.ErrNotFound if there is none, or an
+// error wrapping ErrCorrupt.
 func get(tx *bbolt.Tx, key string) (*sessions.Record, error) {
 	v := tx.Bucket(bucketSessions).Get([]byte(key))
 	if v == nil {
 		return nil, sessions.ErrNotFound
 	}
-	return decodeRecord(bytes.Clone(v))
+	rec, err := decodeRecord(bytes.Clone(v))
+	if err != nil {
+		return nil, err
+	}
+	d, err := getDetails(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	rec.Handle, rec.ClientIP, rec.UserAgent = d.handle, d.clientIP, d.userAgent
+	return rec, nil
 }
 
 // live is get for a record live at now: an expired one is
@@ -88,8 +97,9 @@ func live(tx *bbolt.Tx, key string, now time.Time) (*sessions.Record, error) {
 // ByPrincipal lists the keys of the live records whose principal is p, by a
 // prefix scan of the principal index in a read-only transaction. Index
 // entries whose record is gone or names another principal (which only a
-// deleted corrupt record leaves behind) are pruned in a second, write
-// transaction, opened only if there are any. The empty principal is never
+// deleted corrupt record leaves behind) are pruned, and expired records
+// are deleted with their index entries as the sweeper would, in a second,
+// write transaction, opened only if there are any. The empty principal is never
 // indexed, so ByPrincipal("") returns nothing. A listed record that cannot
 // be decoded yields an error wrapping ErrCorrupt.
 func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
@@ -116,6 +126,8 @@ func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
 				stale = append(stale, key)
 			case rec.Live(now):
 				keys = append(keys, key)
+			default:
+				stale = append(stale, key)
 			}
 		}
 		return nil
@@ -132,19 +144,28 @@ func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
 }
 
 // pruneStale deletes the index entries listing keys under principal p whose
-// record is (still) missing or names another principal.
+// record is (still) missing or names another principal, and the records
+// under keys that are (still) expired, with their index entries.
 func (s *Store) pruneStale(ctx context.Context, p string, keys []string) error {
 	if err := ctxErr(ctx, "by principal"); err != nil {
 		return err
 	}
 	return wrap("by principal: prune index", s.db.Update(func(tx *bbolt.Tx) error {
 		idx := tx.Bucket(bucketPrincipals)
+		now := s.clock()
 		for _, key := range keys {
 			rec, err := get(tx, key)
-			if err == nil && rec.Principal == p || err != nil && !errors.Is(err, sessions.ErrNotFound) {
-				continue // listed rightly, or corrupt: leave it
+			switch {
+			case err != nil && !errors.Is(err, sessions.ErrNotFound):
+				continue // corrupt: leave it to the sweeper
+			case err == nil && rec.Principal == p && rec.Live(now):
+				continue // listed rightly
+			case err == nil && rec.Principal == p:
+				err = removeRecord(tx, key, indexOf(rec))
+			default:
+				err = idx.Delete(principalKey(p, key))
 			}
-			if err := idx.Delete(principalKey(p, key)); err != nil {
+			if err != nil {
 				return err
 			}
 		}

@@ -84,7 +84,7 @@ func initLayout(tx *bbolt.Tx) error {
 	case len(v) != 1 || v[0] != layoutV1:
 		return fmt.Errorf("%w: unknown layout %x", ErrCorrupt, v)
 	}
-	for _, name := range [][]byte{bucketSessions, bucketPrincipals, bucketExpiry, bucketTombstones} {
+	for _, name := range [][]byte{bucketSessions, bucketPrincipals, bucketExpiry, bucketTombstones, bucketDetails, bucketHandles} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

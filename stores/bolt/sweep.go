@@ -111,6 +111,9 @@ func sweepEntry(tx *bbolt.Tx, k []byte, now time.Time) (gone bool, err error) {
 		if err := tx.Bucket(bucketSessions).Delete([]byte(key)); err != nil {
 			return false, err
 		}
+		if err := removeDetails(tx, key); err != nil {
+			return false, err
+		}
 		return true, tx.Bucket(bucketExpiry).Delete(k)
 	case err != nil:
 		return false, err

@@ -98,7 +98,10 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	if err := ctxErr(ctx, "regenerate"); err != nil {
 		return nil, err
 	}
-	var enc []byte
+	var (
+		enc   []byte
+		moved details // the new record's, which enc leaves out
+	)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -111,6 +114,10 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		prev := indexOf(rec)
 		if err := applyDelta(rec, d); err != nil {
 			return err
+		}
+		rec.Handle = ""
+		if d != nil {
+			rec.Handle = d.Handle
 		}
 		if newKey != oldKey {
 			if err := removeRecord(tx, oldKey, prev); err != nil {
@@ -131,6 +138,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		if enc, err = putRecord(tx, newKey, rec, prev); err != nil {
 			return err
 		}
+		moved = detailsOf(rec)
 		return s.commit(ctx)
 	})
 	if err != nil {
@@ -139,7 +147,11 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	// The transaction is over, so enc is ours again: decode the caller's
 	// copy from it rather than hand back slices of d.Set.
 	rec, err := decodeRecord(enc)
-	return rec, wrap("regenerate", err)
+	if err != nil {
+		return nil, wrap("regenerate", err)
+	}
+	rec.Handle, rec.ClientIP, rec.UserAgent = moved.handle, moved.clientIP, moved.userAgent
+	return rec, nil
 }
 
 // Delete removes the record (or tombstone) under key and its index entries
@@ -165,7 +177,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		case errors.Is(err, sessions.ErrNotFound):
 			err = nil
 		case errors.Is(err, ErrCorrupt):
-			err = tx.Bucket(bucketSessions).Delete([]byte(key))
+			if err = tx.Bucket(bucketSessions).Delete([]byte(key)); err == nil {
+				err = removeDetails(tx, key)
+			}
 		case err == nil:
 			err = removeRecord(tx, key, indexOf(rec))
 		}
@@ -219,14 +233,16 @@ func applyDelta(rec *sessions.Record, d *sessions.Delta) error {
 	return nil
 }
 
-// indexEntry is what the indexes hold for one stored record.
+// indexEntry is what the indexes (and the details bucket) hold for one
+// stored record.
 type indexEntry struct {
 	principal string
 	expiry    time.Time
+	details   details
 }
 
 func indexOf(rec *sessions.Record) *indexEntry {
-	return &indexEntry{principal: rec.Principal, expiry: rec.Expiry()}
+	return &indexEntry{principal: rec.Principal, expiry: rec.Expiry(), details: detailsOf(rec)}
 }
 
 // putRecord stores rec under key and moves its index entries from prev
@@ -264,6 +280,13 @@ func putRecord(tx *bbolt.Tx, key string, rec *sessions.Record, prev *indexEntry)
 			}
 		}
 	}
+	var prevDetails *details
+	if prev != nil {
+		prevDetails = &prev.details
+	}
+	if err := putDetails(tx, key, prevDetails, next.details); err != nil {
+		return nil, err
+	}
 	return enc, nil
 }
 
@@ -271,6 +294,9 @@ func putRecord(tx *bbolt.Tx, key string, rec *sessions.Record, prev *indexEntry)
 // as prev.
 func removeRecord(tx *bbolt.Tx, key string, prev *indexEntry) error {
 	if err := tx.Bucket(bucketSessions).Delete([]byte(key)); err != nil {
+		return err
+	}
+	if err := removeDetails(tx, key); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(prev.expiry, key)); err != nil {

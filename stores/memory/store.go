@@ -43,6 +43,7 @@ type Store struct {
 	mu         sync.Mutex
 	records    map[string]*sessions.Record    // by key; values never escape
 	principals map[string]map[string]struct{} // principal -> keys of its records
+	handles    map[string]string              // Record.Handle -> key of its record
 	tombstones map[string]time.Time           // regenerated-away key -> end of its tombstone
 
 	stop      chan struct{} // closed by Close to stop the sweeper
@@ -50,7 +51,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ sessions.Store = (*Store)(nil)
+var (
+	_ sessions.Store     = (*Store)(nil)
+	_ sessions.Inventory = (*Store)(nil)
+)
 
 // New returns an empty Store and starts its sweeper goroutine, which runs
 // until Close. A Store that is never closed keeps that goroutine, and so
@@ -61,6 +65,7 @@ func New(opts Options) *Store {
 		beforeCommit: opts.BeforeCommit,
 		records:      make(map[string]*sessions.Record),
 		principals:   make(map[string]map[string]struct{}),
+		handles:      make(map[string]string),
 		tombstones:   make(map[string]time.Time),
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
@@ -164,7 +169,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	if rec == nil {
 		return nil, s.missing(oldKey)
 	}
-	next, err := d.Applied(rec)
+	next, err := d.Regenerated(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -258,10 +263,13 @@ func (s *Store) commit(ctx context.Context) error {
 }
 
 // put stores rec, which the Store then owns, under key and indexes its
-// principal, replacing any record there. s.mu must be held.
+// principal and handle, replacing any record there. s.mu must be held.
 func (s *Store) put(key string, rec *sessions.Record) {
 	s.remove(key)
 	s.records[key] = rec
+	if rec.Handle != "" {
+		s.handles[rec.Handle] = key
+	}
 	if rec.Principal == "" {
 		return
 	}
@@ -273,14 +281,17 @@ func (s *Store) put(key string, rec *sessions.Record) {
 	keys[key] = struct{}{}
 }
 
-// remove drops the record under key, if any, and its index entry. s.mu
-// must be held.
+// remove drops the record under key, if any, and its index entries.
+// s.mu must be held.
 func (s *Store) remove(key string) {
 	rec, ok := s.records[key]
 	if !ok {
 		return
 	}
 	delete(s.records, key)
+	if s.handles[rec.Handle] == key {
+		delete(s.handles, rec.Handle)
+	}
 	if keys := s.principals[rec.Principal]; keys != nil {
 		delete(keys, key)
 		if len(keys) == 0 {

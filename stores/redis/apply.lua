@@ -1,6 +1,8 @@
 -- apply.lua: write a delta to a live session (see lib.lua for ARGV).
 --   KEYS[1] the session hash
--- Returns {OK, new version, created, abs_exp}, or {NOT_FOUND}, {REPLACED},
+-- Returns {OK, new version, created, abs_exp, reg}, reg being the score
+-- to register the session under (see reregister in lib.lua; 0: none), or
+-- {NOT_FOUND}, {REPLACED},
 -- {CONFLICT}, {TOO_LARGE}, {LATE} (past the commit limit, ARGV[9]) or
 -- {UNSUPPORTED} having written nothing. A missing or expired key is never
 -- written to, so a late write cannot bring a session back.
@@ -38,8 +40,12 @@ if ARGV[5] == '1' then
   redis.call('HSET', key, 'principal', ARGV[6])
 end
 local idle = tonumber(ARGV[4])
+local reg = 0
 if idle > 0 then
   redis.call('HSET', key, 'idle_exp', ARGV[4])
   expire(key, now, idle, tonumber(meta[3]))
+  if idle > now then
+    reg = reregister(key, now, idle, tonumber(meta[3]), meta[11])
+  end
 end
-return {OK, version, tonumber(meta[5]), tonumber(meta[3])}
+return {OK, version, tonumber(meta[5]), tonumber(meta[3]), reg}

@@ -25,13 +25,18 @@ type v1 struct {
 	load, create, apply, take *redis.Script
 }
 
+// testdataScript reads the script name of an older build, kept under
+// testdata/version.
+func testdataScript(t *testing.T, version, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", version, name))
+	require.NoError(t, err)
+	return string(b)
+}
+
 func loadV1(t *testing.T) v1 {
 	t.Helper()
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", "v1", name))
-		require.NoError(t, err)
-		return string(b)
-	}
+	read := func(name string) string { return testdataScript(t, "v1", name) }
 	lib := read("lib.lua")
 	return v1{
 		load:   redis.NewScript(lib + read("load.lua")),
@@ -180,4 +185,69 @@ func TestMixedFleetApplyDuringRegenerate(t *testing.T) {
 	assert.Equal(t, int64(3), rec.Version, "created 1, the format 1 write 2, the regenerate 3")
 	_, err = s.Load(ctx, key, nil)
 	assert.ErrorIs(t, err, sessions.ErrReplaced, "the old key is a tombstone")
+}
+
+// TestMixedFleetRegistry runs the format 2 scripts of the build before
+// the session details and the registry (testdata/v2) and this build's
+// store on the same records: each keeps the other's records working, a
+// record the old build created shows no details, and it is counted once
+// a request of this build has touched it.
+func TestMixedFleetRegistry(t *testing.T) {
+	t.Parallel()
+	client := redistest.Start(t).Client(t)
+	read := func(name string) string { return testdataScript(t, "v2", name) }
+	lib := read("lib.lua")
+	oldCreate, oldLoad, oldApply := redis.NewScript(lib+read("create.lua")), redis.NewScript(lib+read("load.lua")),
+		redis.NewScript(lib+read("apply.lua"))
+	ctx := t.Context()
+	clock := clocktest.New()
+	s := newStore(t, client, clock)
+	now := func() int64 { return clock.Now().UnixMilli() }
+
+	t.Run("OldRecordGetsCountedOnceTouched", func(t *testing.T) {
+		key := randomKey()
+		rec := record(clock, "bob")
+		// Old create.lua: now, version, created, idle, abs, principal, size, limit, pairs.
+		code, err := oldCreate.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 1, rec.Created.UnixMilli(), rec.IdleExp.UnixMilli(), rec.AbsExp.UnixMilli(),
+			rec.Principal, rec.Size(), 0, "user", []byte(rec.Attrs["user"])).Int64()
+		require.NoError(t, err)
+		require.EqualValues(t, 0, code)
+		got, err := s.Load(ctx, key, nil)
+		require.NoError(t, err)
+		assert.Empty(t, got.Handle+got.ClientIP+got.UserAgent, "an old record has no details")
+		c, err := s.Count(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, c.Live, "the old build registers nothing")
+
+		clock.Advance(5 * time.Minute)
+		idle := clock.Now().Add(30 * time.Minute)
+		_, err = s.Load(ctx, key, &sessions.Touch{Before: idle, IdleExp: idle})
+		require.NoError(t, err)
+		c, err = s.Count(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, c.Live, "counted once this build touched it")
+	})
+
+	t.Run("OldReadsAndWritesNewRecord", func(t *testing.T) {
+		key := randomKey()
+		rec := record(clock, "carol")
+		rec.Handle, rec.ClientIP, rec.UserAgent = randomHex(16), "192.0.2.9", "Firefox"
+		require.NoError(t, s.Create(ctx, key, rec))
+		fields, err := oldLoad.Run(ctx, client, []string{sessionKeyOf(s, key)}, now(), 0, 0, 0).StringSlice()
+		require.NoError(t, err, "the old load.lua on a record with details")
+		assert.Equal(t, `{"id": 7}`, pairs(fields)["a:user"])
+		// Old apply.lua: now, base, max, idle, set principal, principal, n, bound, limit, pairs.
+		res, err := oldApply.Run(ctx, client, []string{sessionKeyOf(s, key)},
+			now(), 0, 0, clock.Now().Add(time.Hour).UnixMilli(), 0, "", 1, 0, 0, "paid", "true").Int64Slice()
+		require.NoError(t, err)
+		assert.EqualValues(t, 0, res[0], "the old apply.lua on a record with details")
+		got, err := s.Load(ctx, key, nil)
+		require.NoError(t, err)
+		assert.Equal(t, json.RawMessage(`true`), got.Attrs["paid"])
+		assert.Equal(t, []string{rec.Handle, "192.0.2.9", "Firefox"}, []string{got.Handle, got.ClientIP, got.UserAgent})
+		found, err := s.ByHandle(ctx, rec.Handle)
+		require.NoError(t, err)
+		assert.Equal(t, key, found)
+	})
 }

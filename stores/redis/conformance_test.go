@@ -13,10 +13,11 @@ import (
 	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
-// conformance runs the storetest suite against stores sharing client.
+// conformance runs the storetest suite against stores sharing client,
+// each under a prefix of its own (Count sees a whole store).
 func conformance(t *testing.T, client redis.UniversalClient) {
 	storetest.Run(t, func(t *testing.T, clock func() time.Time) sessions.Store {
-		return redisstore.New(client, redisstore.Options{Clock: clock})
+		return redisstore.New(client, redisstore.Options{Prefix: "c" + randomHex(4) + ":", Clock: clock})
 	})
 }
 

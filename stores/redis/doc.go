@@ -16,9 +16,11 @@
 //     stored). Meta fields: version; created, idle_exp and abs_exp in Unix
 //     milliseconds; principal; size, the running sessions.Record.Size, kept
 //     up to date by every write so that MaxBytes is checked in time
-//     proportional to the delta, not the session. One field a:<name> per
-//     attribute holds its raw JSON, byte for byte. The key's TTL ends at
-//     the earlier of idle_exp and abs_exp.
+//     proportional to the delta, not the session; handle, ip and ua
+//     (sessions.Record's Handle, ClientIP and UserAgent; absent when
+//     empty); reg, the score the session is registered with (below). One
+//     field a:<name> per attribute holds its raw JSON, byte for byte. The
+//     key's TTL ends at the earlier of idle_exp and abs_exp.
 //   - sidecar:p:<hex SHA-256 of the principal> is a principal's index: a
 //     sorted set of session keys, each scored with a time by which that
 //     session is certainly dead (its abs_exp, or an upper bound of it).
@@ -26,8 +28,29 @@
 //     set's TTL to its highest score, so an index lives exactly as long as
 //     it may list a live session. Entries of sessions that were deleted,
 //     regenerated away or moved to another principal stay until their
-//     score passes; ByPrincipal checks every entry against its session and
-//     lists only live sessions that still have the principal.
+//     score passes, except those of sessions deleted or regenerated away,
+//     which Delete and Regenerate drop once they have committed (the key
+//     is then gone for good); ByPrincipal checks every entry against its
+//     session and lists only live sessions that still have the principal.
+//     It cannot prune an entry whose session is missing or has another
+//     principal: that may be a write under way, whose entry is written
+//     before it commits.
+//   - sidecar:h:<handle> holds the session key of the session whose
+//     public handle it is (ByHandle), until the session's abs_exp; Delete
+//     and Regenerate drop it with the session.
+//   - sidecar:n:<0-f> are the 16 shards of the registry that Count reads:
+//     sorted sets of session keys (the shard is FNV-1a of the key, mod
+//     16), each scored with its session's expiry. A session is registered
+//     before it is written, and again when a write or a touch has moved
+//     its expiry more than a minute (or an eighth of the time left, if
+//     less) past the score, about once a minute per active session; Delete
+//     and Regenerate drop it. Count adds up the entries not yet past their
+//     score in one round trip: it misses live sessions only within that
+//     margin of an expiry they have since pushed back (and sessions an
+//     older build created until a request touches them), so it is an
+//     estimate (sessions.Count.Approximate), never a scan of the database.
+//     Index writes drop the entries past their score, and a shard's TTL
+//     is its highest score, as for principal indexes.
 //
 // # Time
 //
@@ -45,13 +68,18 @@
 // files, run with EVALSHA and falling back to EVAL), so a check and the
 // write it guards are atomic, and a write never lands on a key that was
 // deleted, regenerated away or expired. Round trips per call: Load, with
-// or without Touch, 1; Create 1, or 2 with a principal; Apply 1, or 2 when
-// it sets a principal (3 or 4 in the rare cases Store.Apply describes);
-// Delete 1; ByPrincipal 2; Regenerate 4, or 5 with a principal (see below). A write
-// with a deadline adds one TIME round trip per server every ClockRefresh.
+// or without Touch, 1; Create 2; Apply 1, or 2 when it sets a principal
+// (3 or 4 in the rare cases Store.Apply describes); Delete 2; ByPrincipal
+// 2; ByHandle 2; Count 1; Regenerate 6 (see below). A Load whose touch, or
+// an Apply whose idle expiry, moves the session's expiry past its
+// registration adds one (about once a minute per active session). A
+// write with a deadline adds one TIME round trip per server every
+// ClockRefresh. Round trips that go to several keys (the index entries
+// before a write, the clean-up after Delete) are pipelines, one round
+// trip to each node involved.
 //
-// A principal index update is never pipelined with the session write it
-// serves: on a cluster the two live on different nodes, where one can fail
+// An index update (principal, handle, registry) is never pipelined with
+// the session write it serves: on a cluster the two live on different nodes, where one can fail
 // while the other lands. The index update goes first, as a round trip of
 // its own, and the session write is sent only once it succeeded, so a
 // failed index update fails the call having written nothing, and a
@@ -134,7 +162,9 @@
 // Session hashes carry their format in the field fmt: 2 for what this
 // build writes; records without it (written before it existed) are format
 // 1, which reads the same. Format 2 only adds fields that format 1 code
-// ignores (fmt, pending, seal, seal_until) and tombstones, hashes with
+// ignores (fmt, pending, seal, seal_until, and later handle, ip, ua and
+// reg, which earlier format 2 builds ignore as well: testdata/v2) and
+// tombstones, hashes with
 // only tomb and fmt, which format 1 scripts find no idle_exp or abs_exp in
 // and so treat as an absent session, never a corrupt one. So a fleet in
 // the middle of an upgrade, old and new Sidecars on one Redis, works: each

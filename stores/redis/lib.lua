@@ -1,14 +1,20 @@
 -- lib.lua: helpers shared by the session scripts. The store prepends this
--- file to every script but index.lua.
+-- file to every script but index.lua and unhandle.lua.
 --
 -- A session is one hash. Meta fields: version, created, idle_exp, abs_exp
 -- (Unix milliseconds on the store clock), principal, size (the running
 -- sessions.Record.Size), fmt (the format, FORMAT; absent in records written
 -- before it existed, which are format 1 and read the same way), and, while
 -- Regenerate prepares it, pending; on a session Regenerate is moving, seal
--- (the nonce of that call) and seal_until (Unix µs, server clock). One field "a:<name>" per attribute,
--- holding the raw JSON value. A tombstone is a hash with only tomb (when
--- it lapses, Unix ms on the store clock) and fmt: a build that predates
+-- (the nonce of that call) and seal_until (Unix µs, server clock). Details
+-- for operators, each absent when empty: handle (the public handle, which
+-- the key <prefix>h:<handle> maps back to the session key), ip and ua (the
+-- client that created it). reg is the score under which the session is
+-- registered in the live-session count (its expiry then, Unix ms; see
+-- reregister). A format 1 or 2 build that predates these four ignores
+-- them. One field "a:<name>" per attribute, holding the raw JSON value.
+-- A tombstone is a hash with only tomb (when it lapses, Unix ms on the
+-- store clock) and fmt: a build that predates
 -- tombstones finds no idle_exp/abs_exp in it and sees an absent session.
 -- ARGV[1] of every session script is the store clock's now in Unix ms.
 
@@ -74,6 +80,39 @@ local function expire(key, now, idle, abs)
   redis.call('PEXPIRE', key, math.min(idle, abs) - now)
 end
 
+-- hset_record writes a new record's meta fields from the ARGV layout of
+-- create.lua and prepare.lua (ARGV[2..10]; see create.lua), registered
+-- at its expiry.
+local function hset_record(key)
+  redis.call('HSET', key, 'version', ARGV[2], 'created', ARGV[3], 'idle_exp', ARGV[4],
+    'abs_exp', ARGV[5], 'principal', ARGV[6], 'size', ARGV[7], 'fmt', FORMAT,
+    'reg', math.min(tonumber(ARGV[4]), tonumber(ARGV[5])))
+  local names = {'handle', 'ip', 'ua'}
+  for i = 1, 3 do
+    if ARGV[7 + i] ~= '' then
+      redis.call('HSET', key, names[i], ARGV[7 + i])
+    end
+  end
+end
+
+-- reregister is called when a write or a touch has set key's idle expiry
+-- to idle (abs being its absolute expiry, reg its reg field). When the
+-- expiry has moved past the score the session is registered with by more
+-- than a margin (a minute, or an eighth of the time left when that is
+-- shorter), it records the new expiry as reg and returns it, for the
+-- store to register the session under it; else it returns 0. So a
+-- session's registration lags its expiry by at most the margin, and is
+-- renewed about once per margin of activity, not on every request.
+local function reregister(key, now, idle, abs, reg)
+  local exp = math.min(idle, abs)
+  local margin = math.min(60000, math.floor((exp - now) / 8))
+  if exp > (tonumber(reg) or 0) + margin then
+    redis.call('HSET', key, 'reg', exp)
+    return exp
+  end
+  return 0
+end
+
 -- hset_attrs writes the attribute name/value pairs in ARGV[first..last]
 -- into key as "a:<name>" fields, in batches so no call has too many
 -- arguments for Lua's stack.
@@ -124,12 +163,13 @@ end
 -- check_delta loads the meta fields of key and checks the delta in ARGV
 -- against them, writing nothing except deleting an expired record. It
 -- returns a result code and, on OK, the meta fields (version, idle_exp,
--- abs_exp, size, created, tomb, fmt) and the size after the delta; SEALED
+-- abs_exp, size, created, tomb, fmt, seal, seal_until, pending, reg) and
+-- the size after the delta; SEALED
 -- while Regenerate is moving the session. The cost is O(size of the
 -- delta), never O(size of the session).
 local function check_delta(key, now)
   local meta = redis.call('HMGET', key, 'version', 'idle_exp', 'abs_exp', 'size', 'created', 'tomb', 'fmt',
-    'seal', 'seal_until', 'pending')
+    'seal', 'seal_until', 'pending', 'reg')
   if unknown(meta[7]) then
     return UNSUPPORTED
   end

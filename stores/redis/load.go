@@ -19,12 +19,15 @@ import (
 // non-nil touch it slides the idle expiry as sessions.Touch describes. One
 // round trip: a single script reads the hash, checks expiry against the
 // store clock (deleting an expired record), applies the touch (the idle
-// field and the key's TTL) and returns the fields.
+// field and the key's TTL) and returns the fields. A touch that moved the
+// expiry far past the session's registration adds a second round trip to
+// register it again (see Count), about once a minute per active session.
 func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*sessions.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "loading session", err)
 	}
-	args := []any{s.now(), 0, 0, 0}
+	now := s.now()
+	args := []any{now, 0, 0, 0}
 	if touch != nil {
 		args[1], args[2], args[3] = 1, touch.Before.UnixMilli(), touch.IdleExp.UnixMilli()
 	}
@@ -47,11 +50,28 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 		return nil, fail(ctx, "loading session", err)
 	}
 	s.observe(rec)
+	if score := registerScore(vals); score > 0 {
+		s.register(ctx, now, key, score)
+	}
 	return rec, nil
 }
 
+// registerScore is the score load.lua asks the session to be registered
+// under, after the '!register' field it appends when a touch moved the
+// expiry far enough; 0 when it did not.
+func registerScore(vals []any) int64 {
+	if n := len(vals); n >= 2 && vals[n-2] == "!register" {
+		if v, ok := vals[n-1].(string); ok {
+			score, _ := strconv.ParseInt(v, 10, 64)
+			return score
+		}
+	}
+	return 0
+}
+
 // decodeRecord builds a Record from a session hash given as a flat
-// field/value array (HGETALL). Fields it does not know are ignored, as
+// field/value array (HGETALL). Fields it does not know (reg, and the
+// seal's) are ignored, as
 // every build has done, so that a newer format may add some; a fmt field
 // naming a format newer than this build's is refused (errUnsupported).
 func decodeRecord(vals []any) (*sessions.Record, error) {
@@ -71,6 +91,12 @@ func decodeRecord(vals []any) (*sessions.Record, error) {
 		switch field {
 		case "principal":
 			rec.Principal = value
+		case "handle":
+			rec.Handle = value
+		case "ip":
+			rec.ClientIP = value
+		case "ua":
+			rec.UserAgent = value
 		case "version":
 			rec.Version, err = strconv.ParseInt(value, 10, 64)
 			seen++

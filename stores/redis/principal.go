@@ -89,3 +89,15 @@ func after(v any, now int64) bool {
 	ms, err := strconv.ParseInt(s, 10, 64)
 	return err == nil && ms > now
 }
+
+// PrincipalIndexLen is the number of entries principal p's index holds
+// that are not yet past their score (stale ones included): a diagnostic
+// for tests, which check that the index does not outgrow the sessions it
+// lists. One round trip (ZCOUNT).
+func (s *Store) PrincipalIndexLen(ctx context.Context, p string) (int, error) {
+	n, err := s.client.ZCount(ctx, s.indexKey(p), "("+strconv.FormatInt(s.now(), 10), "+inf").Result()
+	if err != nil {
+		return 0, fail(ctx, "counting the principal index", err)
+	}
+	return int(n), nil
+}

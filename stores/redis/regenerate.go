@@ -23,7 +23,8 @@ import (
 //     this read and the commit and be lost from the copy. d is checked
 //     against what was read (sessions.ErrConflict, ErrTooLarge) and
 //     applied to a copy.
-//  2. index.lua lists newKey under the copy's principal, if any; then
+//  2. indexNew lists newKey under the copy's principal and handle and in
+//     the registry; then
 //     prepare.lua stores the copy under newKey, marked pending and with a
 //     TTL that outlasts this call but not much more (sessions.ErrExists if
 //     newKey holds a live record). Until step 3 commits, the copy is
@@ -43,7 +44,8 @@ import (
 //     Options.RegenerateTimeout and the time left, and is retried once,
 //     since giving up here would log the user out.
 //
-// Round trips: 4, or 5 with a principal (plus one TIME now and then). If
+// Then forget drops the old key's index, registry and handle entries
+// (see Delete). Round trips: 6 (plus one TIME now and then). If
 // step 4 never succeeds (Redis unreachable from right after the commit
 // until the copy's TTL runs out) the session is lost; like a reply lost
 // after the commit, this is the one window where the caller sees an error
@@ -107,17 +109,15 @@ func (s *Store) regenerateOnce(ctx context.Context, oldKey, newKey, nonce string
 // moveSealed is Regenerate from step 1's check of d on, old being the
 // sealed session.
 func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, newKey, nonce string, d *sessions.Delta) (*sessions.Record, error) {
-	next, err := d.Applied(old)
+	next, err := d.Regenerated(old)
 	if err != nil {
 		s.unseal(ctx, oldKey, nonce)
 		return nil, err
 	}
 	now := s.now()
-	if next.Principal != "" {
-		if err := s.index(ctx, now, next.Principal, newKey, next.AbsExp.UnixMilli()); err != nil {
-			s.unseal(ctx, oldKey, nonce)
-			return nil, fail(ctx, "regenerating session: indexing principal", err)
-		}
+	if err := s.indexNew(ctx, now, newKey, next); err != nil {
+		s.unseal(ctx, oldKey, nonce)
+		return nil, fail(ctx, "regenerating session: indexing", err)
 	}
 	args := recordArgs(now, next, nonce, s.pendingTTL(ctx).Milliseconds())
 	code, err := s.scripts.prepare.Run(ctx, s.client, []string{s.sessionKey(newKey)}, args...).Int64()
@@ -159,6 +159,7 @@ func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, ne
 	if err := s.finish(ctx, newKey, nonce); err != nil {
 		return nil, err
 	}
+	s.forget(ctx, oldKey, old.Principal, old.Handle)
 	return next, nil
 }
 

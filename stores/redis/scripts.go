@@ -7,7 +7,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua sources. lib.lua is prepended to the session scripts.
+// The Lua sources. lib.lua is prepended to the session scripts (not to
+// index.lua and unhandle.lua, which run on index keys).
 var (
 	//go:embed lib.lua
 	libLua string
@@ -31,6 +32,8 @@ var (
 	finishLua string
 	//go:embed index.lua
 	indexLua string
+	//go:embed unhandle.lua
+	unhandleLua string
 )
 
 // Result codes of the scripts, mirrored in lib.lua.
@@ -65,28 +68,29 @@ const format = 2
 
 // scripts are the store's Lua scripts, built once per Store by New.
 type scripts struct {
-	load, create, apply, del, seal, unseal, prepare, commit, finish, index *redis.Script
+	load, create, apply, del, seal, unseal, prepare, commit, finish, index, unhandle *redis.Script
 }
 
 // newScripts builds the scripts from their embedded sources.
 func newScripts() scripts {
 	return scripts{
-		load:    redis.NewScript(libLua + loadLua),
-		create:  redis.NewScript(libLua + createLua),
-		apply:   redis.NewScript(libLua + applyLua),
-		del:     redis.NewScript(libLua + deleteLua),
-		seal:    redis.NewScript(libLua + sealLua),
-		unseal:  redis.NewScript(libLua + unsealLua),
-		prepare: redis.NewScript(libLua + prepareLua),
-		commit:  redis.NewScript(libLua + commitLua),
-		finish:  redis.NewScript(libLua + finishLua),
-		index:   redis.NewScript(indexLua),
+		load:     redis.NewScript(libLua + loadLua),
+		create:   redis.NewScript(libLua + createLua),
+		apply:    redis.NewScript(libLua + applyLua),
+		del:      redis.NewScript(libLua + deleteLua),
+		seal:     redis.NewScript(libLua + sealLua),
+		unseal:   redis.NewScript(libLua + unsealLua),
+		prepare:  redis.NewScript(libLua + prepareLua),
+		commit:   redis.NewScript(libLua + commitLua),
+		finish:   redis.NewScript(libLua + finishLua),
+		index:    redis.NewScript(indexLua),
+		unhandle: redis.NewScript(unhandleLua),
 	}
 }
 
 // all lists every script, for LoadScripts.
 func (sc scripts) all() []*redis.Script {
-	return []*redis.Script{sc.load, sc.create, sc.apply, sc.del, sc.seal, sc.unseal, sc.prepare, sc.commit, sc.finish, sc.index}
+	return []*redis.Script{sc.load, sc.create, sc.apply, sc.del, sc.seal, sc.unseal, sc.prepare, sc.commit, sc.finish, sc.index, sc.unhandle}
 }
 
 // LoadScripts loads the store's scripts into the script cache of the

@@ -151,21 +151,36 @@ func fail(ctx context.Context, op string, err error) error {
 }
 
 // Delete removes the session (or tombstone) under key: delete.lua, a DEL
-// refused past the commit limit. Its principal index entry stays until it
-// lapses or is pruned; ByPrincipal never lists it, as it checks every
-// entry against its session.
+// refused past the commit limit, which returns the session's principal
+// and handle; then a second round trip drops its principal index entry,
+// its registry entry and its handle (forget), a clean-up that is not
+// undone by, nor reported as, a failure: an entry it leaves behind lists
+// no session and lapses with its score.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "deleting session", err)
 	}
 	now := s.now()
-	code, err := s.commitScript(ctx, s.scripts.del, s.sessionKey(key), func(limit int64) []any {
+	reply, err := s.commitScriptSlice(ctx, s.scripts.del, s.sessionKey(key), true, func(limit int64) []any {
 		return []any{limit, now}
 	})
 	if err != nil {
 		return fail(ctx, "deleting session", err)
 	}
-	return codeErr(code)
+	vals, ok := reply.([]any)
+	if !ok || len(vals) == 0 {
+		return fail(ctx, "deleting session", fmt.Errorf("unexpected script result %v", reply))
+	}
+	code, _ := vals[0].(int64)
+	if code != codeOK {
+		return codeErr(code)
+	}
+	if len(vals) == 3 {
+		principal, _ := vals[1].(string)
+		handle, _ := vals[2].(string)
+		s.forget(ctx, key, principal, handle)
+	}
+	return nil
 }
 
 // commitScript runs sc, a script that commits a write on key and returns

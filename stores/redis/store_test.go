@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -54,21 +56,23 @@ func testRoundTrips(t *testing.T, client redis.UniversalClient) {
 	require.NoError(t, err)
 
 	key := randomKey()
+	var handle string // of key's session, once regenerated
 	tests := []struct {
 		name string
 		want int64
 		call func() error
 	}{
-		// The index entry is written, and confirmed, before the record.
+		// The index entries are written, and confirmed, before the record.
 		{"CreateWithPrincipal", 2, func() error { return s.Create(ctx, key, record(clock, "alice")) }},
-		{"CreateAnonymous", 1, func() error { return s.Create(ctx, randomKey(), record(clock, "")) }},
+		{"CreateAnonymous", 2, func() error { return s.Create(ctx, randomKey(), record(clock, "")) }},
 		{"Load", 1, func() error { _, err := s.Load(ctx, key, nil); return err }},
 		{"LoadTouchNotDue", 1, func() error {
 			idle := clock.Now().Add(time.Minute)
 			_, err := s.Load(ctx, key, &sessions.Touch{Before: idle, IdleExp: idle})
 			return err
 		}},
-		{"LoadTouchDue", 1, func() error {
+		// The touch moved the expiry far past the registration.
+		{"LoadTouchDue", 2, func() error {
 			idle := clock.Now().Add(time.Hour)
 			_, err := s.Load(ctx, key, &sessions.Touch{Before: idle, IdleExp: idle})
 			return err
@@ -102,21 +106,25 @@ func testRoundTrips(t *testing.T, client redis.UniversalClient) {
 			_, err := s.Apply(ctx, key, &sessions.Delta{Principal: ptr("")})
 			return err
 		}},
-		// Seal, index, prepare, commit, finish.
-		{"Regenerate", 5, func() error {
+		// Seal, index, prepare, commit, finish, forget the old key.
+		{"Regenerate", 6, func() error {
 			next := randomKey()
 			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("dave")})
 			key = next
 			return err
 		}},
-		{"RegenerateAnonymous", 4, func() error {
+		{"RegenerateAnonymous", 6, func() error {
 			next := randomKey()
-			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr("")})
+			handle = randomHex(16)
+			_, err := s.Regenerate(ctx, key, next, &sessions.Delta{Principal: ptr(""), Handle: handle})
 			key = next
 			return err
 		}},
-		{"Delete", 1, func() error { return s.Delete(ctx, key) }},
+		{"ByHandle", 2, func() error { _, err := s.ByHandle(ctx, handle); return err }},
+		// Delete, forget.
+		{"Delete", 2, func() error { return s.Delete(ctx, key) }},
 		{"ByPrincipal", 2, func() error { _, err := s.ByPrincipal(ctx, "alice"); return err }},
+		{"Count", 1, func() error { _, err := s.Count(ctx); return err }},
 	}
 	for _, tt := range tests {
 		rt.Reset()
@@ -216,13 +224,18 @@ func testKeyLayout(t *testing.T, client redis.UniversalClient) {
 	s := newStore(t, client, clock)
 	key := randomKey()
 	rec := record(clock, "alice@example.com")
+	rec.Handle, rec.ClientIP, rec.UserAgent = randomHex(16), "192.0.2.1", "curl/8.5"
 	require.NoError(t, s.Create(ctx, key, rec))
 
 	sessKey := s.Prefix() + "s:" + key
 	sum := sha256.Sum256([]byte(rec.Principal))
 	idxKey := s.Prefix() + "p:" + hex.EncodeToString(sum[:])
-	assert.ElementsMatch(t, []string{sessKey, idxKey}, scanPrefix(t, client, s.Prefix()),
-		"the store writes exactly the session hash and the principal index")
+	shard := fnv.New32a()
+	shard.Write([]byte(key))
+	regKey := s.Prefix() + "n:" + strconv.FormatUint(uint64(shard.Sum32()%16), 16)
+	handleKey := s.Prefix() + "h:" + rec.Handle
+	assert.ElementsMatch(t, []string{sessKey, idxKey, regKey, handleKey}, scanPrefix(t, client, s.Prefix()),
+		"the store writes exactly the session hash, the principal index, a registry shard and the handle")
 
 	fields, err := client.HGetAll(ctx, sessKey).Result()
 	require.NoError(t, err)
@@ -234,6 +247,10 @@ func testKeyLayout(t *testing.T, client redis.UniversalClient) {
 		"abs_exp":   fmt.Sprint(rec.AbsExp.UnixMilli()),
 		"principal": "alice@example.com",
 		"size":      fmt.Sprint(rec.Size()),
+		"handle":    rec.Handle,
+		"ip":        "192.0.2.1",
+		"ua":        "curl/8.5",
+		"reg":       fmt.Sprint(rec.IdleExp.UnixMilli()),
 		"a:user":    `{"id": 7}`,
 		"a:cart":    `[1, 2]`,
 	}, fields)
@@ -247,6 +264,16 @@ func testKeyLayout(t *testing.T, client redis.UniversalClient) {
 	members, err := client.ZRangeWithScores(ctx, idxKey, 0, -1).Result()
 	require.NoError(t, err)
 	assert.Equal(t, []redis.Z{{Member: key, Score: float64(rec.AbsExp.UnixMilli())}}, members)
+	members, err = client.ZRangeWithScores(ctx, regKey, 0, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []redis.Z{{Member: key, Score: float64(rec.IdleExp.UnixMilli())}}, members,
+		"the registry scores the session with its expiry")
+	got, err := client.Get(ctx, handleKey).Result()
+	require.NoError(t, err)
+	assert.Equal(t, key, got, "the handle names the session key")
+	ttl, err = client.PTTL(ctx, handleKey).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, 8*time.Hour, ttl, float64(time.Minute), "the handle lives until the absolute expiry")
 
 	t.Run("TouchMovesTTL", func(t *testing.T) {
 		clock.Advance(10 * time.Minute)

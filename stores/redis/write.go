@@ -8,12 +8,12 @@ import (
 	"github.com/sidecarproxy/sidecar/sessions"
 )
 
-// Create stores rec under key and indexes its principal: one round trip
-// (create.lua), preceded by a second one (index.lua) when rec has a
-// principal. The index entry is written first and the record only once it
-// is confirmed, so a failed index update fails Create having stored
-// nothing. It returns sessions.ErrExists if key holds a live record; an
-// expired one is replaced.
+// Create stores rec under key and indexes it: two round trips, the first
+// listing key under its principal and handle and in the registry
+// (indexNew), the second create.lua. The entries are written first and
+// the record only once they are confirmed, so a failed index update fails
+// Create having stored nothing. It returns sessions.ErrExists if key
+// holds a live record; an expired one is replaced.
 func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "creating session", err)
@@ -29,16 +29,15 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 	return nil
 }
 
-// create indexes rec's principal, if any, then runs create.lua for rec
-// under key, and returns the script's code. The record is not sent unless
-// the index update succeeded. When the key turns out to be taken, the new
-// index entry stays behind, which is harmless (ByPrincipal checks every
-// entry against its session).
+// create indexes rec (indexNew), then runs create.lua for rec under key,
+// and returns the script's code. The record is not sent unless the index
+// update succeeded. When the key turns out to be taken, the new entries
+// stay behind, which is harmless (ByPrincipal and ByHandle check every
+// entry against its session; the registry's lapses with the taken
+// session's expiry at the latest).
 func (s *Store) create(ctx context.Context, now int64, key string, rec *sessions.Record) (int64, error) {
-	if rec.Principal != "" {
-		if err := s.index(ctx, now, rec.Principal, key, rec.AbsExp.UnixMilli()); err != nil {
-			return 0, fmt.Errorf("indexing principal: %w", err)
-		}
+	if err := s.indexNew(ctx, now, key, rec); err != nil {
+		return 0, fmt.Errorf("indexing: %w", err)
 	}
 	return s.commitScript(ctx, s.scripts.create, s.sessionKey(key), func(limit int64) []any {
 		return recordArgs(now, rec, limit)
@@ -48,11 +47,12 @@ func (s *Store) create(ctx context.Context, now int64, key string, rec *sessions
 // recordArgs encodes rec as the ARGV of create.lua (extra being the
 // commit limit) and prepare.lua (extra being the nonce, followed by the
 // pending TTL, which the caller inserts): now, version, created, idle_exp,
-// abs_exp, principal, size, extra, then the attributes.
+// abs_exp, principal, size, handle, client ip, user agent, extra, then
+// the attributes.
 func recordArgs(now int64, rec *sessions.Record, extra ...any) []any {
-	args := make([]any, 0, 7+len(extra)+2*len(rec.Attrs))
+	args := make([]any, 0, 10+len(extra)+2*len(rec.Attrs))
 	args = append(args, now, rec.Version, rec.Created.UnixMilli(), rec.IdleExp.UnixMilli(),
-		rec.AbsExp.UnixMilli(), rec.Principal, rec.Size())
+		rec.AbsExp.UnixMilli(), rec.Principal, rec.Size(), rec.Handle, rec.ClientIP, rec.UserAgent)
 	args = append(args, extra...)
 	for name, v := range rec.Attrs {
 		args = append(args, name, []byte(v))
@@ -81,7 +81,13 @@ func recordArgs(now int64, rec *sessions.Record, extra ...any) []any {
 // is skipped). So whatever the outcome, a principal change that committed
 // is listed in the index, and one that was not committed was reported as
 // failed. A refused or failed write may leave an index entry behind, which
-// is harmless: ByPrincipal checks every entry against its session.
+// is harmless: ByPrincipal checks every entry against its session. So
+// does a principal change, under the principal it leaves: that entry
+// lapses with its score.
+//
+// A write that moved the idle expiry far past the session's registration
+// adds a round trip to register it again (see Count), about once a minute
+// per active session.
 func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fail(ctx, "applying delta", err)
@@ -131,9 +137,12 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 			bound, reindexed = abs, true
 			continue
 		}
-		if len(res) == 4 && res[0] == codeOK {
-			version, created, abs := res[1], res[2], res[3]
+		if len(res) == 5 && res[0] == codeOK {
+			version, created, abs, reg := res[1], res[2], res[3], res[4]
 			s.observeMilli(created, abs)
+			if reg > 0 {
+				s.register(ctx, now, key, reg)
+			}
 			return version, nil
 		}
 		if len(res) == 1 && res[0] != codeOK && res[0] != codeReindex && res[0] != codeSealed {

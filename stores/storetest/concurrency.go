@@ -94,7 +94,7 @@ func (s *suite) testConcurrency(t *testing.T) {
 			results := race.run()
 
 			require.NoError(t, regenErr, "round %d: Regenerate", round)
-			want := expect(rec, regenDelta)
+			want := expectMoved(rec, regenDelta)
 			for i, r := range results {
 				require.NoError(t, r.err, "round %d: writer %d", round, i)
 				// r.revived is no fault here: a refused write is fine, and a

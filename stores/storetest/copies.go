@@ -64,7 +64,7 @@ func (s *suite) testCopies(t *testing.T) {
 			oldKey, rec := e.session()
 			newKey := randomKey()
 			d := &sessions.Delta{Set: map[string]json.RawMessage{"new": raw(`{"a":1}`)}}
-			want := expect(rec, d)
+			want := expectMoved(rec, d)
 			_, err := e.store.Regenerate(e.ctx, oldKey, newKey, d)
 			require.NoError(t, err)
 			scribble(d.Set)
@@ -77,7 +77,7 @@ func (s *suite) testCopies(t *testing.T) {
 			require.NoError(t, err)
 			scribble(got.Attrs)
 			got.Version = 99
-			return newKey, expect(rec, &sessions.Delta{})
+			return newKey, expectMoved(rec, &sessions.Delta{})
 		}},
 	}
 	for _, tt := range tests {

@@ -30,10 +30,14 @@
 // # What the suite assumes
 //
 //   - Run calls newStore once per leaf subtest and runs subtests one after
-//     another. Keys (64 hex digits, like the Manager's SHA-256 keys) and
-//     principals are random, and the suite never enumerates a store, so
-//     stores built by successive calls may share one backend (one Redis
-//     database) without flushing it between subtests.
+//     another. Keys (64 hex digits, like the Manager's SHA-256 keys),
+//     handles and principals are random, and the suite enumerates a store
+//     only to count it (sessions.Inventory.Count, which expects a fresh
+//     store to hold no session), so stores built by successive calls may
+//     share one backend (one Redis database) without flushing it between
+//     subtests as long as each has a namespace of its own (a key prefix).
+//   - A store that implements sessions.Inventory (and IndexReader) is
+//     checked for it too; one that does not skips those subtests.
 //   - Time comes only from the clock handed to newStore, a clocktest.Clock that starts
 //     at the real time truncated to the millisecond and only moves forward,
 //     by whole milliseconds, when the suite advances it. Every time the suite

@@ -43,9 +43,10 @@ func (s *suite) env(t *testing.T) *env {
 }
 
 // record returns a new session record as the Manager would create it now:
-// Version 1, idle and absolute expiry from the current clock. Its attribute
-// values carry odd spacing and escapes so a store that re-encodes JSON
-// instead of copying it verbatim is caught.
+// Version 1, idle and absolute expiry from the current clock, a fresh
+// handle and a client. Its attribute values carry odd spacing and escapes
+// so a store that re-encodes JSON instead of copying it verbatim is
+// caught.
 func (e *env) record(principal string) *sessions.Record {
 	now := e.clock.Now()
 	return &sessions.Record{
@@ -60,6 +61,9 @@ func (e *env) record(principal string) *sessions.Record {
 		Created:   now,
 		IdleExp:   now.Add(idleTimeout),
 		AbsExp:    now.Add(absTimeout),
+		Handle:    randomHandle(),
+		ClientIP:  "2001:db8::7",
+		UserAgent: "Mozilla/5.0 (X11; Linux) Grüße ✓",
 	}
 }
 
@@ -118,8 +122,8 @@ func (e *env) advanceTo(t time.Time) {
 }
 
 // assertRecord checks that got holds what want holds: attributes byte for
-// byte, principal, version, and the three times (compared with Equal, so
-// location and monotonic readings do not matter).
+// byte, principal, version, handle, client, and the three times (compared
+// with Equal, so location and monotonic readings do not matter).
 func assertRecord(t *testing.T, want, got *sessions.Record) {
 	t.Helper()
 	if !assert.NotNil(t, got, "record") {
@@ -128,6 +132,9 @@ func assertRecord(t *testing.T, want, got *sessions.Record) {
 	assert.Equal(t, attrStrings(want.Attrs), attrStrings(got.Attrs), "Attrs")
 	assert.Equal(t, want.Principal, got.Principal, "Principal")
 	assert.Equal(t, want.Version, got.Version, "Version")
+	assert.Equal(t, want.Handle, got.Handle, "Handle")
+	assert.Equal(t, want.ClientIP, got.ClientIP, "ClientIP")
+	assert.Equal(t, want.UserAgent, got.UserAgent, "UserAgent")
 	assertTime(t, "Created", want.Created, got.Created)
 	assertTime(t, "IdleExp", want.IdleExp, got.IdleExp)
 	assertTime(t, "AbsExp", want.AbsExp, got.AbsExp)
@@ -161,6 +168,14 @@ func expect(rec *sessions.Record, d *sessions.Delta) *sessions.Record {
 	return next
 }
 
+// expectMoved is expect for a Regenerate: the new record also takes
+// d.Handle as its handle.
+func expectMoved(rec *sessions.Record, d *sessions.Delta) *sessions.Record {
+	next := expect(rec, d)
+	next.Handle = d.Handle
+	return next
+}
+
 // cloneRecord returns a deep copy of r.
 func cloneRecord(r *sessions.Record) *sessions.Record {
 	c := *r
@@ -189,6 +204,9 @@ func ptr(s string) *string { return &s }
 
 // randomKey returns a fresh key, hex like the Manager's SHA-256 keys.
 func randomKey() string { return randomHex(32) }
+
+// randomHandle returns a fresh handle, like Token.SID: 32 hex digits.
+func randomHandle() string { return randomHex(16) }
 
 // randomPrincipal returns a principal no other test uses.
 func randomPrincipal() string { return "user-" + randomHex(8) }

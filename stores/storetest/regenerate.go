@@ -40,13 +40,14 @@ func (s *suite) testRegenerate(t *testing.T) {
 				e.clock.Advance(5 * time.Minute)
 
 				d := tt.d
+				d.Handle = randomHandle()
 				if tt.slide {
 					d.IdleExp = e.clock.Now().Add(idleTimeout)
 				}
 				newKey := randomKey()
 				got, err := e.store.Regenerate(e.ctx, oldKey, newKey, &d)
 				require.NoError(t, err)
-				want := expect(rec, &d)
+				want := expectMoved(rec, &d)
 				assertRecord(t, want, got) // Created and AbsExp carried over
 				assertRecord(t, want, e.load(newKey))
 				e.assertStaysGone(oldKey)
@@ -63,7 +64,7 @@ func (s *suite) testRegenerate(t *testing.T) {
 		d := &sessions.Delta{Principal: &q}
 		got, err := e.store.Regenerate(e.ctx, oldKey, newKey, d)
 		require.NoError(t, err)
-		assertRecord(t, expect(rec, d), got)
+		assertRecord(t, expectMoved(rec, d), got)
 		e.assertListed(rec.Principal)
 		e.assertListed(q, newKey)
 	})

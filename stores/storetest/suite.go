@@ -10,8 +10,9 @@ import (
 // NewStore builds a fresh, empty store that reads time from clock. Run calls
 // it once per subtest with that subtest's t, so register any teardown (Close,
 // removing a temporary file or database) with t.Cleanup. Stores built by
-// successive calls may share one backend: the suite uses random keys and
-// principals and never lists everything.
+// successive calls may share one backend if each has a namespace of its
+// own: the suite uses random keys and principals, and only Count sees
+// everything.
 type NewStore func(t *testing.T, clock func() time.Time) sessions.Store
 
 // suite holds what every subtest needs to build its store.
@@ -42,6 +43,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Principal", s.testPrincipal},
 		{"Regenerate", s.testRegenerate},
 		{"Tombstone", s.testTombstone},
+		{"Client", s.testClient},
+		{"Handle", s.testHandle},
+		{"Count", s.testCount},
+		{"Index", s.testIndex},
 		{"Concurrency", s.testConcurrency},
 		{"CancelledContext", s.testCancelledContext},
 	}

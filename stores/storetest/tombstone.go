@@ -24,7 +24,7 @@ func (s *suite) testTombstone(t *testing.T) {
 		d := &sessions.Delta{Set: map[string]json.RawMessage{"login": raw(`1`)}, Tombstone: tombstoneTTL}
 		got, err := e.store.Regenerate(e.ctx, oldKey, newKey, d)
 		require.NoError(e.t, err, "Regenerate")
-		want := expect(rec, d)
+		want := expectMoved(rec, d)
 		assertRecord(e.t, want, got)
 		return oldKey, newKey, want
 	}

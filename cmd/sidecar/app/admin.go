@@ -8,7 +8,8 @@ import (
 )
 
 // adminSide is the admin API's side server (off unless admin.listen is
-// set): the upstream pool, and lock counters when a locker runs.
+// set): the upstream pool, the sessions, and lock counters when a locker
+// runs.
 func (m *Main) adminSide() (server.Side, error) {
 	c := m.cfg.Admin
 	if !c.Enabled() {
@@ -19,7 +20,9 @@ func (m *Main) adminSide() (server.Side, error) {
 		Pool:       m.pool,
 		Locker:     m.locker,
 		AuthLimits: m.cfg.AuthFailures.Limits(),
-		Logger:     m.log.With().Str("log", "admin").Logger(),
+		// The sessions, to list, revoke and count.
+		Sessions: m.manager,
+		Logger:   m.log.With().Str("log", "admin").Logger(),
 	})
 	if err != nil {
 		return server.Side{}, fmt.Errorf("admin: %w", err)

@@ -48,6 +48,7 @@ type Main struct {
 	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
 
 	store     sessions.Store
+	manager   *sessions.Manager // the admin API lists and revokes through it
 	pool      *proxy.Pool
 	proxy     *proxy.Proxy // its keys and error pages change on reload
 	locker    *lock.Locker
@@ -265,6 +266,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.manager = manager
 	pages, err := errorPages(c)
 	if err != nil {
 		return nil, err
