@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/applog"
+	"github.com/sidecarproxy/sidecar/internal/logbridge"
 )
 
 // acmeTLSALPN is the ALPN protocol of the TLS-ALPN-01 challenge (RFC 8737):
@@ -46,7 +48,7 @@ type acmeCerts struct {
 // preflight). Storage is the seam for a shared storage (Redis) that lets a
 // fleet order each certificate once. It reads tls.acme.ca_root and
 // contacts nobody: certificates are managed from start on.
-func newACMECerts(c *config.Config, storage certmagic.Storage, log zerolog.Logger, level *levelFilter, preflight bool) (*acmeCerts, error) {
+func newACMECerts(c *config.Config, storage certmagic.Storage, log zerolog.Logger, level *applog.Filter, preflight bool) (*acmeCerts, error) {
 	a := c.TLS.ACME
 	roots, err := acmeRoots(a.CARoot)
 	if err != nil {
@@ -58,7 +60,7 @@ func newACMECerts(c *config.Config, storage certmagic.Storage, log zerolog.Logge
 		}
 	}
 	log = log.With().Str("log", "acme").Logger()
-	zl := newZapLogger(log, level)
+	zl := logbridge.NewZap(log, level)
 
 	ac := &acmeCerts{domains: a.Domains, log: log}
 	ac.cache = certmagic.NewCache(certmagic.CacheOptions{

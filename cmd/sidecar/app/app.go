@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/applog"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
@@ -44,7 +45,7 @@ type Main struct {
 	cfg      *config.Config
 	out      io.Writer // the log's writer
 	log      zerolog.Logger
-	level    *levelFilter
+	level    *applog.Filter
 	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
 
 	store     sessions.Store
@@ -80,7 +81,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.closeAll()
 		}
 	}()
-	m.onClose(libLogs.attach(m.log)) // go-redis and the log package log here (liblog.go)
+	libLogs.Install()
+	m.onClose(libLogs.Attach(m.log)) // go-redis and the log package log here (logger.go)
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
