@@ -10,6 +10,7 @@ import (
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
+	"github.com/sidecarproxy/sidecar/tlsclient"
 )
 
 // openLocker builds the Locker that session locking and the app lock
@@ -35,7 +36,7 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 				ContextTimeoutEnabled: true,
 			}
 			if tlsConf != nil {
-				o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
+				o.TLSConfig, o.Dialer = tlsConf, tlsclient.DialContext(tlsConf)
 			}
 			rc := goredis.NewClient(o)
 			m.onClose(rc.Close)

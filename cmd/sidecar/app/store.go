@@ -3,20 +3,18 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/fscheck"
 	"github.com/sidecarproxy/sidecar/sessions"
 	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
 	"github.com/sidecarproxy/sidecar/stores/memory"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
+	"github.com/sidecarproxy/sidecar/tlsclient"
 )
 
 // redisPingTimeout bounds the one Ping at start that tells the operator
@@ -27,9 +25,9 @@ const redisPingTimeout = 2 * time.Second
 // returns the Redis client when it is on Redis (locks use it too).
 //
 // With preflight it opens nothing that outlives the check and touches no
-// file: a bolt store is checked (its directory must exist and be a
-// directory) and replaced by a memory store for the rest of the build,
-// and a Redis client is built but never dialled.
+// file: a bolt store is checked (fscheck.File: its directory must exist
+// and be writable) and replaced by a memory store for the rest of the
+// build, and a Redis client is built but never dialled.
 func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bool) (sessions.Store, goredis.UniversalClient, error) {
 	switch c.Type {
 	case config.StoreMemory:
@@ -38,8 +36,8 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		return s, nil, nil
 	case config.StoreBolt:
 		if preflight {
-			if err := checkBoltDir(c.Bolt.Path); err != nil {
-				return nil, nil, err
+			if err := fscheck.File(c.Bolt.Path); err != nil {
+				return nil, nil, fmt.Errorf("store.bolt.path: %w", err)
 			}
 			return m.openStore(ctx, config.StoreConfig{Type: config.StoreMemory}, false)
 		}
@@ -70,42 +68,10 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 	return nil, nil, fmt.Errorf("store.type: unsupported %q", c.Type)
 }
 
-// checkBoltDir reports what would stop bolt from opening its file at
-// path without opening it (a running Sidecar holds its lock): a directory
-// that is missing or is not one, a path that is a directory, or, when the
-// file does not exist yet, a directory this process may not write.
-func checkBoltDir(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("store.bolt.path: directory %s does not exist", dir)
-	case err != nil:
-		return fmt.Errorf("store.bolt.path: %w", err)
-	case !fi.IsDir():
-		return fmt.Errorf("store.bolt.path: %s is not a directory", dir)
-	}
-	fi, err = os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := syscall.Access(dir, wOK); err != nil {
-			return fmt.Errorf("store.bolt.path: cannot create a file in %s: %w", dir, err)
-		}
-	case err != nil:
-		return fmt.Errorf("store.bolt.path: %w", err)
-	case fi.IsDir():
-		return fmt.Errorf("store.bolt.path: %s is a directory", path)
-	}
-	return nil
-}
-
-// wOK is access(2)'s W_OK: may the caller write.
-const wOK = 2
-
 // pingRedis sends the one Ping at start. A Redis that does not answer
 // does not stop the start: requests that need a session get 503 until it
-// does, the rest are served. A TLS fault does (see tlsFault): it is a
-// configuration error that waiting does not cure.
+// does, the rest are served. A TLS fault does (tlsclient.IsSetupFault):
+// it is a configuration error that waiting does not cure.
 func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c config.RedisConfig, useTLS bool) error {
 	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
@@ -113,15 +79,15 @@ func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c 
 	switch {
 	case err == nil:
 		return nil
-	case useTLS && tlsFault(err):
+	case useTLS && tlsclient.IsSetupFault(err):
 		return fmt.Errorf("store.redis.tls: the TLS handshake with Redis failed; check store.redis.tls.ca_file, "+
 			"cert_file and server_name, and that the servers of store.redis.addrs speak TLS: %w", err)
 	}
 	ev := m.log.Error().Err(err).Strs("addrs", c.Addrs)
 	switch {
-	case !useTLS && plainToTLS(err):
+	case !useTLS && tlsclient.IsPlainToTLS(err):
 		ev = ev.Str("hint", "if this Redis requires TLS, write its addresses as rediss://host:port")
-	case useTLS && unanswered(err):
+	case useTLS && tlsclient.IsUnanswered(err):
 		ev = ev.Str("hint", "if this Redis does not speak TLS, write its addresses as host:port")
 	}
 	ev.Msg("redis is not answering yet; session requests get 503 until it does")
@@ -145,7 +111,7 @@ func newRedisClient(c config.RedisConfig, tlsConf *tls.Config) goredis.Universal
 		ContextTimeoutEnabled: true,
 	}
 	if tlsConf != nil {
-		o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
+		o.TLSConfig, o.Dialer = tlsConf, tlsclient.DialContext(tlsConf)
 	}
 	return goredis.NewUniversalClient(o)
 }
