@@ -27,6 +27,7 @@ import (
 	"github.com/sidecarproxy/sidecar/server"
 	"github.com/sidecarproxy/sidecar/server/handover"
 	"github.com/sidecarproxy/sidecar/sessions"
+	"github.com/sidecarproxy/sidecar/tlsedge"
 )
 
 // Main is one Sidecar program. Create it with New, start it with Run, stop
@@ -53,7 +54,7 @@ type Main struct {
 	proxy     *proxy.Proxy // its keys and error pages change on reload
 	locker    *lock.Locker
 	srv       *server.Server
-	acme      *acmeCerts     // nil without tls.acme; started once listening
+	acme      *tlsedge.ACME  // nil without tls.acme; started once listening
 	ops       opsParts       // metrics and probes (ops.go); zero without ops.listen
 	closers   []func() error // run in reverse order by closeAll
 	closeOnce sync.Once
@@ -99,7 +100,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.srv = srv
 	if m.acme != nil {
-		m.acme.start()
+		m.acme.Start()
 	}
 	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
 		Msg("sidecar ready")
