@@ -6,11 +6,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
-	"github.com/sidecarproxy/sidecar/tlsclient"
 )
 
 // openLocker builds the Locker that session locking and the app lock
@@ -30,15 +30,11 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 		}
 		clients := make([]lock.Client, len(c.Locks.RedlockAddrs))
 		for i, addr := range c.Locks.RedlockHostPorts() {
-			o := &goredis.Options{
-				Addr:                  addr,
-				Password:              string(c.Locks.RedlockPassword),
-				ContextTimeoutEnabled: true,
-			}
-			if tlsConf != nil {
-				o.TLSConfig, o.Dialer = tlsConf, tlsclient.DialContext(tlsConf)
-			}
-			rc := goredis.NewClient(o)
+			rc := redisclient.New(redisclient.Options{
+				Addrs:    []string{addr},
+				Password: string(c.Locks.RedlockPassword),
+				TLS:      tlsConf,
+			})
 			m.onClose(rc.Close)
 			clients[i] = rc
 		}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -10,11 +9,11 @@ import (
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/internal/fscheck"
+	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/sessions"
 	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
 	"github.com/sidecarproxy/sidecar/stores/memory"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
-	"github.com/sidecarproxy/sidecar/tlsclient"
 )
 
 // redisPingTimeout bounds the one Ping at start that tells the operator
@@ -56,7 +55,15 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		if err != nil {
 			return nil, nil, err
 		}
-		client := newRedisClient(c.Redis, tlsConf)
+		client := redisclient.New(redisclient.Options{
+			Addrs:      c.Redis.HostPorts(),
+			MasterName: c.Redis.MasterName,
+			Username:   c.Redis.Username,
+			Password:   string(c.Redis.Password),
+			DB:         c.Redis.DB,
+			PoolSize:   c.Redis.PoolSize,
+			TLS:        tlsConf,
+		})
 		m.onClose(client.Close)
 		if !preflight {
 			if err := m.pingRedis(ctx, client, c.Redis, tlsConf != nil); err != nil {
@@ -70,48 +77,24 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 
 // pingRedis sends the one Ping at start. A Redis that does not answer
 // does not stop the start: requests that need a session get 503 until it
-// does, the rest are served. A TLS fault does (tlsclient.IsSetupFault):
-// it is a configuration error that waiting does not cure.
+// does, the rest are served. A TLS fault does (redisclient.Diagnose): it
+// is a configuration error that waiting does not cure.
 func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c config.RedisConfig, useTLS bool) error {
 	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
 	err := client.Ping(ctx).Err()
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case useTLS && tlsclient.IsSetupFault(err):
+	}
+	fault, hint := redisclient.Diagnose(err, useTLS)
+	if fault {
 		return fmt.Errorf("store.redis.tls: the TLS handshake with Redis failed; check store.redis.tls.ca_file, "+
 			"cert_file and server_name, and that the servers of store.redis.addrs speak TLS: %w", err)
 	}
 	ev := m.log.Error().Err(err).Strs("addrs", c.Addrs)
-	switch {
-	case !useTLS && tlsclient.IsPlainToTLS(err):
-		ev = ev.Str("hint", "if this Redis requires TLS, write its addresses as rediss://host:port")
-	case useTLS && tlsclient.IsUnanswered(err):
-		ev = ev.Str("hint", "if this Redis does not speak TLS, write its addresses as host:port")
+	if hint != "" {
+		ev = ev.Str("hint", hint)
 	}
 	ev.Msg("redis is not answering yet; session requests get 503 until it does")
 	return nil
-}
-
-// newRedisClient returns a client for c: standalone for one address,
-// cluster for several, sentinel when master_name is set, over TLS with
-// tlsConf when it is not nil (with Sentinel, to the Sentinels and the
-// master alike). Request deadlines apply to socket I/O
-// (ContextTimeoutEnabled), and to the TLS handshake, so a stalled Redis
-// costs a request its store budget, not the client's read timeout.
-func newRedisClient(c config.RedisConfig, tlsConf *tls.Config) goredis.UniversalClient {
-	o := &goredis.UniversalOptions{
-		Addrs:                 c.HostPorts(),
-		MasterName:            c.MasterName,
-		Username:              c.Username,
-		Password:              string(c.Password),
-		DB:                    c.DB,
-		PoolSize:              c.PoolSize,
-		ContextTimeoutEnabled: true,
-	}
-	if tlsConf != nil {
-		o.TLSConfig, o.Dialer = tlsConf, tlsclient.DialContext(tlsConf)
-	}
-	return goredis.NewUniversalClient(o)
 }
