@@ -29,6 +29,15 @@ func stopLimiters(l *Router) {
 	}
 }
 
+// attached returns a Router (not installed) with a logger attached that
+// writes to out, detached when the test ends.
+func attached(t *testing.T) (l *Router, out *logtest.Buffer) {
+	l, out = NewRouter(), &logtest.Buffer{}
+	detach := l.Attach(zerolog.New(out))
+	t.Cleanup(func() { _ = detach() })
+	return l, out
+}
+
 // TestLibraryLogsFollowTheRunningMain: the library lines go to the logger
 // (a Main's) attached last that is still attached, or, when none is, to
 // the last one.
@@ -68,10 +77,7 @@ func TestLibraryLogsFollowTheRunningMain(t *testing.T) {
 // becomes redisLogBurst lines and a count; another kind of line still
 // gets through.
 func TestRedisLinesAreRateLimitedPerFormat(t *testing.T) {
-	l := NewRouter()
-	var out logtest.Buffer
-	detach := l.Attach(zerolog.New(&out))
-	defer func() { _ = detach() }()
+	l, out := attached(t)
 	r := redisLogger{l}
 	for i := range 20 {
 		r.Printf(context.Background(), "redis: connection pool: failed to dial after %d attempts: %v", 5, i)
@@ -90,10 +96,7 @@ func TestRedisLinesAreRateLimitedPerFormat(t *testing.T) {
 }
 
 func TestStdLogLevels(t *testing.T) {
-	l := NewRouter()
-	var out logtest.Buffer
-	detach := l.Attach(zerolog.New(&out))
-	defer func() { _ = detach() }()
+	l, out := attached(t)
 	w := stdLogWriter{l}
 	for _, line := range []string{
 		"[ERROR] key auth HTTP server: accept tcp: use of closed network connection\n",
