@@ -6,6 +6,10 @@
 // (cert-manager, Vault agent) is presented on the next new connection
 // without a restart.
 //
+// It also dials within a context (DialContext) and tells a wrong TLS
+// set-up from an unreachable server (IsSetupFault, IsPlainToTLS,
+// IsUnanswered), for clients such as go-redis.
+//
 // It knows no configuration format; cmd/sidecar/app names the keys in
 // errors.
 package tlsclient

@@ -12,10 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/keygen"
 )
 
-// keygen runs `sidecar keygen ARGS` and returns its output.
-func keygen(t *testing.T, args ...string) string {
+// keygenOut runs `sidecar keygen ARGS` and returns its output.
+func keygenOut(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	require.Equal(t, 0, run(append([]string{"keygen"}, args...), &out, &errOut), "stderr: %s", errOut.String())
@@ -37,7 +38,7 @@ store:
 var keygenEnvOn = []string{"SIDECAR_ADMIN__LISTEN=127.0.0.1:19091", "SIDECAR_LOCK_SERVICE__LISTEN=127.0.0.1:19092"}
 
 func TestKeygenYAMLValidatesAsConfig(t *testing.T) {
-	out := keygen(t)
+	out := keygenOut(t)
 	p := filepath.Join(t.TempDir(), "sidecar.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(keygenBase+out), 0o600))
 	cfg, err := config.Load(p, keygenEnvOn)
@@ -54,7 +55,7 @@ func TestKeygenYAMLValidatesAsConfig(t *testing.T) {
 }
 
 func TestKeygenEnvValidatesAsConfig(t *testing.T) {
-	out := keygen(t, "--format", "env")
+	out := keygenOut(t, "--format", "env")
 	var environ []string
 	for line := range strings.Lines(out) {
 		line = strings.TrimSpace(line)
@@ -75,14 +76,14 @@ func TestKeygenEnvValidatesAsConfig(t *testing.T) {
 }
 
 func TestKeygenRaw(t *testing.T) {
-	out := keygen(t, "--format", "raw")
+	out := keygenOut(t, "--format", "raw")
 	require.True(t, strings.HasSuffix(out, "\n"))
 	assertFresh(t, strings.TrimSuffix(out, "\n"))
 }
 
 func TestKeygenTwoRunsDiffer(t *testing.T) {
 	for _, format := range []string{"yaml", "env", "raw"} {
-		a, b := keygen(t, "--format", format), keygen(t, "--format", format)
+		a, b := keygenOut(t, "--format", format), keygenOut(t, "--format", format)
 		assert.NotEqual(t, a, b, format)
 	}
 }
@@ -103,7 +104,7 @@ func assertFresh(t *testing.T, secrets ...string) {
 	for _, s := range secrets {
 		b, err := base64.RawURLEncoding.DecodeString(s)
 		if assert.NoError(t, err, "%q is base64url", s) {
-			assert.Len(t, b, keygenBytes)
+			assert.Len(t, b, keygen.Bytes)
 		}
 		assert.False(t, seen[s], "secrets differ")
 		seen[s] = true

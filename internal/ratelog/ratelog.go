@@ -3,7 +3,7 @@
 // are only counted, and one summary line reports how many were left out
 // once the window ends. Sidecar uses it for failed authentications on its
 // own APIs (package httpauth) and for the Redis client's complaints during
-// an outage (cmd/sidecar/app), where one line per request would bury
+// an outage (internal/logbridge), where one line per request would bury
 // everything else.
 //
 // A window starts with the first event after the previous one ended. The

@@ -21,11 +21,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/applog"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
 	"github.com/sidecarproxy/sidecar/server/handover"
 	"github.com/sidecarproxy/sidecar/sessions"
+	"github.com/sidecarproxy/sidecar/tlsedge"
 )
 
 // Main is one Sidecar program. Create it with New, start it with Run, stop
@@ -44,7 +46,7 @@ type Main struct {
 	cfg      *config.Config
 	out      io.Writer // the log's writer
 	log      zerolog.Logger
-	level    *levelFilter
+	level    *applog.Filter
 	reloadMu sync.Mutex // one reload at a time; guards cfg after Run
 
 	store     sessions.Store
@@ -53,7 +55,7 @@ type Main struct {
 	proxy     *proxy.Proxy // its keys and error pages change on reload
 	locker    *lock.Locker
 	srv       *server.Server
-	acme      *acmeCerts     // nil without tls.acme; started once listening
+	acme      *tlsedge.ACME  // nil without tls.acme; started once listening
 	ops       opsParts       // metrics and probes (ops.go); zero without ops.listen
 	closers   []func() error // run in reverse order by closeAll
 	closeOnce sync.Once
@@ -81,7 +83,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.closeAll()
 		}
 	}()
-	m.onClose(libLogs.attach(m.log)) // go-redis and the log package log here (liblog.go)
+	libLogs.Install()
+	m.onClose(libLogs.Attach(m.log)) // go-redis and the log package log here (logger.go)
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}
@@ -98,7 +101,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.srv = srv
 	if m.acme != nil {
-		m.acme.start()
+		m.acme.Start()
 	}
 	m.log.Info().Str("store", string(m.cfg.Store.Type)).Int("upstreams", len(m.cfg.Upstreams)).
 		Msg("sidecar ready")

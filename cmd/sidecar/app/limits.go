@@ -2,9 +2,9 @@ package app
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/fscheck"
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
@@ -44,12 +44,7 @@ func checkTempDir(c config.BodyBufferConfig) error {
 	if !c.FilesEnabled() {
 		return nil
 	}
-	f, err := os.CreateTemp(c.TempDir, "sidecar-check-*")
-	if err != nil {
-		return fmt.Errorf("limits.buffer.temp_dir: %w", err)
-	}
-	_ = f.Close()
-	if err := os.Remove(f.Name()); err != nil {
+	if err := fscheck.TempFiles(c.TempDir); err != nil {
 		return fmt.Errorf("limits.buffer.temp_dir: %w", err)
 	}
 	return nil

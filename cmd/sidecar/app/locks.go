@@ -6,6 +6,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
@@ -29,15 +30,11 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 		}
 		clients := make([]lock.Client, len(c.Locks.RedlockAddrs))
 		for i, addr := range c.Locks.RedlockHostPorts() {
-			o := &goredis.Options{
-				Addr:                  addr,
-				Password:              string(c.Locks.RedlockPassword),
-				ContextTimeoutEnabled: true,
-			}
-			if tlsConf != nil {
-				o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
-			}
-			rc := goredis.NewClient(o)
+			rc := redisclient.New(redisclient.Options{
+				Addrs:    []string{addr},
+				Password: string(c.Locks.RedlockPassword),
+				TLS:      tlsConf,
+			})
 			m.onClose(rc.Close)
 			clients[i] = rc
 		}

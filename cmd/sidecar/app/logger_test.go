@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,32 +17,26 @@ import (
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
-func TestLoggerFormats(t *testing.T) {
-	t.Run("json by default", func(t *testing.T) {
-		var out logtest.Buffer
-		log, _, err := newLogger(config.Default().Log, &out)
-		require.NoError(t, err)
-		log.Info().Str("k", "v").Msg("hello")
-		log.Debug().Msg("below info")
-		var e map[string]any
-		require.NoError(t, json.Unmarshal([]byte(out.String()), &e), out.String())
-		assert.Equal(t, "info", e["level"])
-		assert.Equal(t, "hello", e["message"])
-		assert.Equal(t, "v", e["k"])
-		assert.NotEmpty(t, e["time"])
-	})
-	t.Run("console for people", func(t *testing.T) {
-		var out logtest.Buffer
-		log, _, err := newLogger(config.LogConfig{Level: config.LogDebug, Format: config.LogConsole}, &out)
-		require.NoError(t, err)
-		log.Debug().Str("k", "v").Msg("hello")
-		assert.Contains(t, out.String(), " DBG hello k=v\n", "no colour codes outside a terminal")
-		assert.False(t, json.Valid([]byte(out.String())))
-	})
-	t.Run("unknown level", func(t *testing.T) {
-		_, _, err := newLogger(config.LogConfig{Level: "loud", Format: config.LogJSON}, io.Discard)
-		assert.ErrorContains(t, err, "log.level")
-	})
+// TestLoggerFromConfig: log.level and log.format reach the logger (the
+// formats themselves are internal/applog's), JSON at info by default, and
+// an unknown level names its key.
+func TestLoggerFromConfig(t *testing.T) {
+	var out logtest.Buffer
+	log, level, err := newLogger(config.Default().Log, &out)
+	require.NoError(t, err)
+	assert.Equal(t, zerolog.InfoLevel, level.Level())
+	log.Info().Str("k", "v").Msg("hello")
+	assert.True(t, json.Valid([]byte(out.String())), out.String())
+
+	var console logtest.Buffer
+	log, level, err = newLogger(config.LogConfig{Level: config.LogDebug, Format: config.LogConsole}, &console)
+	require.NoError(t, err)
+	assert.Equal(t, zerolog.DebugLevel, level.Level())
+	log.Debug().Msg("hello")
+	assert.Contains(t, console.String(), " DBG hello\n")
+
+	_, _, err = newLogger(config.LogConfig{Level: "loud", Format: config.LogJSON}, io.Discard)
+	assert.ErrorContains(t, err, "log.level")
 }
 
 // testConfig is a valid config on the memory store in front of one

@@ -46,9 +46,11 @@ func (m *Main) Reload(next *config.Config) error {
 		return err
 	}
 	m.proxy.SetErrorPages(pages)
-	if err := m.level.set(merged.Log.Level); err != nil {
+	lvl, err := logLevel(merged.Log.Level)
+	if err != nil {
 		return err
 	}
+	m.level.SetLevel(lvl)
 	// merged keeps the running values of what was not applied, so the
 	// next diff still reports them.
 	m.cfg = &merged

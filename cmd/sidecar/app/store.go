@@ -2,17 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/fscheck"
+	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/sessions"
 	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
 	"github.com/sidecarproxy/sidecar/stores/memory"
@@ -27,9 +24,9 @@ const redisPingTimeout = 2 * time.Second
 // returns the Redis client when it is on Redis (locks use it too).
 //
 // With preflight it opens nothing that outlives the check and touches no
-// file: a bolt store is checked (its directory must exist and be a
-// directory) and replaced by a memory store for the rest of the build,
-// and a Redis client is built but never dialled.
+// file: a bolt store is checked (fscheck.File: its directory must exist
+// and be writable) and replaced by a memory store for the rest of the
+// build, and a Redis client is built but never dialled.
 func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bool) (sessions.Store, goredis.UniversalClient, error) {
 	switch c.Type {
 	case config.StoreMemory:
@@ -38,8 +35,8 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		return s, nil, nil
 	case config.StoreBolt:
 		if preflight {
-			if err := checkBoltDir(c.Bolt.Path); err != nil {
-				return nil, nil, err
+			if err := fscheck.File(c.Bolt.Path); err != nil {
+				return nil, nil, fmt.Errorf("store.bolt.path: %w", err)
 			}
 			return m.openStore(ctx, config.StoreConfig{Type: config.StoreMemory}, false)
 		}
@@ -58,7 +55,15 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		if err != nil {
 			return nil, nil, err
 		}
-		client := newRedisClient(c.Redis, tlsConf)
+		client := redisclient.New(redisclient.Options{
+			Addrs:      c.Redis.HostPorts(),
+			MasterName: c.Redis.MasterName,
+			Username:   c.Redis.Username,
+			Password:   string(c.Redis.Password),
+			DB:         c.Redis.DB,
+			PoolSize:   c.Redis.PoolSize,
+			TLS:        tlsConf,
+		})
 		m.onClose(client.Close)
 		if !preflight {
 			if err := m.pingRedis(ctx, client, c.Redis, tlsConf != nil); err != nil {
@@ -70,82 +75,26 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 	return nil, nil, fmt.Errorf("store.type: unsupported %q", c.Type)
 }
 
-// checkBoltDir reports what would stop bolt from opening its file at
-// path without opening it (a running Sidecar holds its lock): a directory
-// that is missing or is not one, a path that is a directory, or, when the
-// file does not exist yet, a directory this process may not write.
-func checkBoltDir(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("store.bolt.path: directory %s does not exist", dir)
-	case err != nil:
-		return fmt.Errorf("store.bolt.path: %w", err)
-	case !fi.IsDir():
-		return fmt.Errorf("store.bolt.path: %s is not a directory", dir)
-	}
-	fi, err = os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := syscall.Access(dir, wOK); err != nil {
-			return fmt.Errorf("store.bolt.path: cannot create a file in %s: %w", dir, err)
-		}
-	case err != nil:
-		return fmt.Errorf("store.bolt.path: %w", err)
-	case fi.IsDir():
-		return fmt.Errorf("store.bolt.path: %s is a directory", path)
-	}
-	return nil
-}
-
-// wOK is access(2)'s W_OK: may the caller write.
-const wOK = 2
-
 // pingRedis sends the one Ping at start. A Redis that does not answer
 // does not stop the start: requests that need a session get 503 until it
-// does, the rest are served. A TLS fault does (see tlsFault): it is a
-// configuration error that waiting does not cure.
+// does, the rest are served. A TLS fault does (redisclient.Diagnose): it
+// is a configuration error that waiting does not cure.
 func (m *Main) pingRedis(ctx context.Context, client goredis.UniversalClient, c config.RedisConfig, useTLS bool) error {
 	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
 	err := client.Ping(ctx).Err()
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case useTLS && tlsFault(err):
+	}
+	fault, hint := redisclient.Diagnose(err, useTLS)
+	if fault {
 		return fmt.Errorf("store.redis.tls: the TLS handshake with Redis failed; check store.redis.tls.ca_file, "+
 			"cert_file and server_name, and that the servers of store.redis.addrs speak TLS: %w", err)
 	}
 	ev := m.log.Error().Err(err).Strs("addrs", c.Addrs)
-	switch {
-	case !useTLS && plainToTLS(err):
-		ev = ev.Str("hint", "if this Redis requires TLS, write its addresses as rediss://host:port")
-	case useTLS && unanswered(err):
-		ev = ev.Str("hint", "if this Redis does not speak TLS, write its addresses as host:port")
+	if hint != "" {
+		ev = ev.Str("hint", hint)
 	}
 	ev.Msg("redis is not answering yet; session requests get 503 until it does")
 	return nil
-}
-
-// newRedisClient returns a client for c: standalone for one address,
-// cluster for several, sentinel when master_name is set, over TLS with
-// tlsConf when it is not nil (with Sentinel, to the Sentinels and the
-// master alike). Request deadlines apply to socket I/O
-// (ContextTimeoutEnabled), and to the TLS handshake, so a stalled Redis
-// costs a request its store budget, not the client's read timeout.
-func newRedisClient(c config.RedisConfig, tlsConf *tls.Config) goredis.UniversalClient {
-	o := &goredis.UniversalOptions{
-		Addrs:                 c.HostPorts(),
-		MasterName:            c.MasterName,
-		Username:              c.Username,
-		Password:              string(c.Password),
-		DB:                    c.DB,
-		PoolSize:              c.PoolSize,
-		ContextTimeoutEnabled: true,
-	}
-	if tlsConf != nil {
-		o.TLSConfig, o.Dialer = tlsConf, redisTLSDialer(tlsConf)
-	}
-	return goredis.NewUniversalClient(o)
 }

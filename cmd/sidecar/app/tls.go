@@ -8,7 +8,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/server"
 	"github.com/sidecarproxy/sidecar/tlsedge"
 )
@@ -20,7 +19,7 @@ type edge struct {
 	// plain is the plain-HTTP listener (tls.http_listen); zero: none.
 	plain server.Side
 	// acme manages certificates from Run on; nil without tls.acme.
-	acme *acmeCerts
+	acme *tlsedge.ACME
 }
 
 // buildEdge builds the TLS configuration: a static certificate that follows
@@ -34,7 +33,7 @@ func (m *Main) buildEdge(preflight bool, storeRedis goredis.UniversalClient) (ed
 	var e edge
 	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	protos := []string{"h2", "http/1.1"}
-	var httpChallenge func(http.Handler) http.Handler
+	var plain http.Handler = tlsedge.Redirect{Port: c.RedirectPort()}
 	switch {
 	case t.CertFile != "":
 		cert, err := tlsedge.NewFileCertificate(t.CertFile, t.KeyFile,
@@ -50,19 +49,14 @@ func (m *Main) buildEdge(preflight bool, storeRedis goredis.UniversalClient) (ed
 		if err != nil {
 			return edge{}, err
 		}
-		a, err := newACMECerts(c, storage, m.log, m.level, preflight)
+		a, err := m.newACME(storage, preflight)
 		if err != nil {
 			return edge{}, err
 		}
-		m.onClose(a.close)
 		e.acme = a
-		getCert = a.magic.GetCertificate
-		if t.ACME.Offers(config.ChallengeTLSALPN01) {
-			protos = append(protos, acmeTLSALPN)
-		}
-		if t.ACME.Offers(config.ChallengeHTTP01) {
-			httpChallenge = a.issuer.HTTPChallengeHandler
-		}
+		getCert = a.GetCertificate
+		protos = append(protos, a.NextProtos()...)
+		plain = a.HTTPChallenge(plain)
 	default:
 		return edge{}, nil
 	}
@@ -72,11 +66,7 @@ func (m *Main) buildEdge(preflight bool, storeRedis goredis.UniversalClient) (ed
 		NextProtos:     protos,
 	}
 	if t.HTTPListen != "" {
-		var h http.Handler = tlsedge.Redirect{Port: c.RedirectPort()}
-		if httpChallenge != nil {
-			h = httpChallenge(h)
-		}
-		e.plain = server.Side{Listen: t.HTTPListen, Handler: h}
+		e.plain = server.Side{Listen: t.HTTPListen, Handler: plain}
 	}
 	return e, nil
 }

@@ -1,4 +1,4 @@
-package app
+package logbridge
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 
 // stopLimiters reports what l's limiters hold back and stops their
 // timers.
-func stopLimiters(l *libraryLogs) {
+func stopLimiters(l *Router) {
 	l.mu.Lock()
 	var lims []*ratelog.Limiter
 	for _, lim := range l.limits {
@@ -29,22 +29,32 @@ func stopLimiters(l *libraryLogs) {
 	}
 }
 
-// TestLibraryLogsFollowTheRunningMain: the library lines go to the Main
-// that started last and still runs, or, when none runs, to the last one.
+// attached returns a Router (not installed) with a logger attached that
+// writes to out, detached when the test ends.
+func attached(t *testing.T) (l *Router, out *logtest.Buffer) {
+	l, out = NewRouter(), &logtest.Buffer{}
+	detach := l.Attach(zerolog.New(out))
+	t.Cleanup(func() { _ = detach() })
+	return l, out
+}
+
+// TestLibraryLogsFollowTheRunningMain: the library lines go to the logger
+// (a Main's) attached last that is still attached, or, when none is, to
+// the last one.
 func TestLibraryLogsFollowTheRunningMain(t *testing.T) {
-	l := newLibraryLogs(false)
+	l := NewRouter()
 	var a, b, c logtest.Buffer
 	r := redisLogger{l}
 	say := func(msg string) { r.Printf(context.Background(), "redis: %s", msg) }
 
 	say("before any Main") // dropped: nowhere to go yet
 	t.Cleanup(func() { stopLimiters(l) })
-	detachA := l.attach(zerolog.New(&a))
-	detachB := l.attach(zerolog.New(&b))
+	detachA := l.Attach(zerolog.New(&a))
+	detachB := l.Attach(zerolog.New(&b))
 	say("one")
 	require.NoError(t, detachB())
 	say("two")
-	detachC := l.attach(zerolog.New(&c))
+	detachC := l.Attach(zerolog.New(&c))
 	require.NoError(t, detachA())
 	say("three")
 	require.NoError(t, detachC())
@@ -67,10 +77,7 @@ func TestLibraryLogsFollowTheRunningMain(t *testing.T) {
 // becomes redisLogBurst lines and a count; another kind of line still
 // gets through.
 func TestRedisLinesAreRateLimitedPerFormat(t *testing.T) {
-	l := newLibraryLogs(false)
-	var out logtest.Buffer
-	detach := l.attach(zerolog.New(&out))
-	defer func() { _ = detach() }()
+	l, out := attached(t)
 	r := redisLogger{l}
 	for i := range 20 {
 		r.Printf(context.Background(), "redis: connection pool: failed to dial after %d attempts: %v", 5, i)
@@ -89,10 +96,7 @@ func TestRedisLinesAreRateLimitedPerFormat(t *testing.T) {
 }
 
 func TestStdLogLevels(t *testing.T) {
-	l := newLibraryLogs(false)
-	var out logtest.Buffer
-	detach := l.attach(zerolog.New(&out))
-	defer func() { _ = detach() }()
+	l, out := attached(t)
 	w := stdLogWriter{l}
 	for _, line := range []string{
 		"[ERROR] key auth HTTP server: accept tcp: use of closed network connection\n",
@@ -120,11 +124,13 @@ func TestStdLogLevels(t *testing.T) {
 	}
 }
 
-// TestProcessLoggersAreInstalled: once a Main runs, go-redis's own lines
-// and the log package's land in its log as JSON.
+// TestProcessLoggersAreInstalled: once a Router is installed, go-redis's
+// own lines and the log package's land in the attached log as JSON.
 func TestProcessLoggersAreInstalled(t *testing.T) {
 	var out logtest.Buffer
-	detach := libLogs.attach(zerolog.New(&out))
+	r := NewRouter()
+	r.Install()
+	detach := r.Attach(zerolog.New(&out))
 	defer func() { _ = detach() }()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,4 +1,4 @@
-package app
+package logbridge
 
 import (
 	"github.com/rs/zerolog"
@@ -6,26 +6,33 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// newZapLogger is a *zap.Logger (what certmagic logs to) that writes to
-// log, at the level log.level sets, reloads included. Fields keep their
-// names; zap's logger name, if any, becomes "logger".
-func newZapLogger(log zerolog.Logger, level *levelFilter) *zap.Logger {
+// Leveler reports the minimum level a log writes now (applog.Filter is
+// one): NewZap's logger asks it for every entry, so that a level moved at
+// run time applies to zap's entries too.
+type Leveler interface {
+	Level() zerolog.Level
+}
+
+// NewZap returns a *zap.Logger (what certmagic logs to) that writes each
+// entry to log as one event, at the levels level lets through (nil: every
+// level). Fields keep their names; zap's logger name, if any, becomes
+// "logger". Entries below the level are not even encoded.
+func NewZap(log zerolog.Logger, level Leveler) *zap.Logger {
 	return zap.New(&zerologCore{log: log, level: level})
 }
 
 // zerologCore is a zapcore.Core writing each entry as one zerolog event.
 type zerologCore struct {
 	log    zerolog.Logger
-	level  *levelFilter    // nil: every level
+	level  Leveler         // nil: every level
 	fields []zapcore.Field // from With
 }
 
 var _ zapcore.Core = (*zerologCore)(nil)
 
-// Enabled reports whether log.level lets entries of l through, so that
-// certmagic's debug lines are not even encoded at info.
+// Enabled reports whether the level lets entries of l through.
 func (c *zerologCore) Enabled(l zapcore.Level) bool {
-	return c.level == nil || zerologLevel(l) >= zerolog.Level(c.level.min.Load())
+	return c.level == nil || zerologLevel(l) >= c.level.Level()
 }
 
 // With returns a core that adds fields to every entry.

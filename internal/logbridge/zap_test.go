@@ -1,4 +1,4 @@
-package app
+package logbridge
 
 import (
 	"bytes"
@@ -7,26 +7,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/internal/applog"
 )
 
 // TestZapLoggerWritesToZerolog: certmagic's zap lines come out as the
-// program's JSON lines, with their fields, at the level log.level allows,
+// program's JSON lines, with their fields, at the level the filter allows,
 // which a reload moves.
 func TestZapLoggerWritesToZerolog(t *testing.T) {
 	var out bytes.Buffer
-	log, level, err := newLogger(config.LogConfig{Level: config.LogInfo, Format: config.LogJSON}, &out)
-	require.NoError(t, err)
-	zl := newZapLogger(log.With().Str("log", "acme").Logger(), level).Named("obtain").With(zap.String("identifier", "app.test"))
+	log, level := applog.New(&out, applog.Options{Level: zerolog.InfoLevel})
+	zl := NewZap(log.With().Str("log", "acme").Logger(), level).Named("obtain").With(zap.String("identifier", "app.test"))
 
 	zl.Debug("not at info")
 	zl.Info("certificate obtained", zap.Int("attempt", 2))
 	zl.Error("could not get certificate", zap.Error(errors.New("dial tcp: refused")))
-	require.NoError(t, level.set(config.LogDebug))
+	level.SetLevel(zerolog.DebugLevel)
 	zl.Debug("now at debug")
 
 	var lines []map[string]any
