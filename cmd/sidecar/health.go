@@ -51,8 +51,12 @@ func runHealth(args []string, stdout, stderr io.Writer, environ []string) int {
 			return 1
 		}
 		if !o.Enabled() {
+			var needs []string // ops.needed_by names the prober, else it is us
+			if len(o.NeededBy) == 0 {
+				needs = []string{"sidecar health"}
+			}
 			fmt.Fprintf(stderr, "sidecar health: %s (in %s or %s)\n",
-				config.Config{Ops: o}.OpsWarning("sidecar health"), *path, config.EnvName("ops.listen"))
+				config.Config{Ops: o}.OpsWarning(needs...), *path, config.EnvName("ops.listen"))
 			return 1
 		}
 		addr = o.Listen

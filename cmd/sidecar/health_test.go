@@ -44,7 +44,7 @@ func TestHealthCommand(t *testing.T) {
 		{"ops off explains", []string{"--config", off}, nil, 1,
 			"ops.listen is off, yet sidecar health needs /healthz, /readyz or /metrics there: set ops.listen (in " + off + " or SIDECAR_OPS__LISTEN)"},
 		{"ops off, the image's need named", []string{"--config", off}, []string{"SIDECAR_OPS__NEEDED_BY=the image's HEALTHCHECK"}, 1,
-			"yet the image's HEALTHCHECK and sidecar health needs"},
+			"ops.listen is off, yet the image's HEALTHCHECK needs"},
 		{"the environment moves it", []string{"--config", off}, []string{"SIDECAR_OPS__LISTEN=" + addr}, 0, "healthy"},
 		{"the environment turns it off", []string{"--config", on}, []string{"SIDECAR_OPS__LISTEN="}, 1, "ops.listen is off"},
 		{"missing config", []string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, nil, 1, "loading config file"},
