@@ -21,6 +21,11 @@
 // store outage shows in the body (and in metrics) but turns /readyz 503
 // only with Options.StoreRequired: a store shared by a fleet that goes
 // down would otherwise empty every load balancer's pool at once.
+//
+// # Probing
+//
+// [Probe] and [ProbeURL] are the client side, what `sidecar health` runs
+// (a container image's HEALTHCHECK, where no curl is installed).
 package ops
 
 import (

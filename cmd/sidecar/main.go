@@ -12,6 +12,8 @@
 //	sidecar keygen [--format yaml|env|raw]
 //	                              print fresh secrets, ready to paste
 //	sidecar version               print the version, commit and Go version
+//	sidecar health --config FILE | --url URL
+//	                              probe ops.listen's /healthz (exit 0 or 1)
 //
 // SIGHUP reloads the config file: upstreams, weights, policy, health
 // checks, retries, affinity, the log level, the session and header
@@ -45,6 +47,8 @@ const usage = `usage:
   sidecar keygen [--format yaml|env|raw]
                                 print fresh secrets (cookie, header, admin, lock service)
   sidecar version               print the version, commit and Go version
+  sidecar health --config FILE | --url URL
+                                GET ops.listen's /healthz: exit 0 healthy, 1 not
 `
 
 func main() {
@@ -69,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "sessions" {
 		return runSessions(rest, stdout, stderr, os.Environ())
+	}
+	if cmd == "health" {
+		return runHealth(rest, stdout, stderr, os.Environ())
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

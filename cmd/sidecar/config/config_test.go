@@ -156,6 +156,7 @@ func TestDefault(t *testing.T) {
 		{"tls.acme.storage_type", c.TLS.ACME.StorageType, ACMEStorageFile},
 		{"ops.listen", c.Ops.Listen, ""},
 		{"ops.readiness_includes_store", c.Ops.ReadinessIncludesStore, false},
+		{"ops.needed_by", c.Ops.NeededBy, []string(nil)},
 	}
 	for _, section := range []struct {
 		key string

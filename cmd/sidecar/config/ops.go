@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 )
 
 // OpsConfig configures the operations listener (ops): /healthz, /readyz
@@ -22,7 +24,21 @@ type OpsConfig struct {
 	// a store shared by a fleet that goes down would otherwise empty every
 	// load balancer's pool at once.
 	ReadinessIncludesStore bool `koanf:"readiness_includes_store"`
+	// NeededBy names what outside Sidecar probes this listener, one
+	// phrase each, e.g. "the container image's HEALTHCHECK": while Listen
+	// is off, `sidecar check` and `sidecar serve` warn that it needs it
+	// ([Config.OpsWarning]). Sidecar's container image sets it through
+	// SIDECAR_OPS__NEEDED_BY, so that a config mounted over the image's
+	// own without ops.listen is reported. At most 8 phrases of at most
+	// 120 printable bytes. Default none.
+	NeededBy []string `koanf:"needed_by"`
 }
+
+// The bounds of ops.needed_by.
+const (
+	maxOpsNeeds      = 8
+	maxOpsNeedLength = 120
+)
 
 // Enabled reports whether the operations listener is on (Listen is set).
 func (o OpsConfig) Enabled() bool { return o.Listen != "" }
@@ -30,6 +46,14 @@ func (o OpsConfig) Enabled() bool { return o.Listen != "" }
 // validateOps checks ops, while it is on.
 func (c Config) validateOps(p *problems) {
 	o := c.Ops
+	if len(o.NeededBy) > maxOpsNeeds {
+		p.add("ops.needed_by", "at most %d entries (got %d)", maxOpsNeeds, len(o.NeededBy))
+	}
+	for i, need := range o.NeededBy {
+		if need == "" || len(need) > maxOpsNeedLength || strings.IndexFunc(need, notPrintable) >= 0 {
+			p.add(fmt.Sprintf("ops.needed_by[%d]", i), "must be 1 to %d printable bytes", maxOpsNeedLength)
+		}
+	}
 	if !o.Enabled() {
 		return
 	}
@@ -50,10 +74,14 @@ func (c Config) validateOps(p *problems) {
 	}
 }
 
+// notPrintable reports a rune a warning should not carry.
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
+
 // opsNeeds names what in the configuration needs ops.listen, one phrase
-// each. None does yet: EdDSA header keys, when they come, will publish
-// their public keys there and belong here.
-func (c Config) opsNeeds() []string { return nil }
+// each: ops.needed_by, what the operator (or the container image) says
+// probes it. EdDSA header keys, when they come, will publish their public
+// keys there and belong here too.
+func (c Config) opsNeeds() []string { return slices.Clone(c.Ops.NeededBy) }
 
 // OpsWarning returns the warning for ops.listen being off while something
 // needs it, or "": needs are what the caller found outside the

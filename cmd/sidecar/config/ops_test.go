@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,4 +84,94 @@ func TestOpsNeedsRestart(t *testing.T) {
 	applied, restart := c.ReloadDiff(next)
 	assert.Empty(t, applied)
 	assert.Equal(t, []string{"ops.listen", "ops.readiness_includes_store"}, restart)
+}
+
+func TestOpsNeededBy(t *testing.T) {
+	c := validConfig()
+	c.Ops.NeededBy = []string{"the container image's HEALTHCHECK"}
+	require.NoError(t, c.Validate())
+	assert.Equal(t, []string{"ops.listen is off, yet the container image's HEALTHCHECK needs /healthz, /readyz or /metrics there: set ops.listen"},
+		c.Warnings(), "check and serve warn")
+	assert.Equal(t, "ops.listen is off, yet the container image's HEALTHCHECK and sidecar health needs /healthz, /readyz or /metrics there: set ops.listen",
+		c.OpsWarning("sidecar health"))
+	assert.Equal(t, []string{"the container image's HEALTHCHECK"}, c.Ops.NeededBy, "OpsWarning leaves the key alone")
+	c.Ops.Listen = "0.0.0.0:9100"
+	assert.Empty(t, c.Warnings(), "on: nothing to warn about")
+
+	for name, needs := range map[string][]string{
+		"too many":      {"a", "b", "c", "d", "e", "f", "g", "h", "i"},
+		"empty":         {""},
+		"too long":      {strings.Repeat("x", 121)},
+		"control chars": {"HEALTHCHECK\x1b[2J"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := validConfig()
+			c.Ops.NeededBy = needs
+			err := c.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "ops.needed_by")
+		})
+	}
+
+	t.Run("from the environment", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sidecar.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(minimalYAML), 0o600))
+		cfg, err := Load(path, []string{"SIDECAR_OPS__NEEDED_BY=the container image's HEALTHCHECK (sidecar health)"})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"the container image's HEALTHCHECK (sidecar health)"}, cfg.Ops.NeededBy)
+		assert.Len(t, cfg.Warnings(), 1)
+	})
+}
+
+func TestLoadOps(t *testing.T) {
+	write := func(t *testing.T, body string) string {
+		path := filepath.Join(t.TempDir(), "sidecar.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+		return path
+	}
+	t.Run("off by default", func(t *testing.T) {
+		o, err := LoadOps(write(t, minimalYAML), nil)
+		require.NoError(t, err)
+		assert.False(t, o.Enabled())
+	})
+	t.Run("from the file, the rest of it unchecked", func(t *testing.T) {
+		// A missing secret file and an unknown key make Load fail; a
+		// liveness probe must not.
+		path := write(t, minimalYAML+"ops: {listen: \"0.0.0.0:9100\"}\nbogus: 1\nstore: {redis: {password_file: /nonexistent}}\n")
+		_, err := Load(path, nil)
+		require.Error(t, err)
+		o, err := LoadOps(path, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "0.0.0.0:9100", o.Listen)
+	})
+	t.Run("the environment wins, other variables ignored", func(t *testing.T) {
+		path := write(t, minimalYAML+"ops: {listen: \"0.0.0.0:9100\"}\n")
+		o, err := LoadOps(path, []string{"SIDECAR_OPS__LISTEN=127.0.0.1:9200", "SIDECAR_OPS__NOPE=1", "SIDECAR_LISTEN=bad", "SIDECAR_PORT=tcp://10.0.0.1:80"})
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1:9200", o.Listen)
+		o, err = LoadOps("", []string{"SIDECAR_OPS__LISTEN=:9300"})
+		require.NoError(t, err)
+		assert.Equal(t, ":9300", o.Listen, "no file")
+	})
+	for name, tc := range map[string]struct {
+		body    string
+		environ []string
+		want    string
+	}{
+		"listen not host:port": {minimalYAML + "ops: {listen: \"9100\"}\n", nil, `ops.listen: "9100" is not host:port`},
+		"wrong type":           {minimalYAML + "ops: {listen: [a]}\n", nil, "ops.listen"},
+		"not a section":        {minimalYAML + "ops: 5\n", nil, "ops"},
+		"bad environment":      {minimalYAML, []string{"SIDECAR_OPS__READINESS_INCLUDES_STORE=maybe"}, "ops.readiness_includes_store"},
+		"not YAML":             {"ops: [\n", nil, "loading config file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := LoadOps(write(t, tc.body), tc.environ)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		_, err := LoadOps(filepath.Join(t.TempDir(), "none.yaml"), nil)
+		require.Error(t, err)
+	})
 }
