@@ -13,16 +13,6 @@ import (
 	"github.com/sidecarproxy/sidecar/internal/admintest"
 )
 
-// sessionsCLI runs "sidecar sessions args..." and checks that the token
-// appears in neither output.
-func sessionsCLI(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = Sessions(args, testEnv(&out, &errOut, environ))
-	assert.NotContains(t, out.String()+errOut.String(), admintest.Token, "the token is never printed")
-	return code, out.String(), errOut.String()
-}
-
 func TestSessionsUsageErrors(t *testing.T) {
 	flags := []string{"--admin", "http://127.0.0.1:1", "--token-file", admintest.WriteFile(t, "token", admintest.Token)}
 	with := func(args ...string) []string { return append(args, flags...) }
@@ -50,13 +40,13 @@ func TestSessionsUsageErrors(t *testing.T) {
 		"revoke principal twice?": {with("revoke", "--principal", "a", "b"), `unexpected argument "b"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, stdout, stderr := sessionsCLI(t, nil, tc.args...)
+			code, stdout, stderr := runCLI(t, Sessions, nil, tc.args...)
 			assert.Equal(t, 2, code, stderr)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
 		})
 	}
-	code, stdout, _ := sessionsCLI(t, nil, "--help")
+	code, stdout, _ := runCLI(t, Sessions, nil, "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "usage: sidecar sessions list|revoke|count")
 }
@@ -67,7 +57,7 @@ func TestSessionsListRevokeCount(t *testing.T) {
 	h2 := e.Login(t, "ann", "curl/8.5.0")
 	e.Login(t, "bob", "bob")
 
-	code, stdout, stderr := sessionsCLI(t, nil, append([]string{"list", "--principal", "ann"}, e.Flags()...)...)
+	code, stdout, stderr := runCLI(t, Sessions, nil, append([]string{"list", "--principal", "ann"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 3, stdout)
@@ -78,30 +68,30 @@ func TestSessionsListRevokeCount(t *testing.T) {
 	assert.Regexp(t, `(?m)^`+h2+` .* curl/8\.5\.0$`, rows)
 	assert.Equal(t, strings.Index(lines[0], "CLIENT-IP"), strings.Index(lines[1], "2001:db8::1"), "columns are aligned")
 
-	code, stdout, stderr = sessionsCLI(t, nil, append([]string{"list", "--json", "--principal", "ann"}, e.Flags()...)...)
+	code, stdout, stderr = runCLI(t, Sessions, nil, append([]string{"list", "--json", "--principal", "ann"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	var l admin.SessionList
 	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
 	assert.Equal(t, 2, l.Total)
 
-	code, stdout, _ = sessionsCLI(t, nil, append([]string{"count"}, e.Flags()...)...)
+	code, stdout, _ = runCLI(t, Sessions, nil, append([]string{"count"}, e.Flags()...)...)
 	require.Equal(t, 0, code)
 	assert.Equal(t, "3 live sessions\n", stdout)
-	code, stdout, _ = sessionsCLI(t, nil, append([]string{"count", "--json"}, e.Flags()...)...)
+	code, stdout, _ = runCLI(t, Sessions, nil, append([]string{"count", "--json"}, e.Flags()...)...)
 	require.Equal(t, 0, code)
 	assert.JSONEq(t, `{"live":3,"approximate":false}`, stdout)
 
-	code, stdout, stderr = sessionsCLI(t, nil, append([]string{"revoke", "--handle", h1}, e.Flags()...)...)
+	code, stdout, stderr = runCLI(t, Sessions, nil, append([]string{"revoke", "--handle", h1}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "revoked session "+h1+"\n", stdout)
-	code, _, stderr = sessionsCLI(t, nil, append([]string{"revoke", "--handle", h1}, e.Flags()...)...)
+	code, _, stderr = runCLI(t, Sessions, nil, append([]string{"revoke", "--handle", h1}, e.Flags()...)...)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "404 Not Found: no live session has that handle")
 
-	code, stdout, stderr = sessionsCLI(t, nil, append([]string{"revoke", "--principal", "ann"}, e.Flags()...)...)
+	code, stdout, stderr = runCLI(t, Sessions, nil, append([]string{"revoke", "--principal", "ann"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "revoked 1 session(s) of ann\n", stdout)
-	code, stdout, _ = sessionsCLI(t, nil, append([]string{"list", "--principal", "ann"}, e.Flags()...)...)
+	code, stdout, _ = runCLI(t, Sessions, nil, append([]string{"list", "--principal", "ann"}, e.Flags()...)...)
 	require.Equal(t, 0, code)
 	assert.Equal(t, "ann has no live session\n", stdout)
 }

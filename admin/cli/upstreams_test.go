@@ -36,12 +36,12 @@ func testEnv(stdout, stderr io.Writer, environ []string) Env {
 	return Env{Resolve: resolve, Environ: environ, Stdout: stdout, Stderr: stderr}
 }
 
-// upstreamsCLI runs "sidecar upstreams args..." and checks that the token
-// appears in neither output.
-func upstreamsCLI(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+// runCLI runs command (Upstreams or Sessions) with args in testEnv, and
+// checks that the token appears in neither output.
+func runCLI(t *testing.T, command func([]string, Env) int, environ []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = Upstreams(args, testEnv(&out, &errOut, environ))
+	code = command(args, testEnv(&out, &errOut, environ))
 	assert.NotContains(t, out.String()+errOut.String(), admintest.Token, "the token is never printed")
 	return code, out.String(), errOut.String()
 }
@@ -72,13 +72,13 @@ func TestUpstreamsUsageErrors(t *testing.T) {
 			"invalid config /nonexistent/sidecar.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, stdout, stderr := upstreamsCLI(t, nil, tc.args...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, tc.args...)
 			assert.Equal(t, 2, code, stderr)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
 		})
 	}
-	code, stdout, _ := upstreamsCLI(t, nil, "--help")
+	code, stdout, _ := runCLI(t, Upstreams, nil, "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "usage: sidecar upstreams list|drain|undrain|wait")
 }
@@ -88,7 +88,7 @@ func TestUpstreamsList(t *testing.T) {
 	_, err := e.Pool.SetDraining("app2", true)
 	require.NoError(t, err)
 
-	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"list"}, e.Flags()...)...)
+	code, stdout, stderr := runCLI(t, Upstreams, nil, append([]string{"list"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 3, stdout)
@@ -97,7 +97,7 @@ func TestUpstreamsList(t *testing.T) {
 	assert.Regexp(t, `^app2 +draining +1 +0 +0 +0 +http://`, lines[2])
 	assert.Equal(t, strings.Index(lines[0], "URL"), strings.Index(lines[1], "http"), "columns are aligned")
 
-	code, stdout, stderr = upstreamsCLI(t, nil, append([]string{"list", "--json"}, e.Flags()...)...)
+	code, stdout, stderr = runCLI(t, Upstreams, nil, append([]string{"list", "--json"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	var l admin.UpstreamList
 	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
@@ -118,14 +118,14 @@ func TestUpstreamsDrainUndrain(t *testing.T) {
 		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: tcp connect passed while drained\napp2: up\napp2: up, tcp connect passed\n", "up"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, stdout, stderr := upstreamsCLI(t, nil, append(tc.args, e.Flags()...)...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, append(tc.args, e.Flags()...)...)
 			require.Equal(t, 0, code, stderr)
 			assert.Equal(t, tc.out, stdout)
 			assert.Equal(t, tc.state, e.Pool.States()[1].State)
 			assert.Equal(t, "up", e.Pool.States()[0].State, "app1 is untouched")
 		})
 	}
-	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"wait", "app1"}, e.Flags()...)...)
+	code, stdout, stderr := runCLI(t, Upstreams, nil, append([]string{"wait", "app1"}, e.Flags()...)...)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "app1: no request in flight\n", stdout)
 	assert.Equal(t, "warning: app1 is up, not draining: new requests keep arriving\n", stderr)
@@ -147,7 +147,7 @@ func TestUpstreamsFailures(t *testing.T) {
 			"calling the admin API"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, _, stderr := upstreamsCLI(t, nil, tc.args...)
+			code, _, stderr := runCLI(t, Upstreams, nil, tc.args...)
 			assert.Equal(t, 1, code, stderr)
 			assert.Contains(t, stderr, tc.want)
 		})
@@ -211,7 +211,7 @@ func TestUpstreamsWaitTimeout(t *testing.T) {
 			t.Parallel() // each waits out its 2s: a budget a loaded machine needs for the steps before it
 			fake, _ := fakeAdmin(t, func(int32) string { return tc.state }, tc.probeErr)
 			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "2s", "--interval", "10ms")
-			code, stdout, stderr := upstreamsCLI(t, nil, args...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, args...)
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.stdout, stdout)
 			assert.Contains(t, stderr, tc.stderr)
@@ -227,7 +227,7 @@ func TestUpstreamsWaitPolls(t *testing.T) {
 		return fmt.Sprintf(`{"name":"app1","state":"draining","draining":true,"in_flight":%d}`, inFlight)
 	}, "")
 	tokenFile := admintest.WriteFile(t, "token", admintest.Token)
-	code, stdout, stderr := upstreamsCLI(t, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
+	code, stdout, stderr := runCLI(t, Upstreams, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "app1: no request in flight\n", stdout)
 	assert.Empty(t, stderr, "no warning: app1 is draining")
