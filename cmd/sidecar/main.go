@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sidecarproxy/sidecar/admin/cli"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/app"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 )
@@ -63,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	if cmd == "upstreams" {
-		return runUpstreams(rest, stdout, stderr, os.Environ())
+		return cli.Upstreams(rest, adminEnv(stdout, stderr, os.Environ()))
 	}
 	if cmd == "keygen" {
 		return runKeygen(rest, stdout, stderr)
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runVersion(rest, stdout, stderr)
 	}
 	if cmd == "sessions" {
-		return runSessions(rest, stdout, stderr, os.Environ())
+		return cli.Sessions(rest, adminEnv(stdout, stderr, os.Environ()))
 	}
 	if cmd == "health" {
 		return runHealth(rest, stdout, stderr, os.Environ())

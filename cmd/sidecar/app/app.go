@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -155,18 +154,9 @@ func (m *Main) build(ctx context.Context, preflight bool) (server.Options, error
 		return server.Options{}, err
 	}
 	m.acme = edge.acme
-	opts := server.Options{
-		Handler:           edge.withHSTS(handler, c.TLS.HSTS),
-		Listen:            c.Listen,
-		TLSConfig:         edge.tls,
-		PlainHTTP:         edge.plain,
-		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
-		IdleTimeout:       c.Server.IdleTimeout,
-		ShutdownTimeout:   c.Server.ShutdownTimeout,
-		MaxHeaderBytes:    c.Limits.MaxHeaderBytes, // the proxy enforces it exactly
-		HandoverSocket:    c.Server.HandoverSocket,
-		Logger:            m.log,
-	}
+	opts := c.ServerOptions()
+	opts.Handler, opts.TLSConfig, opts.PlainHTTP = edge.withHSTS(handler, c.TLS.HSTS), edge.tls, edge.plain
+	opts.Logger = m.log
 	if opts.Admin, err = m.adminSide(); err != nil {
 		return server.Options{}, err
 	}
@@ -253,19 +243,7 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	manager, err := sessions.NewManager(sessions.Options{
-		Store:           m.store,
-		Signer:          keys.Cookie,
-		IdleTimeout:     c.Session.IdleTimeout,
-		AbsoluteTimeout: c.Session.AbsoluteTimeout,
-		TouchInterval:   c.Session.TouchInterval,
-		MaxBytes:        c.Session.MaxBytes,
-		StoreTimeout:    c.Store.Timeout,
-		// Writes must fit headers.max_bytes. A header's length does not
-		// depend on its secret, so a rotated one leaves this budget right.
-		Header:       keys.Header,
-		TombstoneTTL: tombstoneTTL(c.Session.TombstoneTTL),
-	})
+	manager, err := sessions.NewManager(c.ManagerOptions(m.store, keys))
 	if err != nil {
 		return nil, err
 	}
@@ -278,17 +256,9 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := proxy.NewTransport(proxy.TransportOptions{
-		DialTimeout:           c.Proxy.DialTimeout,
-		ResponseHeaderTimeout: c.Proxy.ResponseHeaderTimeout,
-		IdleConnTimeout:       c.Proxy.IdleConnTimeout,
-		MaxIdleConnsPerHost:   c.Proxy.MaxIdleConnsPerHost,
-		// Room for the largest patch a response may send, and as much again.
-		MaxResponseHeaderBytes: max(proxy.DefaultMaxResponseHeaderBytes, 2*sessions.PatchBytesFactor*int64(c.Session.MaxBytes)),
-		TLSClientConfig:        upstreamTLS, // for https:// upstreams, those a reload adds too
-	})
+	transport := proxy.NewTransport(c.TransportOptions(upstreamTLS))
 	m.onClose(func() error { transport.CloseIdleConnections(); return nil })
-	popts, err := poolOptions(c)
+	popts, err := c.PoolOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -301,47 +271,20 @@ func (m *Main) buildProxy() (*proxy.Proxy, error) {
 	return proxy.New(proxy.Options{
 		Pool:    pool,
 		Manager: manager,
-		Locking: m.sessionLocking(),
+		Locking: c.Session.LockingOptions(m.locker),
 		Header:  keys.Header,
 		Prefix:  c.Headers.Prefix,
 		// Client headers with '_' are dropped unless allowed.
 		AllowUnderscores: c.Headers.AllowUnderscores,
-		Upgrades:         nonNil(c.Proxy.Upgrades),
+		Upgrades:         c.Proxy.UpgradeList(),
 		TrustedProxies:   c.Server.TrustedProxies.Prefixes(),
-		Cookie: proxy.CookieOptions{
-			Name:         c.Session.CookieName,
-			Path:         c.Session.CookiePath,
-			Domain:       c.Session.CookieDomain,
-			SameSite:     c.Session.CookieSameSite.HTTP(),
-			AlwaysSecure: c.Session.CookieSecure == config.CookieSecureAlways,
-			Persistent:   c.Session.CookiePersistent,
-			KeepUpstream: !c.Session.StripCookie,
-		},
-		Limits:     limitsOptions(c.Limits),
-		Transport:  transport,
-		RetryAfter: c.Store.RetryAfter,
-		ErrorPages: pages,
-		Logger:     m.log.With().Str("log", "access").Logger(),
-		Observer:   m.observer(),
-		AccessLog:  m.accessLog(),
+		Cookie:           c.Session.CookieOptions(),
+		Limits:           c.Limits.Options(),
+		Transport:        transport,
+		RetryAfter:       c.Store.RetryAfter,
+		ErrorPages:       pages,
+		Logger:           m.log.With().Str("log", "access").Logger(),
+		Observer:         m.observer(),
+		AccessLog:        m.accessLog(),
 	})
-}
-
-// tombstoneTTL maps session.tombstone_ttl, where 0 turns tombstones off, to
-// sessions.Options.TombstoneTTL, where 0 is the default and a negative
-// value turns them off.
-func tombstoneTTL(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// nonNil is list, or an empty list for nil: in the config an empty
-// proxy.upgrades means none, where the library reads nil as its default.
-func nonNil(list []string) []string {
-	if list == nil {
-		return []string{}
-	}
-	return list
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,11 +32,4 @@ func TestAccessorsAfterFailedRun(t *testing.T) {
 	cancel()
 	m.Wait(ctx, nil, nil) // returns with ctx
 	assert.NoError(t, m.Shutdown(context.Background()))
-}
-
-// TestTombstoneTTL: session.tombstone_ttl 0 turns tombstones off, which
-// sessions.Options spells as a negative TTL (its 0 is the default).
-func TestTombstoneTTL(t *testing.T) {
-	assert.Negative(t, tombstoneTTL(0))
-	assert.Equal(t, 90*time.Second, tombstoneTTL(90*time.Second))
 }

@@ -15,13 +15,7 @@ func proxyKeys(c *config.Config) (proxy.Keys, error) {
 	if err != nil {
 		return proxy.Keys{}, err
 	}
-	header, err := sessions.NewHeaderSigner(sessions.HeaderOptions{
-		Secret:   c.Headers.Secret.Bytes(),
-		Issuer:   c.Headers.Issuer,
-		Audience: c.Headers.Audience,
-		TTL:      c.Headers.TTL,
-		MaxBytes: c.Headers.MaxBytes,
-	})
+	header, err := sessions.NewHeaderSigner(c.Headers.HeaderOptions())
 	if err != nil {
 		return proxy.Keys{}, err
 	}

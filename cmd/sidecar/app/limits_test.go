@@ -4,39 +4,12 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/proxy"
 )
-
-// TestLimitsOptions: in the config 0 turns the upload rate, its grace,
-// the memory and the temporary files off; the library spells off as a
-// negative value (its 0 is the default).
-func TestLimitsOptions(t *testing.T) {
-	c := config.Default().Limits
-	assert.Equal(t, proxy.Limits{
-		MaxHeaderBytes:  proxy.DefaultMaxHeaderBytes,
-		BodyReadTimeout: proxy.DefaultBodyReadTimeout,
-		MinUploadRate:   proxy.DefaultMinUploadRate,
-		MinUploadGrace:  proxy.DefaultMinUploadGrace,
-		Buffer: proxy.BufferOptions{MemoryBytes: proxy.DefaultBufferMemoryBytes, DiskBytes: proxy.DefaultBufferDiskBytes,
-			MaxFileBytes: proxy.DefaultBufferMaxFileBytes, TempDir: c.Buffer.TempDir},
-	}, limitsOptions(c))
-
-	c.MinUploadRate, c.MinUploadGrace, c.Buffer.MemoryBytes, c.Buffer.DiskBytes, c.Buffer.MaxFileBytes = 0, 0, 0, 0, 0
-	c.BodyReadTimeout = time.Second
-	l := limitsOptions(c)
-	assert.Negative(t, l.MinUploadRate)
-	assert.Negative(t, l.MinUploadGrace)
-	assert.Negative(t, l.Buffer.MemoryBytes)
-	assert.Negative(t, l.Buffer.DiskBytes)
-	assert.Negative(t, l.Buffer.MaxFileBytes)
-	assert.Equal(t, time.Second, l.BodyReadTimeout)
-}
 
 func TestCheckRefusesAMissingTempDir(t *testing.T) {
 	c := config.Default()

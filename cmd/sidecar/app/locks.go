@@ -9,7 +9,6 @@ import (
 	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
-	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
 )
 
@@ -52,22 +51,6 @@ func (m *Main) openLocker(storeRedis goredis.UniversalClient) error {
 	m.log.Info().Str("scope", c.LockScope()).Bool("session_locking", c.Session.Locking == config.LockingSession).
 		Bool("lock_service", c.LockService.Enabled()).Msg("locks ready")
 	return nil
-}
-
-// sessionLocking is the proxy's session-locking setup (off unless
-// session.locking is "session").
-func (m *Main) sessionLocking() proxy.Locking {
-	c := m.cfg.Session
-	if c.Locking != config.LockingSession {
-		return proxy.Locking{}
-	}
-	return proxy.Locking{
-		Locker:    m.locker,
-		Wait:      c.Lock.Wait,
-		TTL:       c.Lock.TTL,
-		OnTimeout: c.Lock.OnTimeout,
-		SkipPaths: c.Lock.SkipPaths,
-	}
 }
 
 // lockServiceSide is the app lock service's side server (off unless

@@ -35,7 +35,7 @@ func (m *Main) Reload(next *config.Config) error {
 	if err != nil {
 		return err
 	}
-	popts, err := poolOptions(&merged)
+	popts, err := merged.PoolOptions()
 	if err != nil {
 		return err
 	}

@@ -40,11 +40,7 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 			}
 			return m.openStore(ctx, config.StoreConfig{Type: config.StoreMemory}, false)
 		}
-		s, err := boltstore.Open(c.Bolt.Path, boltstore.Options{
-			SweepInterval: c.Bolt.SweepInterval,
-			NoSync:        c.Bolt.NoSync,
-			BeforeCommit:  m.BeforeCommit,
-		})
+		s, err := boltstore.Open(c.Bolt.Path, c.Bolt.Options(m.BeforeCommit))
 		if err != nil {
 			return nil, nil, fmt.Errorf("store.bolt.path: %w", err)
 		}
@@ -55,15 +51,7 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 		if err != nil {
 			return nil, nil, err
 		}
-		client := redisclient.New(redisclient.Options{
-			Addrs:      c.Redis.HostPorts(),
-			MasterName: c.Redis.MasterName,
-			Username:   c.Redis.Username,
-			Password:   string(c.Redis.Password),
-			DB:         c.Redis.DB,
-			PoolSize:   c.Redis.PoolSize,
-			TLS:        tlsConf,
-		})
+		client := redisclient.New(c.Redis.ClientOptions(tlsConf))
 		m.onClose(client.Close)
 		if !preflight {
 			if err := m.pingRedis(ctx, client, c.Redis, tlsConf != nil); err != nil {

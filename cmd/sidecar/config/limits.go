@@ -126,3 +126,32 @@ func (c Config) headLimitWarning() string {
 		c.Limits.MaxHeaderBytes, c.Headers.MaxBytes, proxy.HeaderReserveBytes, total, proxy.AppServerHeaderBytes,
 		proxy.AppServerHeaderBytes-c.Headers.MaxBytes-proxy.HeaderReserveBytes)
 }
+
+// Options translates limits.* for the proxy. In the config 0 turns
+// a minimum, the memory or the temporary files off, where the library
+// reads 0 as its default and a negative value as off.
+func (c LimitsConfig) Options() proxy.Limits {
+	off := func(n int64) int64 {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	grace := c.MinUploadGrace
+	if grace == 0 {
+		grace = -1
+	}
+	return proxy.Limits{
+		MaxHeaderBytes:  c.MaxHeaderBytes,
+		MaxBodyBytes:    c.MaxBodyBytes,
+		BodyReadTimeout: c.BodyReadTimeout,
+		MinUploadRate:   off(c.MinUploadRate),
+		MinUploadGrace:  grace,
+		Buffer: proxy.BufferOptions{
+			MemoryBytes:  off(c.Buffer.MemoryBytes),
+			DiskBytes:    off(c.Buffer.DiskBytes),
+			MaxFileBytes: off(c.Buffer.MaxFileBytes),
+			TempDir:      c.Buffer.TempDir,
+		},
+	}
+}

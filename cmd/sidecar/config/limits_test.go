@@ -4,9 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 func TestValidateLimits(t *testing.T) {
@@ -75,4 +78,29 @@ func TestWarningsHeadLimit(t *testing.T) {
 	assert.Empty(t, c.Warnings(), "a smaller session header leaves the client more")
 	c.Limits.MaxHeaderBytes, c.Headers.MaxBytes = 8192, 8192
 	assert.Empty(t, c.Warnings(), "a raised headers.max_bytes says the app server takes more")
+}
+
+// TestLimitsOptions: in the config 0 turns the upload rate, its grace,
+// the memory and the temporary files off; the library spells off as a
+// negative value (its 0 is the default).
+func TestLimitsOptions(t *testing.T) {
+	c := Default().Limits
+	assert.Equal(t, proxy.Limits{
+		MaxHeaderBytes:  proxy.DefaultMaxHeaderBytes,
+		BodyReadTimeout: proxy.DefaultBodyReadTimeout,
+		MinUploadRate:   proxy.DefaultMinUploadRate,
+		MinUploadGrace:  proxy.DefaultMinUploadGrace,
+		Buffer: proxy.BufferOptions{MemoryBytes: proxy.DefaultBufferMemoryBytes, DiskBytes: proxy.DefaultBufferDiskBytes,
+			MaxFileBytes: proxy.DefaultBufferMaxFileBytes, TempDir: c.Buffer.TempDir},
+	}, c.Options())
+
+	c.MinUploadRate, c.MinUploadGrace, c.Buffer.MemoryBytes, c.Buffer.DiskBytes, c.Buffer.MaxFileBytes = 0, 0, 0, 0, 0
+	c.BodyReadTimeout = time.Second
+	l := c.Options()
+	assert.Negative(t, l.MinUploadRate)
+	assert.Negative(t, l.MinUploadGrace)
+	assert.Negative(t, l.Buffer.MemoryBytes)
+	assert.Negative(t, l.Buffer.DiskBytes)
+	assert.Negative(t, l.Buffer.MaxFileBytes)
+	assert.Equal(t, time.Second, l.BodyReadTimeout)
 }

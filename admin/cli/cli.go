@@ -1,4 +1,8 @@
-package main
+// Package cli is the sidecar upstreams and sidecar sessions commands:
+// their flags, their calls through admin.Client and their output. It
+// knows no config file: the program passes in, as Env.Resolve, how a
+// --config FILE gives the admin API's address and token.
+package cli
 
 import (
 	"context"
@@ -11,8 +15,27 @@ import (
 	"time"
 
 	"github.com/sidecarproxy/sidecar/admin"
-	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 )
+
+// tokenEnv is the environment variable read for the token when there is
+// no --config (with one, the config's own environment overrides apply).
+const tokenEnv = "SIDECAR_ADMIN__TOKEN"
+
+// Env is what a command takes from the program that runs it.
+type Env struct {
+	// Resolve reads the config file at configFile (the environment
+	// applies) and returns the admin API's address, "" when the API is
+	// disabled there, and its token, nil when it has none. It is called
+	// only for --config, when --admin or --token-file leave something
+	// to find. Its errors are printed as "invalid config FILE:" and
+	// each line of the error.
+	Resolve func(configFile string) (addr string, token []byte, err error)
+	// Environ is os.Environ() in production: where SIDECAR_ADMIN__TOKEN
+	// is read without --config.
+	Environ []string
+	// Stdout and Stderr receive the output and the errors.
+	Stdout, Stderr io.Writer
+}
 
 // adminFlags are the flags with which every command that calls the admin
 // API ("sidecar upstreams", "sidecar sessions") finds it and its token.
@@ -36,8 +59,8 @@ type adminCommand interface {
 // and returns the exit status: 0 done, 1 the API call failed, 2 a usage
 // or config error (nothing was sent). usage is printed for --help and
 // after a usage error.
-func runAdminCommand(name, usage string, parse func([]string) (adminCommand, error), args []string,
-	stdout, stderr io.Writer, environ []string) int {
+func runAdminCommand(name, usage string, parse func([]string) (adminCommand, error), args []string, env Env) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	cmd, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
@@ -47,7 +70,7 @@ func runAdminCommand(name, usage string, parse func([]string) (adminCommand, err
 		fmt.Fprintf(stderr, "sidecar %s: %v\n\n%s", name, err, usage)
 		return 2
 	}
-	c, err := cmd.target().client(environ)
+	c, err := cmd.target().client(env)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidecar %s: %v\n", name, err)
 		return 2
@@ -102,9 +125,9 @@ func (cmd *adminFlags) register(fs *flag.FlagSet) {
 }
 
 // client resolves the admin API's address and token: --admin and
-// --token-file first, then the config file (through config.Load, so the
-// environment applies), then, without a config, SIDECAR_ADMIN__TOKEN.
-func (cmd *adminFlags) client(environ []string) (*admin.Client, error) {
+// --token-file first, then the config file (through env.Resolve), then,
+// without a config, SIDECAR_ADMIN__TOKEN.
+func (cmd *adminFlags) client(env Env) (*admin.Client, error) {
 	addr, token := cmd.admin, ""
 	if cmd.tokFile != "" {
 		b, err := os.ReadFile(cmd.tokFile)
@@ -116,24 +139,26 @@ func (cmd *adminFlags) client(environ []string) (*admin.Client, error) {
 		}
 	}
 	if cmd.configPath != "" && (addr == "" || token == "") {
-		cfg, err := config.Load(cmd.configPath, environ)
+		if env.Resolve == nil {
+			return nil, errors.New("--config is not supported here: pass --admin URL and --token-file")
+		}
+		cfgAddr, cfgToken, err := env.Resolve(cmd.configPath)
 		if err != nil {
 			return nil, fmt.Errorf("invalid config %s:\n  %s", cmd.configPath, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		}
 		if addr == "" {
-			if !cfg.Admin.Enabled() {
+			if cfgAddr == "" {
 				return nil, fmt.Errorf("the admin API is disabled in %s: set admin.listen (and admin.token) there, or pass --admin URL", cmd.configPath)
 			}
-			addr = cfg.Admin.Listen
+			addr = cfgAddr
 		}
 		if token == "" {
-			token = string(cfg.Admin.Token)
+			token = string(cfgToken)
 		}
 	}
 	if token == "" && cmd.configPath == "" {
-		envName := config.EnvPrefix + "ADMIN__TOKEN"
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, envName+"="); ok {
+		for _, kv := range env.Environ {
+			if v, ok := strings.CutPrefix(kv, tokenEnv+"="); ok {
 				token = strings.TrimSpace(v)
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -58,12 +58,11 @@ type upstreamsCmd struct {
 	json, wait, waitHealthy bool
 }
 
-// runUpstreams runs "sidecar upstreams" with the arguments after
-// "upstreams" and returns the exit status. environ is os.Environ() in
-// production.
-func runUpstreams(args []string, stdout, stderr io.Writer, environ []string) int {
+// Upstreams runs "sidecar upstreams" with the arguments after "upstreams" and
+// returns the exit status.
+func Upstreams(args []string, env Env) int {
 	parse := func(args []string) (adminCommand, error) { return parseUpstreams(args) }
-	return runAdminCommand("upstreams", upstreamsUsage, parse, args, stdout, stderr, environ)
+	return runAdminCommand("upstreams", upstreamsUsage, parse, args, env)
 }
 
 // verb and limit make upstreamsCmd an adminCommand.

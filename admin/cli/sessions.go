@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -49,11 +49,11 @@ type sessionsCmd struct {
 	json                      bool
 }
 
-// runSessions runs "sidecar sessions" with the arguments after "sessions"
-// and returns the exit status. environ is os.Environ() in production.
-func runSessions(args []string, stdout, stderr io.Writer, environ []string) int {
+// Sessions runs "sidecar sessions" with the arguments after "sessions" and
+// returns the exit status.
+func Sessions(args []string, env Env) int {
 	parse := func(args []string) (adminCommand, error) { return parseSessions(args) }
-	return runAdminCommand("sessions", sessionsUsage, parse, args, stdout, stderr, environ)
+	return runAdminCommand("sessions", sessionsUsage, parse, args, env)
 }
 
 // verb and limit make sessionsCmd an adminCommand.

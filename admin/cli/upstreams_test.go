@@ -1,16 +1,15 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,119 +21,74 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/admin"
+	"github.com/sidecarproxy/sidecar/internal/admintest"
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
 // The admin client's own behaviour (requests, errors, waiting) is tested
-// in package admin; these tests cover the CLI: flags, the config lookup,
-// what it prints and its exit status.
+// in package admin; these tests cover the CLI: flags, what it prints and
+// its exit status. The --config lookup through config.Load is tested in
+// cmd/sidecar.
 
-const (
-	testAdminToken        = "upstreams-test-admin-token-0123"
-	upstreamsCookieSecret = "upstreams-test-cookie-secret-0123456789ab"
-	upstreamsHeaderSecret = "upstreams-test-header-secret-0123456789ab"
-)
-
-// adminEnv is a real admin.Handler over a real Pool whose upstreams are
-// httptest servers.
-type adminEnv struct {
-	pool      *proxy.Pool
-	admin     *httptest.Server
-	tokenFile string
+// testEnv is the Env of a test: its resolver finds no config file.
+func testEnv(stdout, stderr io.Writer, environ []string) Env {
+	resolve := func(string) (string, []byte, error) { return "", nil, errors.New("no config in this test") }
+	return Env{Resolve: resolve, Environ: environ, Stdout: stdout, Stderr: stderr}
 }
 
-func newAdminEnv(t *testing.T, names ...string) *adminEnv {
-	t.Helper()
-	e := &adminEnv{}
-	var ups []proxy.Upstream
-	for _, name := range names {
-		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, name)
-		}))
-		t.Cleanup(app.Close)
-		u, err := url.Parse(app.URL)
-		require.NoError(t, err)
-		ups = append(ups, proxy.Upstream{Name: name, URL: u})
-	}
-	var err error
-	e.pool, err = proxy.NewPool(proxy.PoolOptions{Upstreams: ups}, nil, zerolog.Nop())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = e.pool.Close() })
-
-	h, err := admin.New(admin.Options{Token: []byte(testAdminToken), Pool: e.pool})
-	require.NoError(t, err)
-	e.admin = httptest.NewServer(h)
-	t.Cleanup(e.admin.Close)
-
-	e.tokenFile = writeFile(t, "token", testAdminToken+"\n")
-	return e
-}
-
-// flags are the flags that reach e's admin API.
-func (e *adminEnv) flags() []string {
-	return []string{"--admin", e.admin.URL, "--token-file", e.tokenFile}
-}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-	return path
-}
-
-// upstreamsCLI runs "sidecar upstreams args..." and checks that the token
-// appears in neither output.
-func upstreamsCLI(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+// runCLI runs command (Upstreams or Sessions) with args in testEnv, and
+// checks that the token appears in neither output.
+func runCLI(t *testing.T, command func([]string, Env) int, environ []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = runUpstreams(args, &out, &errOut, environ)
-	assert.NotContains(t, out.String()+errOut.String(), testAdminToken, "the token is never printed")
+	code = command(args, testEnv(&out, &errOut, environ))
+	assert.NotContains(t, out.String()+errOut.String(), admintest.Token, "the token is never printed")
 	return code, out.String(), errOut.String()
 }
 
 func TestUpstreamsUsageErrors(t *testing.T) {
-	adminFlags := []string{"--admin", "http://127.0.0.1:1", "--token-file", writeFile(t, "token", testAdminToken)}
+	flags := []string{"--admin", "http://127.0.0.1:1", "--token-file", admintest.WriteFile(t, "token", admintest.Token)}
 	for name, tc := range map[string]struct {
 		args []string
 		want string
 	}{
 		"no action":           {nil, "missing action"},
-		"unknown action":      {append([]string{"restart", "app1"}, adminFlags...), `unknown action "restart"`},
-		"list with a name":    {append([]string{"list", "app1"}, adminFlags...), "list takes no NAME"},
-		"drain without name":  {append([]string{"drain"}, adminFlags...), "drain takes exactly one NAME"},
-		"wait with two names": {append([]string{"wait", "a", "b"}, adminFlags...), "wait takes exactly one NAME (got 2)"},
-		"json on drain":       {append([]string{"drain", "app1", "--json"}, adminFlags...), "--json applies to list only"},
-		"wait-healthy on drain": {append([]string{"drain", "app1", "--wait-healthy"}, adminFlags...),
+		"unknown action":      {append([]string{"restart", "app1"}, flags...), `unknown action "restart"`},
+		"list with a name":    {append([]string{"list", "app1"}, flags...), "list takes no NAME"},
+		"drain without name":  {append([]string{"drain"}, flags...), "drain takes exactly one NAME"},
+		"wait with two names": {append([]string{"wait", "a", "b"}, flags...), "wait takes exactly one NAME (got 2)"},
+		"json on drain":       {append([]string{"drain", "app1", "--json"}, flags...), "--json applies to list only"},
+		"wait-healthy on drain": {append([]string{"drain", "app1", "--wait-healthy"}, flags...),
 			"--wait-healthy applies to undrain only"},
-		"unknown flag":        {append([]string{"list", "--bogus"}, adminFlags...), "flag provided but not defined: -bogus"},
-		"bad timeout":         {append([]string{"list", "--timeout", "0s"}, adminFlags...), "must be positive"},
+		"unknown flag":        {append([]string{"list", "--bogus"}, flags...), "flag provided but not defined: -bogus"},
+		"bad timeout":         {append([]string{"list", "--timeout", "0s"}, flags...), "must be positive"},
 		"no config, no admin": {[]string{"list"}, "--config FILE or --admin URL is required"},
 		"no token": {[]string{"list", "--admin", "127.0.0.1:1"},
 			"no admin token: pass --token-file"},
 		"missing token file": {[]string{"list", "--admin", "127.0.0.1:1", "--token-file", "/nonexistent/token"},
 			"reading --token-file"},
-		"bad admin URL": {[]string{"list", "--admin", "ftp://x", "--token-file", adminFlags[3]}, `admin address "ftp://x"`},
+		"bad admin URL": {[]string{"list", "--admin", "ftp://x", "--token-file", flags[3]}, `admin address "ftp://x"`},
 		"missing config": {[]string{"list", "--config", "/nonexistent/sidecar.yaml"},
 			"invalid config /nonexistent/sidecar.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, stdout, stderr := upstreamsCLI(t, nil, tc.args...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, tc.args...)
 			assert.Equal(t, 2, code, stderr)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
 		})
 	}
-	code, stdout, _ := upstreamsCLI(t, nil, "--help")
+	code, stdout, _ := runCLI(t, Upstreams, nil, "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "usage: sidecar upstreams list|drain|undrain|wait")
 }
 
 func TestUpstreamsList(t *testing.T) {
-	e := newAdminEnv(t, "app1", "app2")
-	_, err := e.pool.SetDraining("app2", true)
+	e := admintest.New(t, "app1", "app2")
+	_, err := e.Pool.SetDraining("app2", true)
 	require.NoError(t, err)
 
-	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"list"}, e.flags()...)...)
+	code, stdout, stderr := runCLI(t, Upstreams, nil, append([]string{"list"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 3, stdout)
@@ -143,15 +97,15 @@ func TestUpstreamsList(t *testing.T) {
 	assert.Regexp(t, `^app2 +draining +1 +0 +0 +0 +http://`, lines[2])
 	assert.Equal(t, strings.Index(lines[0], "URL"), strings.Index(lines[1], "http"), "columns are aligned")
 
-	code, stdout, stderr = upstreamsCLI(t, nil, append([]string{"list", "--json"}, e.flags()...)...)
+	code, stdout, stderr = runCLI(t, Upstreams, nil, append([]string{"list", "--json"}, e.Flags()...)...)
 	require.Equal(t, 0, code, stderr)
 	var l admin.UpstreamList
 	require.NoError(t, json.Unmarshal([]byte(stdout), &l))
-	assert.Equal(t, e.pool.States(), l.Upstreams)
+	assert.Equal(t, e.Pool.States(), l.Upstreams)
 }
 
 func TestUpstreamsDrainUndrain(t *testing.T) {
-	e := newAdminEnv(t, "app1", "app2")
+	e := admintest.New(t, "app1", "app2")
 	for _, tc := range []struct {
 		args  []string
 		out   string
@@ -164,41 +118,41 @@ func TestUpstreamsDrainUndrain(t *testing.T) {
 		{[]string{"undrain", "app2", "--wait-healthy"}, "app2: tcp connect passed while drained\napp2: up\napp2: up, tcp connect passed\n", "up"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, stdout, stderr := upstreamsCLI(t, nil, append(tc.args, e.flags()...)...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, append(tc.args, e.Flags()...)...)
 			require.Equal(t, 0, code, stderr)
 			assert.Equal(t, tc.out, stdout)
-			assert.Equal(t, tc.state, e.pool.States()[1].State)
-			assert.Equal(t, "up", e.pool.States()[0].State, "app1 is untouched")
+			assert.Equal(t, tc.state, e.Pool.States()[1].State)
+			assert.Equal(t, "up", e.Pool.States()[0].State, "app1 is untouched")
 		})
 	}
-	code, stdout, stderr := upstreamsCLI(t, nil, append([]string{"wait", "app1"}, e.flags()...)...)
+	code, stdout, stderr := runCLI(t, Upstreams, nil, append([]string{"wait", "app1"}, e.Flags()...)...)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "app1: no request in flight\n", stdout)
 	assert.Equal(t, "warning: app1 is up, not draining: new requests keep arriving\n", stderr)
 }
 
 func TestUpstreamsFailures(t *testing.T) {
-	e := newAdminEnv(t, "app1")
-	wrongToken := writeFile(t, "wrong", "not-the-admin-token\n")
+	e := admintest.New(t, "app1")
+	wrongToken := admintest.WriteFile(t, "wrong", "not-the-admin-token\n")
 	for name, tc := range map[string]struct {
 		args []string
 		want string
 	}{
-		"wrong token": {[]string{"list", "--admin", e.admin.URL, "--token-file", wrongToken},
+		"wrong token": {[]string{"list", "--admin", e.Server.URL, "--token-file", wrongToken},
 			"rejected the token (401 Unauthorized): check --token-file, admin.token or admin.token_file"},
-		"unknown upstream drain": {append([]string{"drain", "nope"}, e.flags()...),
+		"unknown upstream drain": {append([]string{"drain", "nope"}, e.Flags()...),
 			`POST /upstreams/nope/drain: 404 Not Found: unknown upstream: "nope"`},
-		"unknown upstream wait": {append([]string{"wait", "nope"}, e.flags()...), `unknown upstream "nope"`},
-		"unreachable": {[]string{"list", "--admin", "127.0.0.1:1", "--token-file", e.tokenFile},
+		"unknown upstream wait": {append([]string{"wait", "nope"}, e.Flags()...), `unknown upstream "nope"`},
+		"unreachable": {[]string{"list", "--admin", "127.0.0.1:1", "--token-file", e.TokenFile},
 			"calling the admin API"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, _, stderr := upstreamsCLI(t, nil, tc.args...)
+			code, _, stderr := runCLI(t, Upstreams, nil, tc.args...)
 			assert.Equal(t, 1, code, stderr)
 			assert.Contains(t, stderr, tc.want)
 		})
 	}
-	assert.False(t, e.pool.States()[0].Draining)
+	assert.False(t, e.Pool.States()[0].Draining)
 }
 
 // fakeAdmin is a fake admin API for app1 alone, which answers its n-th
@@ -211,7 +165,7 @@ func fakeAdmin(t *testing.T, state func(n int32) string, probeErr string) (*http
 	t.Helper()
 	var calls atomic.Int32
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+testAdminToken {
+		if r.Header.Get("Authorization") != "Bearer "+admintest.Token {
 			http.Error(w, "unexpected request", http.StatusTeapot)
 			return
 		}
@@ -234,7 +188,7 @@ func fakeAdmin(t *testing.T, state func(n int32) string, probeErr string) (*http
 // TestUpstreamsWaitTimeout: at --timeout a drain or undrain that waits
 // exits 1, naming what it waited for and the last state seen.
 func TestUpstreamsWaitTimeout(t *testing.T) {
-	tokenFile := writeFile(t, "token", testAdminToken)
+	tokenFile := admintest.WriteFile(t, "token", admintest.Token)
 	for name, tc := range map[string]struct {
 		args          []string
 		state, stdout string
@@ -257,7 +211,7 @@ func TestUpstreamsWaitTimeout(t *testing.T) {
 			t.Parallel() // each waits out its 2s: a budget a loaded machine needs for the steps before it
 			fake, _ := fakeAdmin(t, func(int32) string { return tc.state }, tc.probeErr)
 			args := append(tc.args, "--admin", fake.URL, "--token-file", tokenFile, "--timeout", "2s", "--interval", "10ms")
-			code, stdout, stderr := upstreamsCLI(t, nil, args...)
+			code, stdout, stderr := runCLI(t, Upstreams, nil, args...)
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.stdout, stdout)
 			assert.Contains(t, stderr, tc.stderr)
@@ -272,8 +226,8 @@ func TestUpstreamsWaitPolls(t *testing.T) {
 		inFlight := max(0, 3-n) // 2, 1, 0
 		return fmt.Sprintf(`{"name":"app1","state":"draining","draining":true,"in_flight":%d}`, inFlight)
 	}, "")
-	tokenFile := writeFile(t, "token", testAdminToken)
-	code, stdout, stderr := upstreamsCLI(t, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
+	tokenFile := admintest.WriteFile(t, "token", admintest.Token)
+	code, stdout, stderr := runCLI(t, Upstreams, nil, "wait", "app1", "--admin", fake.URL, "--token-file", tokenFile, "--interval", "5ms")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "app1: no request in flight\n", stdout)
 	assert.Empty(t, stderr, "no warning: app1 is draining")
@@ -297,7 +251,7 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	t.Cleanup(func() { _ = pool.Close() })
 	_, err = pool.SetDraining("app1", true) // drained for its restart
 	require.NoError(t, err)
-	h, err := admin.New(admin.Options{Token: []byte(testAdminToken), Pool: pool})
+	h, err := admin.New(admin.Options{Token: []byte(admintest.Token), Pool: pool})
 	require.NoError(t, err)
 
 	// probed is closed once a probe has been answered; the app does not
@@ -311,7 +265,7 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 		}
 	}))
 	t.Cleanup(api.Close)
-	tokenFile := writeFile(t, "token", testAdminToken)
+	tokenFile := admintest.WriteFile(t, "token", admintest.Token)
 
 	type result struct {
 		code           int
@@ -320,8 +274,8 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var out, errOut bytes.Buffer
-		code := runUpstreams([]string{"undrain", "app1", "--wait-healthy", "--admin", api.URL, "--token-file", tokenFile,
-			"--timeout", "2m", "--interval", "20ms"}, &out, &errOut, nil)
+		code := Upstreams([]string{"undrain", "app1", "--wait-healthy", "--admin", api.URL, "--token-file", tokenFile,
+			"--timeout", "2m", "--interval", "20ms"}, testEnv(&out, &errOut, nil))
 		done <- result{code, out.String(), errOut.String()}
 	}()
 
@@ -358,7 +312,7 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	case r := <-done:
 		require.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, "app1: tcp connect passed while drained\napp1: up\napp1: up, tcp connect passed\n", r.stdout)
-		assert.NotContains(t, r.stdout+r.stderr, testAdminToken)
+		assert.NotContains(t, r.stdout+r.stderr, admintest.Token)
 	case <-time.After(2 * time.Minute):
 		t.Fatal("undrain --wait-healthy did not return within 2m of the app listening")
 	}
@@ -366,58 +320,4 @@ func TestUndrainWaitHealthyWaitsForListen(t *testing.T) {
 	// server may not have taken it yet.
 	assert.Eventually(t, func() bool { return conns.Load() > 0 }, time.Minute, 5*time.Millisecond,
 		"the app was connected to: a probe passed on it")
-}
-
-// configYAML is a minimal valid config with an admin section (%s).
-const configYAML = `
-listen: 127.0.0.1:0
-upstreams:
-  - name: app1
-    url: http://127.0.0.1:8081
-store:
-  type: memory
-session:
-  secrets: [%q]
-headers:
-  secret: %q
-%s`
-
-func TestUpstreamsFromConfig(t *testing.T) {
-	e := newAdminEnv(t, "app1")
-	listen := e.admin.Listener.Addr().String()
-	cfg := func(admin string) string {
-		return writeFile(t, "sidecar.yaml", fmt.Sprintf(configYAML, upstreamsCookieSecret, upstreamsHeaderSecret, admin))
-	}
-	envToken := []string{"SIDECAR_ADMIN__TOKEN=" + testAdminToken}
-	for name, tc := range map[string]struct {
-		args    []string
-		environ []string
-	}{
-		"admin.token":          {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token: %s\n", listen, testAdminToken))}, nil},
-		"admin.token_file":     {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token_file: %s\n", listen, e.tokenFile))}, nil},
-		"SIDECAR_ADMIN__TOKEN": {[]string{"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n", listen))}, envToken},
-		"--token-file over the config": {[]string{"--token-file", e.tokenFile,
-			"--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n  token: wrong-token-but-long-enough\n", listen))}, nil},
-		"--admin over a disabled admin": {[]string{"--admin", listen, "--config", cfg("")}, envToken},
-		"--admin without a config":      {[]string{"--admin", listen}, envToken},
-	} {
-		t.Run(name, func(t *testing.T) {
-			code, stdout, stderr := upstreamsCLI(t, tc.environ, append([]string{"list"}, tc.args...)...)
-			require.Equal(t, 0, code, stderr)
-			assert.Contains(t, stdout, "app1")
-		})
-	}
-
-	t.Run("admin disabled", func(t *testing.T) {
-		code, stdout, stderr := upstreamsCLI(t, nil, "list", "--config", cfg(""))
-		assert.Equal(t, 2, code)
-		assert.Empty(t, stdout)
-		assert.Contains(t, stderr, "admin API is disabled")
-		assert.Contains(t, stderr, "set admin.listen")
-	})
-	t.Run("invalid config", func(t *testing.T) {
-		code, _, stderr := upstreamsCLI(t, nil, "list", "--config", cfg(fmt.Sprintf("admin:\n  listen: %s\n", listen)))
-		assert.Equal(t, 2, code)
-		assert.Contains(t, stderr, "admin.token")
-	})
 }
