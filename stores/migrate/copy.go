@@ -101,6 +101,12 @@ type Stats struct {
 	Failed int64
 }
 
+// String is the one-line summary `sidecar store migrate` prints.
+func (s Stats) String() string {
+	return fmt.Sprintf("%d read: %d copied, %d already in the target, %d expired, %d in the journal, %d failed",
+		s.Read, s.Copied, s.Existing, s.Expired, s.Journaled, s.Failed)
+}
+
 // counters are the running Stats.
 type counters struct {
 	read, copied, existing, expired, journaled, failed atomic.Int64
