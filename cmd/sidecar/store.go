@@ -38,12 +38,14 @@ func runStore(args []string, stdout, stderr io.Writer, environ []string) int {
 	}
 	var cfgs [2]*config.Config
 	for i, path := range []string{*from, *to} {
-		if c, err := config.Load(path, environ); err == nil {
-			cfgs[i] = c
-		} else {
+		var err error
+		if cfgs[i], err = config.Load(path, environ); err != nil {
 			fmt.Fprintf(stderr, "sidecar: invalid config %s:\n%s\n", path, indent(err))
 			return 2
 		}
+	}
+	for _, w := range app.MigrationWarnings(cfgs[0], cfgs[1]) {
+		fmt.Fprintf(stderr, "sidecar store migrate: warning: %s\n", w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -59,7 +61,7 @@ func migrateStores(ctx context.Context, from, to *config.Config, journal string,
 		return fail(err)
 	}
 	defer func() { _ = st.Close() }()
-	opts := migrate.Options{DryRun: dry, // progress, failures (at most MaxFailures) and errors on stderr
+	opts := migrate.Options{DryRun: dry, // progress, failures (at most MaxFailures) and errors to stderr
 		Progress: func(s migrate.Stats) { fmt.Fprintf(stderr, "sidecar store migrate: %v\n", s) },
 		OnFailure: func(key, handle string, err error) {
 			fmt.Fprintf(stderr, "sidecar store migrate: session %s (key %.8s...): %v\n", handle, key, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +111,24 @@ func TestStoreMigrateBoltToBolt(t *testing.T) {
 	code, stdout, stderr = runMigrate(nil, "--from", src, "--to", dst, "--journal", journal)
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "3 read: 0 copied, 0 already in the target, 0 expired, 3 in the journal, 0 failed\n", stdout)
+}
+
+// TestStoreMigrateWarnsOfLogouts: a target config whose cookie secrets
+// would not verify the source's cookies, or whose cookie name differs,
+// logs everyone out despite the copy; the command says so.
+func TestStoreMigrateWarnsOfLogouts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := boltstore.Open(filepath.Join(dir, "src.db"), boltstore.Options{SweepInterval: -1})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	to := filepath.Join(dir, "to.yaml")
+	body := strings.Replace(checkConfig(fmt.Sprintf("store:\n  type: bolt\n  bolt:\n    path: %q\n", filepath.Join(dir, "dst.db"))),
+		testCookieSecret, "another-cookie-secret-0123456789abcdef01", 1)
+	body = strings.Replace(body, "session:\n", "session:\n  cookie_name: other\n", 1)
+	require.NoError(t, os.WriteFile(to, []byte(body), 0o600))
+	code, _, stderr := runMigrate(nil, "--from", boltConfig(t, filepath.Join(dir, "src.db")), "--to", to)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "warning: --to's session.secrets do not include --from's first one")
+	assert.Contains(t, stderr, `warning: --to's session.cookie_name "other" is not --from's "sidecar_sid"`)
+	assert.NotContains(t, stderr, testCookieSecret)
 }

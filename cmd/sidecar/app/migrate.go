@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -120,6 +121,23 @@ func (s *MigrationStores) Close() error {
 		err = errors.Join(err, m.closeAll())
 	}
 	return err
+}
+
+// MigrationWarnings says what in to would log users out although their
+// sessions were copied: session secrets that do not verify from's
+// cookies, or another cookie name.
+func MigrationWarnings(from, to *config.Config) []string {
+	var w []string
+	if signing := from.Session.SecretBytes(); len(signing) > 0 &&
+		!slices.ContainsFunc(to.Session.SecretBytes(), func(b []byte) bool { return bytes.Equal(b, signing[0]) }) {
+		w = append(w, "--to's session.secrets do not include --from's first one, which signs its cookies: "+
+			"they will not verify there, and every user will be logged out all the same")
+	}
+	if from.Session.CookieName != to.Session.CookieName {
+		w = append(w, fmt.Sprintf("--to's session.cookie_name %q is not --from's %q: the new Sidecar will not read the cookies browsers hold",
+			to.Session.CookieName, from.Session.CookieName))
+	}
+	return w
 }
 
 // sameStore reports whether a and b name the same store: the same bolt
