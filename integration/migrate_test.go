@@ -17,6 +17,7 @@ import (
 	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
+	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
 // migrateValues are the attribute values the migrated sessions hold: every
@@ -153,25 +154,10 @@ func assertCopied(t *testing.T, rs *redistest.Server, want map[string]*sessions.
 	for key, rec := range want {
 		got, err := target.Load(t.Context(), key, nil)
 		require.NoError(t, err, "a migrated session")
-		assertSameRecord(t, rec, got)
+		storetest.AssertRecord(t, rec, got)
 		ttl, err := client.PTTL(t.Context(), "sidecar:s:"+key).Result()
 		require.NoError(t, err)
 		assert.InDelta(t, time.Until(rec.Expiry()).Seconds(), ttl.Seconds(), 1, "Redis drops it at its expiry")
-	}
-}
-
-// assertSameRecord checks that got holds everything want holds.
-func assertSameRecord(t *testing.T, want, got *sessions.Record) {
-	t.Helper()
-	assert.Equal(t, len(want.Attrs), len(got.Attrs), "attributes")
-	for k, v := range want.Attrs {
-		assert.Equal(t, string(v), string(got.Attrs[k]), "attribute %s, byte for byte", k)
-	}
-	assert.Equal(t, []any{want.Principal, want.Version, want.Handle, want.ClientIP, want.UserAgent},
-		[]any{got.Principal, got.Version, got.Handle, got.ClientIP, got.UserAgent}, "principal, version, handle, client")
-	for _, tt := range [][3]any{{"created", want.Created, got.Created}, {"idle expiry", want.IdleExp, got.IdleExp}, {"absolute expiry", want.AbsExp, got.AbsExp}} {
-		w, g := tt[1].(time.Time), tt[2].(time.Time)
-		assert.True(t, w.Equal(g), "%s: want %v, got %v", tt[0], w, g)
 	}
 }
 
@@ -203,7 +189,6 @@ func anonymous(t *testing.T, cl *client, base string) bool {
 	requireOK(t, r, "whoami")
 	return r.View.New
 }
-
 
 // TestMigrateBoltToRedis follows docs/migrate.md from one box's bolt file
 // to Redis, under a light load (4 clients, each logged in through Sidecar,

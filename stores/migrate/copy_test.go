@@ -13,6 +13,7 @@ import (
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/migrate"
+	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
 func TestCopy(t *testing.T) {
@@ -135,7 +136,7 @@ func TestCopyJournalKeepsLogoutsOut(t *testing.T) {
 	for key, rec := range later {
 		got, err := dst.Load(ctx, key, nil)
 		require.NoError(t, err)
-		assertSame(t, rec, got)
+		storetest.AssertRecord(t, rec, got)
 	}
 	assert.Equal(t, migrate.Stats{Read: 6, Journaled: 6}, run(false), "a third run")
 

@@ -15,6 +15,7 @@ import (
 	"github.com/sidecarproxy/sidecar/internal/clocktest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/memory"
+	"github.com/sidecarproxy/sidecar/stores/storetest"
 )
 
 // store is what the tests need of a store: a sessions.Store that lists
@@ -79,7 +80,7 @@ func assertHolds(t *testing.T, s store, want map[string]*sessions.Record) {
 		if !assert.True(t, ok, "the target holds a session the source did not have") {
 			return nil
 		}
-		assertSame(t, rec, got)
+		storetest.AssertRecord(t, rec, got)
 		return nil
 	}))
 	assert.Equal(t, len(want), n, "sessions in the target")
@@ -94,30 +95,6 @@ func assertHolds(t *testing.T, s store, want map[string]*sessions.Record) {
 			require.NoError(t, err)
 			assert.Equal(t, key, got, "ByHandle on the target")
 		}
-	}
-}
-
-// assertSame checks that got is want, field by field.
-func assertSame(t *testing.T, want, got *sessions.Record) {
-	t.Helper()
-	wantAttrs, gotAttrs := map[string]string{}, map[string]string{}
-	for k, v := range want.Attrs {
-		wantAttrs[k] = string(v)
-	}
-	for k, v := range got.Attrs {
-		gotAttrs[k] = string(v)
-	}
-	assert.Equal(t, wantAttrs, gotAttrs, "Attrs")
-	assert.Equal(t, want.Principal, got.Principal, "Principal")
-	assert.Equal(t, want.Version, got.Version, "Version")
-	assert.Equal(t, want.Handle, got.Handle, "Handle")
-	assert.Equal(t, want.ClientIP, got.ClientIP, "ClientIP")
-	assert.Equal(t, want.UserAgent, got.UserAgent, "UserAgent")
-	for _, tt := range []struct {
-		name      string
-		want, got time.Time
-	}{{"Created", want.Created, got.Created}, {"IdleExp", want.IdleExp, got.IdleExp}, {"AbsExp", want.AbsExp, got.AbsExp}} {
-		assert.True(t, tt.want.Equal(tt.got), "%s: want %v, got %v", tt.name, tt.want, tt.got)
 	}
 }
 
