@@ -192,7 +192,7 @@ func anonymous(t *testing.T, cl *client, base string) bool {
 
 // TestMigrateBoltToRedis follows docs/migrate.md from one box's bolt file
 // to Redis, under a light load (4 clients, each logged in through Sidecar,
-// writing and reading back every 20ms) that runs throughout: the
+// a read or a write every 20ms) that runs throughout: the
 // migration refused while the bolt Sidecar holds the file; the Sidecar
 // stopped (its load gets refused connections from then on); `sidecar
 // store migrate`; Sidecar started on Redis at the same address; a second
