@@ -9,6 +9,8 @@
 //	sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
 //	sidecar sessions list|revoke|count [--principal P | --handle H] --config FILE
 //	                              talk to the admin API (drain before a deploy)
+//	sidecar store migrate --from FILE --to FILE [--journal FILE] [--dry-run]
+//	                              copy live sessions between stores
 //	sidecar keygen [--format yaml|env|raw]
 //	                              print fresh secrets, ready to paste
 //	sidecar version               print the version, commit and Go version
@@ -45,6 +47,8 @@ const usage = `usage:
                                 inspect and drain upstreams through the admin API
   sidecar sessions list|revoke|count [--principal P | --handle H] --config FILE
                                 list and revoke sessions through the admin API
+  sidecar store migrate --from FILE --to FILE [--journal FILE] [--dry-run]
+                                copy live sessions from one store to another (bolt to Redis)
   sidecar keygen [--format yaml|env|raw]
                                 print fresh secrets (cookie, header, admin, lock service)
   sidecar version               print the version, commit and Go version
@@ -77,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "health" {
 		return runHealth(rest, stdout, stderr, os.Environ())
+	}
+	if cmd == "store" {
+		return runStore(rest, stdout, stderr, os.Environ())
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

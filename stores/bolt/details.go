@@ -62,9 +62,14 @@ func decodeDetails(buf []byte) (details, error) {
 	return d, dec.err
 }
 
-// getDetails returns the details stored for key (empty when none).
+// getDetails returns the details stored for key (empty when none, and
+// in a file opened read-only that predates the bucket).
 func getDetails(tx *bbolt.Tx, key string) (details, error) {
-	v := tx.Bucket(bucketDetails).Get([]byte(key))
+	b := tx.Bucket(bucketDetails)
+	if b == nil {
+		return details{}, nil
+	}
+	v := b.Get([]byte(key))
 	if v == nil {
 		return details{}, nil
 	}

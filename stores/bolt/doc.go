@@ -50,7 +50,10 @@
 // speed: a process crash loses nothing, a machine crash may lose recent
 // commits or damage the file. bbolt holds an exclusive lock on the file
 // while it is open; Open waits for it at most Options.Timeout (default 1s)
-// and then fails with ErrLocked. The file never shrinks: pages freed by
+// and then fails with ErrLocked. Options.ReadOnly opens a file for reading
+// only, under a shared lock that waits the same way for a process holding
+// the file for writing (a running Sidecar), and writes nothing: that is
+// how `sidecar store migrate` reads the file it copies sessions from. The file never shrinks: pages freed by
 // deletions are reused by later writes.
 //
 // # Expiry and the sweeper
@@ -73,7 +76,8 @@
 // from the clock's now (a cursor step per live record). ByPrincipal
 // deletes the expired records it finds, as the sweeper does, so that a
 // principal's index never lists a session once it has been read after
-// the session expired.
+// the session expired. Each (sessions.Lister) walks the sessions bucket in key
+// order, in read-only transactions of 256 records.
 //
 // # Contexts, latency and errors
 //

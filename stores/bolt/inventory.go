@@ -23,7 +23,11 @@ func (s *Store) ByHandle(ctx context.Context, h string) (string, error) {
 	}
 	var key string
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketHandles).Get([]byte(h))
+		b := tx.Bucket(bucketHandles)
+		if b == nil {
+			return sessions.ErrNotFound // a file opened read-only that predates handles
+		}
+		v := b.Get([]byte(h))
 		if v == nil {
 			return sessions.ErrNotFound
 		}

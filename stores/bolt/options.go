@@ -36,6 +36,17 @@ type Options struct {
 	// second process on the same file gets ErrLocked rather than hanging.
 	// 0 (or negative) means DefaultTimeout (1s).
 	Timeout time.Duration
+	// ReadOnly opens an existing file for reading only, as the source of a
+	// migration (Lister.Each): Open takes a shared lock, which any number
+	// of read-only opens hold together but which waits, at most Timeout,
+	// for a process that has the file open for writing (a running
+	// Sidecar) and then fails with ErrLocked. Open writes nothing (a file
+	// an older build wrote is read as it is, the buckets it lacks as
+	// empty), starts no sweeper whatever SweepInterval says, and fails if
+	// the file does not exist; every write method fails with an error
+	// wrapping bbolt's ErrDatabaseReadOnly. false (the default) opens the
+	// file for reading and writing, creating it if needed.
+	ReadOnly bool
 	// BeforeCommit, when set, is called by every write (Create, Apply,
 	// Regenerate, Delete) on the writing goroutine, inside its write
 	// transaction, right before the last deadline check that precedes the

@@ -30,7 +30,8 @@ type Store struct {
 }
 
 // Open opens (creating it if needed, with mode 0600) the database file at
-// path and starts the sweeper unless opts.SweepInterval is negative.
+// path and starts the sweeper unless opts.SweepInterval is negative; with
+// opts.ReadOnly it opens an existing file for reading only (see Options).
 //
 // It fails with an error wrapping ErrLocked if another process (or another
 // open Store in this one) holds the file past opts.Timeout, and with one
@@ -43,6 +44,7 @@ func Open(path string, opts Options) (*Store, error) {
 		Timeout:      opts.Timeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bbolt.FreelistMapType,
+		ReadOnly:     opts.ReadOnly,
 	})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: %w (waited %s)", path, ErrLocked, opts.Timeout)
@@ -50,7 +52,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	if err := db.Update(initLayout); err != nil {
+	layout := db.Update
+	if opts.ReadOnly {
+		layout, opts.SweepInterval = db.View, -1
+	}
+	if err := layout(initLayout); err != nil {
 		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), db.Close())
 	}
 	s := &Store{
@@ -70,8 +76,21 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 // initLayout creates the buckets of a new file and checks the layout
-// marker of an existing one.
+// marker of an existing one. In a read-only transaction it only checks:
+// the marker and the buckets every layout 1 file has must be there; the
+// buckets later builds added are read as empty when missing.
 func initLayout(tx *bbolt.Tx) error {
+	if !tx.Writable() {
+		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketPrincipals, bucketExpiry} {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: no %s bucket (not a Sidecar session file?)", ErrCorrupt, name)
+			}
+		}
+		if v := tx.Bucket(bucketMeta).Get(layoutKey); len(v) != 1 || v[0] != layoutV1 {
+			return fmt.Errorf("%w: unknown layout %x", ErrCorrupt, v)
+		}
+		return nil
+	}
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
 		return err

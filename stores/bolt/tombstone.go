@@ -35,7 +35,11 @@ func missing(tx *bbolt.Tx, key string, now time.Time, err error) error {
 	if !errors.Is(err, sessions.ErrNotFound) {
 		return err
 	}
-	v := tx.Bucket(bucketTombstones).Get([]byte(key))
+	b := tx.Bucket(bucketTombstones)
+	if b == nil {
+		return err // a file opened read-only that predates tombstones
+	}
+	v := b.Get([]byte(key))
 	if len(v) != expiryStampLen {
 		return err
 	}

@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/sidecarproxy/sidecar/sessions"
 )
@@ -49,4 +51,37 @@ func (s *Store) PrincipalIndexLen(ctx context.Context, p string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.principals[p]), nil
+}
+
+var _ sessions.Lister = (*Store)(nil)
+
+// Each calls fn with a copy of each live record. It takes the keys held
+// when it starts, then reads each record under the mutex on its own and
+// calls fn without holding it (so fn may use the store): a record deleted
+// since is skipped, and one created since is not passed. It changes
+// nothing, not even an expired record it meets. See sessions.Lister.
+func (s *Store) Each(ctx context.Context, fn func(key string, rec *sessions.Record, err error) error) error {
+	s.mu.Lock()
+	keys := slices.Collect(maps.Keys(s.records))
+	s.mu.Unlock()
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("memory: each: %w", err)
+		}
+		s.mu.Lock()
+		rec, ok := s.records[key]
+		if ok && rec.Live(s.clock()) {
+			rec = cloneRecord(rec)
+		} else {
+			rec = nil
+		}
+		s.mu.Unlock()
+		if rec == nil {
+			continue
+		}
+		if err := fn(key, rec, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -51,6 +51,8 @@
 //     estimate (sessions.Count.Approximate), never a scan of the database.
 //     Index writes drop the entries past their score, and a shard's TTL
 //     is its highest score, as for principal indexes.
+//     Because of that margin it is no listing: Each (sessions.Lister, which
+//     `sidecar store migrate` reads) SCANs the session keys instead.
 //
 // # Time
 //

@@ -29,15 +29,19 @@
 //
 // # What the suite assumes
 //
-//   - Run calls newStore once per leaf subtest and runs subtests one after
-//     another. Keys (64 hex digits, like the Manager's SHA-256 keys),
-//     handles and principals are random, and the suite enumerates a store
-//     only to count it (sessions.Inventory.Count, which expects a fresh
-//     store to hold no session), so stores built by successive calls may
+//   - Run calls newStore once per leaf subtest (twice in
+//     Each/CreateCopiesWhatEachPasses, which copies one store's sessions
+//     into another) and runs subtests one after another. Keys (64 hex
+//     digits, like the Manager's SHA-256 keys), handles and principals are
+//     random, and the suite enumerates a store only to count it
+//     (sessions.Inventory.Count, which expects a fresh store to hold no
+//     session) and to list it (sessions.Lister.Each, which expects to see
+//     that store's sessions only), so stores built by successive calls may
 //     share one backend (one Redis database) without flushing it between
 //     subtests as long as each has a namespace of its own (a key prefix).
-//   - A store that implements sessions.Inventory (and IndexReader) is
-//     checked for it too; one that does not skips those subtests.
+//   - A store that implements sessions.Inventory (and IndexReader, and
+//     sessions.Lister) is checked for it too; one that does not skips
+//     those subtests.
 //   - Time comes only from the clock handed to newStore, a clocktest.Clock that starts
 //     at the real time truncated to the millisecond and only moves forward,
 //     by whole milliseconds, when the suite advances it. Every time the suite

@@ -121,9 +121,16 @@ func (e *env) advanceTo(t time.Time) {
 	e.clock.Advance(t.Sub(e.clock.Now()))
 }
 
-// assertRecord checks that got holds what want holds: attributes byte for
+// AssertRecord checks that got holds what want holds: attributes byte for
 // byte, principal, version, handle, client, and the three times (compared
-// with Equal, so location and monotonic readings do not matter).
+// with Equal, so location and monotonic readings do not matter). Tests
+// that copy sessions between stores (stores/migrate) use it too.
+func AssertRecord(t *testing.T, want, got *sessions.Record) {
+	t.Helper()
+	assertRecord(t, want, got)
+}
+
+// assertRecord is AssertRecord.
 func assertRecord(t *testing.T, want, got *sessions.Record) {
 	t.Helper()
 	if !assert.NotNil(t, got, "record") {

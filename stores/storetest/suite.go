@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Client", s.testClient},
 		{"Handle", s.testHandle},
 		{"Count", s.testCount},
+		{"Each", s.testEach},
 		{"Index", s.testIndex},
 		{"Concurrency", s.testConcurrency},
 		{"CancelledContext", s.testCancelledContext},

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/app"
+	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
+	"github.com/sidecarproxy/sidecar/stores/migrate"
+)
+
+const storeUsage = "usage: sidecar store migrate --from FILE --to FILE [--journal FILE] [--dry-run]\n  copies the live sessions of --from's store into --to's (docs/migrate.md)\n"
+
+// runStore runs "sidecar store migrate" and returns the exit status: 0
+// done, 1 a session failed or the copy failed, 2 usage or config error.
+func runStore(args []string, stdout, stderr io.Writer, environ []string) int {
+	fs := flag.NewFlagSet("store migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "config file whose store the sessions are copied from (never written)")
+	to := fs.String("to", "", "config file whose store they are copied into")
+	journal := fs.String("journal", "", "file of the keys earlier runs copied, kept for the next run")
+	dry := fs.Bool("dry-run", false, "count what a copy would do; write nothing")
+	if len(args) == 0 || args[0] != "migrate" || fs.Parse(args[1:]) != nil || *from == "" || *to == "" || fs.NArg() > 0 {
+		fmt.Fprint(stderr, storeUsage)
+		return 2
+	}
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, config.EnvPrefix+"STORE__") {
+			fmt.Fprintf(stderr, "sidecar store migrate: %s would apply to both --from and --to: unset it and put the key in the files\n", strings.SplitN(kv, "=", 2)[0])
+			return 2
+		}
+	}
+	var cfgs [2]*config.Config
+	for i, path := range []string{*from, *to} {
+		var err error
+		if cfgs[i], err = config.Load(path, environ); err != nil {
+			fmt.Fprintf(stderr, "sidecar: invalid config %s:\n%s\n", path, indent(err))
+			return 2
+		}
+	}
+	for _, w := range app.MigrationWarnings(cfgs[0], cfgs[1]) {
+		fmt.Fprintf(stderr, "sidecar store migrate: warning: %s\n", w)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return migrateStores(ctx, cfgs[0], cfgs[1], *journal, *dry, stdout, stderr)
+}
+
+// migrateStores opens the two stores and copies, printing progress and
+// failures to stderr and the summary to stdout.
+func migrateStores(ctx context.Context, from, to *config.Config, journal string, dry bool, stdout, stderr io.Writer) int {
+	fail := func(err error) int { fmt.Fprintf(stderr, "sidecar store migrate: %v\n", err); return 1 }
+	st, err := app.OpenMigration(ctx, from, to)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = st.Close() }()
+	opts := migrate.Options{DryRun: dry, // progress, failures (at most MaxFailures) and errors to stderr
+		Progress: func(s migrate.Stats) { fmt.Fprintf(stderr, "sidecar store migrate: %v\n", s) },
+		OnFailure: func(key, handle string, err error) {
+			fmt.Fprintf(stderr, "sidecar store migrate: session %s (key %.8s...): %v\n", handle, key, err)
+		}}
+	if journal != "" {
+		if opts.Journal, err = migrate.OpenJournal(journal); err != nil {
+			return fail(err)
+		}
+	}
+	stats, err := migrate.Copy(ctx, st.From, st.To, opts)
+	if opts.Journal != nil {
+		err = errors.Join(err, opts.Journal.Close())
+	}
+	fmt.Fprintf(stdout, "%s%v\n", map[bool]string{true: "dry run, nothing written: "}[dry], stats)
+	if err != nil {
+		return fail(err)
+	}
+	return min(int(stats.Failed), 1)
+}
