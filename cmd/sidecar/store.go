@@ -44,7 +44,7 @@ func runStore(args []string, stdout, stderr io.Writer, environ []string) int {
 			return 2
 		}
 	}
-	for _, w := range app.MigrationWarnings(cfgs[0], cfgs[1]) {
+	for _, w := range config.MigrationWarnings(cfgs[0], cfgs[1]) {
 		fmt.Fprintf(stderr, "sidecar store migrate: warning: %s\n", w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
