@@ -2,20 +2,9 @@
 // legacy app servers: it owns the session cookie, keeps sessions in a store
 // and hands each request's session to the app as a signed header.
 //
-// Usage:
-//
-//	sidecar serve --config FILE   run the proxy until SIGTERM or SIGINT
-//	sidecar check --config FILE   validate the config and exit (non-zero on error)
-//	sidecar upstreams list|drain|undrain|wait [NAME] --config FILE
-//	sidecar sessions list|revoke|count [--principal P | --handle H] --config FILE
-//	                              talk to the admin API (drain before a deploy)
-//	sidecar store migrate --from FILE --to FILE [--journal FILE] [--dry-run]
-//	                              copy live sessions between stores
-//	sidecar keygen [--format yaml|env|raw]
-//	                              print fresh secrets, ready to paste
-//	sidecar version               print the version, commit and Go version
-//	sidecar health --config FILE | --url URL
-//	                              probe ops.listen's /healthz (exit 0 or 1)
+// Its subcommands (serve, check, upstreams, sessions, store migrate,
+// keygen, version, health) are listed by the usage text below, which
+// `sidecar` prints without arguments, and in the README.
 //
 // SIGHUP reloads the config file: upstreams, weights, policy, health
 // checks, retries, affinity, the log level, the session and header
