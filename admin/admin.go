@@ -103,7 +103,7 @@ type Options struct {
 	// Hosts are the host names, beside IP addresses and localhost, that
 	// the status page answers to in a request's Host header (the name of
 	// admin.listen when it is one, a TLS proxy's public name); any other
-	// Host gets 403, against DNS rebinding. Nil: none.
+	// Host gets 403, against DNS rebinding. Nil: none; "" is ignored.
 	Hosts []string
 	// Logger receives failed authentications and drain changes; the zero
 	// Logger discards.

@@ -73,7 +73,9 @@ func newPage(h *Handler, hosts []string) (*page, error) {
 		}}),
 	}
 	for _, name := range hosts {
-		p.hosts[strings.ToLower(name)] = true
+		if name != "" {
+			p.hosts[strings.ToLower(name)] = true
+		}
 	}
 	p.mux.HandleFunc("GET /{$}", p.render)
 	p.mux.HandleFunc("POST /ui/upstreams/{name}/drain", p.drain(true))
