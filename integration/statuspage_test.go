@@ -3,8 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
