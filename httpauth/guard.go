@@ -161,7 +161,8 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) int {
 // CheckBasic is Check for a browser: the token is the password of HTTP
 // Basic authentication ("Authorization: Basic", any user name), and a 401
 // carries `WWW-Authenticate: Basic realm="<realm>", charset="UTF-8"`, which
-// makes a browser ask for it. A request without an Authorization header
+// makes a browser ask for it (realm is a constant of the caller's, without
+// a double quote). A request without an Authorization header
 // is not a failure (a browser's first request never has one): it gets
 // the 401 without counting against its address or being logged. Wrong
 // credentials, or another scheme, count as Check's do, and a locked-out
