@@ -21,8 +21,11 @@
 //	                              (the /sessions routes: 404 when
 //	                              Options.Sessions is nil)
 //	GET  /healthz                 200 "ok" (liveness; no authentication)
+//	GET  /                        the status page, HTML for people, and
+//	POST /ui/...                  its forms (page.go)
 //
-// Every endpoint but /healthz requires "Authorization: Bearer <token>"
+// Every endpoint but /healthz and the status page requires
+// "Authorization: Bearer <token>"
 // (checked by package httpauth). The token is compared in constant time
 // (over SHA-256 digests, so not even its length leaks); a missing,
 // malformed or wrong token gets the same 401 with "WWW-Authenticate:
@@ -40,6 +43,15 @@
 // 1 MiB, 501 for a store that cannot find or count sessions, 503 (with
 // Retry-After) when the session store is unavailable, 500 otherwise.
 // Every response carries "Cache-Control: no-store".
+//
+// The status page (page.go) is HTML for people at GET /: the upstreams
+// with drain and undrain buttons, the live-session count and the store's
+// latency, and a principal search with revoke buttons, whose forms POST
+// to /ui/... and redirect back (303). It takes the token as the password
+// of HTTP Basic authentication (any user name), through the same Guard
+// and lockout, answers 403 to a Host that is not an IP address,
+// localhost or one of Options.Hosts (DNS rebinding), and to a POST whose
+// Origin (or Referer) is not its own (CSRF). Its errors are HTML pages.
 //
 // The handler does not listen. cmd/sidecar serves it on admin.listen, which
 // must be a loopback address unless admin.allow_remote is set: the API
@@ -88,6 +100,11 @@ type Options struct {
 	// Sessions, when non-nil, is served at /sessions: list, revoke and
 	// count sessions (see sessions.go). Nil means no such routes (404).
 	Sessions Sessions
+	// Hosts are the host names, beside IP addresses and localhost, that
+	// the status page answers to in a request's Host header (the name of
+	// admin.listen when it is one, a TLS proxy's public name); any other
+	// Host gets 403, against DNS rebinding. Nil: none; "" is ignored.
+	Hosts []string
 	// Logger receives failed authentications and drain changes; the zero
 	// Logger discards.
 	Logger zerolog.Logger
@@ -102,6 +119,7 @@ type Handler struct {
 	sessions Sessions
 	log      zerolog.Logger
 	mux      *http.ServeMux // authenticated routes
+	page     *page          // the status page
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -138,6 +156,9 @@ func New(o Options) (*Handler, error) {
 	if h.sessions != nil {
 		h.sessionRoutes()
 	}
+	if h.page, err = newPage(h, o.Hosts); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -146,6 +167,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Path == "/healthz" {
 		healthz(w, r)
+		return
+	}
+	if isPagePath(r.URL.Path) {
+		h.page.ServeHTTP(w, r)
 		return
 	}
 	if status := h.guard.Check(w, r); status != 0 {

@@ -89,8 +89,10 @@ func (h *Handler) sessionRoutes() {
 // principalParam is the request's principal query parameter: exactly one,
 // non-empty, at most sessions.MaxPrincipalBytes. Anything else is a
 // badRequest.
-func principalParam(r *http.Request) (string, error) {
-	vs := r.URL.Query()["principal"]
+func principalParam(r *http.Request) (string, error) { return principalIn(r.URL.Query()["principal"]) }
+
+// principalIn is principalParam over the values vs of a query or form.
+func principalIn(vs []string) (string, error) {
 	switch {
 	case len(vs) != 1 || vs[0] == "":
 		return "", badRequest("give exactly one non-empty principal: ?principal=P")
@@ -107,11 +109,21 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	list, err := h.list(r, p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// list describes principal's live sessions for r, from the API or the
+// status page, logging a store failure.
+func (h *Handler) list(r *http.Request, p string) (SessionList, error) {
 	infos, total, err := h.sessions.List(r.Context(), p)
 	if err != nil {
 		h.storeFailed(r, "listing sessions", err)
-		writeErr(w, err)
-		return
+		return SessionList{}, err
 	}
 	list := SessionList{Principal: p, Sessions: make([]Session, len(infos)), Total: total}
 	for i, in := range infos {
@@ -121,7 +133,7 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 			ClientIP: in.ClientIP, UserAgent: in.UserAgent,
 		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list, nil
 }
 
 // revokePrincipal answers DELETE /sessions?principal=P: log out
@@ -132,6 +144,17 @@ func (h *Handler) revokePrincipal(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	n, err := h.revokeAll(r, p)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Revoked{Principal: p, Revoked: n})
+}
+
+// revokeAll revokes every session of p for r, from the API or the status
+// page, and logs what it revoked and a store failure.
+func (h *Handler) revokeAll(r *http.Request, p string) (int, error) {
 	n, err := h.sessions.RevokePrincipal(r.Context(), p)
 	if n > 0 || err == nil {
 		h.log.Info().Str("principal", p).Int("revoked", n).Str("remote_addr", r.RemoteAddr).
@@ -139,26 +162,33 @@ func (h *Handler) revokePrincipal(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.storeFailed(r, "revoking sessions", err)
-		writeErr(w, err)
-		return
 	}
-	writeJSON(w, http.StatusOK, Revoked{Principal: p, Revoked: n})
+	return n, err
 }
 
 // revokeHandle answers DELETE /sessions/{handle}.
 func (h *Handler) revokeHandle(w http.ResponseWriter, r *http.Request) {
 	handle := r.PathValue("handle")
-	if !sessions.ValidHandle(handle) {
-		writeErr(w, badRequest("a handle is 32 lower-case hex digits (the sid)"))
-		return
-	}
-	if err := h.sessions.RevokeHandle(r.Context(), handle); err != nil {
-		h.storeFailed(r, "revoking a session", err)
+	if err := h.revokeOne(r, handle); err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.log.Info().Str("handle", handle).Str("remote_addr", r.RemoteAddr).Msg("admin API: session revoked")
 	writeJSON(w, http.StatusOK, Revoked{Handle: handle, Revoked: 1})
+}
+
+// revokeOne revokes the session whose handle is handle for r, from the
+// API or the status page: a badRequest for a malformed handle. It logs
+// the revoke and a store failure.
+func (h *Handler) revokeOne(r *http.Request, handle string) error {
+	if !sessions.ValidHandle(handle) {
+		return badRequest("a handle is 32 lower-case hex digits (the sid)")
+	}
+	if err := h.sessions.RevokeHandle(r.Context(), handle); err != nil {
+		h.storeFailed(r, "revoking a session", err)
+		return err
+	}
+	h.log.Info().Str("handle", handle).Str("remote_addr", r.RemoteAddr).Msg("admin API: session revoked")
+	return nil
 }
 
 // countSessions answers GET /sessions/count.

@@ -20,16 +20,25 @@ func (h *Handler) listUpstreams(w http.ResponseWriter, _ *http.Request) {
 // /undrain (off), which answers with the upstream's new State.
 func (h *Handler) drain(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		st, err := h.pool.SetDraining(name, on)
+		st, err := h.setDraining(r, r.PathValue("name"), on)
 		if err != nil {
 			writeErr(w, err)
 			return
 		}
-		h.log.Info().Str("upstream", name).Bool("draining", on).Str("state", st.State).
-			Str("remote_addr", r.RemoteAddr).Msg("admin API: drain state set")
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+// setDraining drains (on) or undrains the upstream name for r, from the
+// API or the status page, and logs the change with r's address.
+func (h *Handler) setDraining(r *http.Request, name string, on bool) (proxy.State, error) {
+	st, err := h.pool.SetDraining(name, on)
+	if err != nil {
+		return st, err
+	}
+	h.log.Info().Str("upstream", name).Bool("draining", on).Str("state", st.State).
+		Str("remote_addr", r.RemoteAddr).Msg("admin API: drain state set")
+	return st, nil
 }
 
 // probe answers POST /upstreams/{name}/probe with one probe's

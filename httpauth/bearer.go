@@ -1,6 +1,7 @@
 // Package httpauth authenticates requests to Sidecar's own HTTP APIs, the
 // admin API (package admin) and the lock service (package lockservice),
-// with a bearer token: "Authorization: Bearer <token>".
+// with a bearer token: "Authorization: Bearer <token>", or for a page a
+// browser shows, the token as the password of HTTP Basic authentication.
 //
 // Bearer is the constant-time token check. Guard wraps it for an API: it
 // counts failed attempts per client address, answers 429 with Retry-After
@@ -34,6 +35,21 @@ func (b Bearer) Allows(r *http.Request) bool {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return b.matches(strings.TrimSpace(token))
+}
+
+// AllowsBasic reports whether r carries HTTP Basic credentials whose
+// password is the token, whatever the user name (what a browser sends for
+// a page behind the token). The password is compared as Allows compares
+// a bearer token.
+func (b Bearer) AllowsBasic(r *http.Request) bool {
+	_, password, ok := r.BasicAuth()
+	return ok && b.matches(password)
+}
+
+// matches compares token with the expected one, in constant time over
+// their digests.
+func (b Bearer) matches(token string) bool {
+	got := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], b.digest[:]) == 1
 }

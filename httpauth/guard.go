@@ -155,6 +155,26 @@ func NewGuard(o GuardOptions) (*Guard, error) {
 //   - 429 and Retry-After (whole seconds, rounded up): the address is
 //     locked out; its token was not checked.
 func (g *Guard) Check(w http.ResponseWriter, r *http.Request) int {
+	return g.check(w, r, g.bearer.Allows, "Bearer", true)
+}
+
+// CheckBasic is Check for a browser: the token is the password of HTTP
+// Basic authentication ("Authorization: Basic", any user name), and a 401
+// carries `WWW-Authenticate: Basic realm="<realm>", charset="UTF-8"`, which
+// makes a browser ask for it (realm is a constant of the caller's, without
+// a double quote). A request without an Authorization header
+// is not a failure (a browser's first request never has one): it gets
+// the 401 without counting against its address or being logged. Wrong
+// credentials, or another scheme, count as Check's do, and a locked-out
+// address gets the same 429: Check and CheckBasic share the count.
+func (g *Guard) CheckBasic(w http.ResponseWriter, r *http.Request, realm string) int {
+	challenge := `Basic realm="` + realm + `", charset="UTF-8"`
+	return g.check(w, r, g.bearer.AllowsBasic, challenge, r.Header.Get("Authorization") != "")
+}
+
+// check is Check with the credential test allows and the challenge a 401
+// carries; a refusal counts as a failure only when counted.
+func (g *Guard) check(w http.ResponseWriter, r *http.Request, allows func(*http.Request) bool, challenge string, counted bool) int {
 	key := clientKey(r.RemoteAddr)
 	now := g.limits.Clock()
 	g.mu.Lock()
@@ -171,8 +191,12 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
 		return http.StatusTooManyRequests
 	}
-	if g.bearer.Allows(r) {
+	if allows(r) {
 		return 0
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	if !counted {
+		return http.StatusUnauthorized
 	}
 	failures, locked := g.fail(key, now)
 	if g.refusals.Allow() {
@@ -183,7 +207,6 @@ func (g *Guard) Check(w http.ResponseWriter, r *http.Request) int {
 		g.log.Warn().Str("remote_addr", r.RemoteAddr).Int("failures", failures).Dur("lockout", g.limits.Lockout).
 			Msgf("%s: too many failed authentications; address locked out", g.name)
 	}
-	w.Header().Set("WWW-Authenticate", "Bearer")
 	return http.StatusUnauthorized
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/sidecarproxy/sidecar/admin"
 	"github.com/sidecarproxy/sidecar/server"
@@ -22,10 +23,18 @@ func (m *Main) adminSide() (server.Side, error) {
 		AuthLimits: m.cfg.AuthFailures.Limits(),
 		// The sessions, to list, revoke and count.
 		Sessions: m.manager,
-		Logger:   m.log.With().Str("log", "admin").Logger(),
+		// The status page's Host names: admin.listen's and admin.hosts.
+		Hosts:  append([]string{listenHost(c.Listen)}, c.Hosts...),
+		Logger: m.log.With().Str("log", "admin").Logger(),
 	})
 	if err != nil {
 		return server.Side{}, fmt.Errorf("admin: %w", err)
 	}
 	return server.Side{Listen: c.Listen, Handler: h}, nil
+}
+
+// listenHost is the host of a host:port listen address ("" if none).
+func listenHost(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return host
 }

@@ -279,6 +279,9 @@ type AdminConfig struct {
 	TokenFile string `koanf:"token_file"`
 	// AllowRemote permits a non-loopback Listen address. Default false.
 	AllowRemote bool `koanf:"allow_remote"`
+	// Hosts are the host names (no port) the status page answers to
+	// besides IP addresses, localhost and Listen's own name. Default none.
+	Hosts []string `koanf:"hosts"`
 }
 
 // LogConfig configures logging.

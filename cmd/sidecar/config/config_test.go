@@ -127,6 +127,7 @@ func TestDefault(t *testing.T) {
 		{"admin.token", c.Admin.Token, Secret("")},
 		{"admin.token_file", c.Admin.TokenFile, ""},
 		{"admin.allow_remote", c.Admin.AllowRemote, false},
+		{"admin.hosts", len(c.Admin.Hosts), 0},
 		{"lock_service.listen", c.LockService.Listen, ""},
 		{"lock_service.token", c.LockService.Token, Secret("")},
 		{"lock_service.token_file", c.LockService.TokenFile, ""},

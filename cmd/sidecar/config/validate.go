@@ -299,6 +299,11 @@ func (c Config) validateAdmin(p *problems) {
 			p.add("admin.listen", "must differ from listen")
 		}
 	}
+	for i, h := range a.Hosts {
+		if err := checkDomain(h); err != nil {
+			p.add(fmt.Sprintf("admin.hosts[%d]", i), "%v", err)
+		}
+	}
 	switch {
 	case a.Token == "":
 		p.add("admin.token", "is required when admin.listen is set (or set admin.token_file)")

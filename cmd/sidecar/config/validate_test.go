@@ -275,6 +275,9 @@ func TestValidateRules(t *testing.T) {
 		{"admin listen equals listen", func(c *Config) { c.Admin.Listen = c.Listen; c.Admin.Token = testAdminToken }, "admin.listen", "admin.listen: must differ from listen"},
 		{"admin token missing", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090" }, "admin.token", "admin.token: is required when admin.listen is set (or set admin.token_file)"},
 		{"admin token short", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = "short" }, "admin.token", "admin.token: must be at least 16 bytes (got 5)"},
+		{"admin host with port", func(c *Config) {
+			c.Admin.Listen, c.Admin.Token, c.Admin.Hosts = "127.0.0.1:9090", testAdminToken, []string{"admin.example", "admin.example:443"}
+		}, "admin.hosts[1]", `admin.hosts[1]: "admin.example:443" is not a host name (no scheme, port or path)`},
 
 		// log
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", `log.level: "trace" is not one of debug, info, warn, error`},
