@@ -100,6 +100,9 @@ type Options struct {
 	// Sessions, when non-nil, is served at /sessions: list, revoke and
 	// count sessions (see sessions.go). Nil means no such routes (404).
 	Sessions Sessions
+	// OnRevoke, when non-nil, is told how many sessions each revoke
+	// removed (for the sidecar_sessions_revoked_total metric).
+	OnRevoke func(n int)
 	// Hosts are the host names, beside IP addresses and localhost, that
 	// the status page answers to in a request's Host header (the name of
 	// admin.listen when it is one, a TLS proxy's public name); any other
@@ -117,6 +120,7 @@ type Handler struct {
 	locker *lock.Locker // nil: no /locks/stats
 	// sessions is nil without /sessions.
 	sessions Sessions
+	onRevoke func(n int) // Options.OnRevoke, never nil
 	log      zerolog.Logger
 	mux      *http.ServeMux // authenticated routes
 	page     *page          // the status page
@@ -145,6 +149,10 @@ func New(o Options) (*Handler, error) {
 		mux:    http.NewServeMux(),
 
 		sessions: o.Sessions,
+		onRevoke: o.OnRevoke,
+	}
+	if h.onRevoke == nil {
+		h.onRevoke = func(int) {}
 	}
 	h.mux.HandleFunc("GET /upstreams", h.listUpstreams)
 	h.mux.HandleFunc("POST /upstreams/{name}/drain", h.drain(true))

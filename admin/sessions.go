@@ -156,6 +156,7 @@ func (h *Handler) revokePrincipal(w http.ResponseWriter, r *http.Request) {
 // page, and logs what it revoked and a store failure.
 func (h *Handler) revokeAll(r *http.Request, p string) (int, error) {
 	n, err := h.sessions.RevokePrincipal(r.Context(), p)
+	h.onRevoke(n)
 	if n > 0 || err == nil {
 		h.log.Info().Str("principal", p).Int("revoked", n).Str("remote_addr", r.RemoteAddr).
 			Msg("admin API: sessions of a principal revoked")
@@ -187,6 +188,7 @@ func (h *Handler) revokeOne(r *http.Request, handle string) error {
 		h.storeFailed(r, "revoking a session", err)
 		return err
 	}
+	h.onRevoke(1)
 	h.log.Info().Str("handle", handle).Str("remote_addr", r.RemoteAddr).Msg("admin API: session revoked")
 	return nil
 }

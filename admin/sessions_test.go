@@ -52,6 +52,8 @@ type sessionsEnv struct {
 	signer *sessions.Signer
 	store  *flakyStore
 	client *admin.Client
+	// revoked sums what Options.OnRevoke was told.
+	revoked atomic.Int64
 }
 
 func newSessionsEnv(t *testing.T) *sessionsEnv {
@@ -69,7 +71,8 @@ func newSessionsEnv(t *testing.T) *sessionsEnv {
 	e.m, err = sessions.NewManager(sessions.Options{Store: e.store, Signer: e.signer})
 	require.NoError(t, err)
 	e.pool, e.logs = pool, &logtest.Buffer{}
-	e.h, err = admin.New(admin.Options{Token: []byte(token), Pool: pool, Sessions: e.m, Logger: zerolog.New(e.logs)})
+	e.h, err = admin.New(admin.Options{Token: []byte(token), Pool: pool, Sessions: e.m, Logger: zerolog.New(e.logs),
+		OnRevoke: func(n int) { e.revoked.Add(int64(n)) }})
 	require.NoError(t, err)
 	e.srv = httptest.NewServer(e.h)
 	t.Cleanup(e.srv.Close)
@@ -137,6 +140,8 @@ func TestSessionsEndpoints(t *testing.T) {
 	list, err = e.client.Sessions(ctx, "bob")
 	require.NoError(t, err)
 	assert.Len(t, list.Sessions, 1, "bob's session is left")
+
+	assert.Equal(t, int64(2), e.revoked.Load(), "OnRevoke (the metric) counts both revokes, not the refused one")
 
 	logs := e.logs.String()
 	assert.Contains(t, logs, `"handle":"`+h1+`"`)

@@ -36,8 +36,8 @@ const (
 	imageCommit  = "0123456789abcdef0123456789abcdef01234567"
 )
 
-// image is the built image: its binary and files under root.
-type image struct {
+// builtImage is the built image: its binary and files under root.
+type builtImage struct {
 	df     *dockerfile
 	root   string // the final stage's files, at their paths
 	binary string // the static binary, in root
@@ -226,7 +226,7 @@ func inlineSecrets(doc map[string]any, prefix string) []string {
 
 // buildImage builds the context and runs the build stage's script in it,
 // then lays out the final stage's files under a root directory.
-func buildImage(t *testing.T, df *dockerfile) *image {
+func buildImage(t *testing.T, df *dockerfile) *builtImage {
 	t.Helper()
 	ctxDir := t.TempDir()
 	files := copyContext(t, "..", ctxDir, readDockerignore(t, "../.dockerignore"))
@@ -251,7 +251,7 @@ func buildImage(t *testing.T, df *dockerfile) *image {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, ".ci/build in the build context:\n%s", out)
 
-	img := &image{df: df, root: t.TempDir(), exposed: map[string]bool{}}
+	img := &builtImage{df: df, root: t.TempDir(), exposed: map[string]bool{}}
 	for _, c := range df.all("COPY") {
 		w := strings.Fields(c)
 		from := ctxDir
@@ -280,7 +280,7 @@ func buildImage(t *testing.T, df *dockerfile) *image {
 }
 
 // run runs the image's binary with args and env, as docker run IMAGE ARGS.
-func (img *image) run(t *testing.T, env []string, args ...string) (string, int) {
+func (img *builtImage) run(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
 	return runWith(t, env, img.binary, args...)
 }

@@ -22,7 +22,7 @@ import (
 // maps), its mounts, its environment and its exposed ports on free host
 // addresses.
 type container struct {
-	img      *image
+	img      *builtImage
 	cwd      string            // the shell's directory, $PWD
 	root     string            // this container's files
 	mapper   *strings.Replacer // container paths and addresses → the host's
@@ -35,7 +35,7 @@ type container struct {
 }
 
 // newContainer reads a docker run command line (its words).
-func (img *image) newContainer(t *testing.T, words []string) *container {
+func (img *builtImage) newContainer(t *testing.T, words []string) *container {
 	t.Helper()
 	c := &container{img: img, cwd: t.TempDir(), root: t.TempDir()}
 	mounts := map[string]string{} // container path → host path

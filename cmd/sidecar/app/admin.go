@@ -23,6 +23,7 @@ func (m *Main) adminSide() (server.Side, error) {
 		AuthLimits: m.cfg.AuthFailures.Limits(),
 		// The sessions, to list, revoke and count.
 		Sessions: m.manager,
+		OnRevoke: func(n int) { m.Metrics().Revoked(n) }, // no-op without ops.listen
 		// The status page's Host names: admin.listen's and admin.hosts.
 		Hosts:  append([]string{listenHost(c.Listen)}, c.Hosts...),
 		Logger: m.log.With().Str("log", "admin").Logger(),
