@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -119,6 +120,16 @@ func (b *chromium) send(method string, params any, session string) error {
 // readyTimeout.
 func (b *chromium) call(method string, params, result any) {
 	b.t.Helper()
+	if err := b.try(method, params, result); err != nil {
+		b.t.Fatalf("%s: %v", method, err)
+	}
+}
+
+// try is call, returning the error Chromium answered with (such as
+// "Inspected target navigated or closed" while a page navigates) instead
+// of failing the test; a broken connection still fails it.
+func (b *chromium) try(method string, params, result any) error {
+	b.t.Helper()
 	session := b.session
 	if strings.HasPrefix(method, "Target.") || strings.HasPrefix(method, "Browser.") {
 		session = ""
@@ -133,12 +144,12 @@ func (b *chromium) call(method string, params, result any) {
 			continue // an event, or the answer to an earlier command
 		}
 		if m.Error != nil {
-			b.t.Fatalf("%s: %s", method, m.Error.Message)
+			return errors.New(m.Error.Message)
 		}
 		if result != nil {
 			require.NoError(b.t, json.Unmarshal(m.Result, result), "%s's result", method)
 		}
-		return
+		return nil
 	}
 }
 
@@ -157,6 +168,17 @@ func (b *chromium) navigate(url string) {
 // value as JSON ("null" for undefined).
 func (b *chromium) eval(js string) string {
 	b.t.Helper()
+	v, err := b.tryEval(js)
+	if err != nil {
+		b.t.Fatalf("Runtime.evaluate: %v", err)
+	}
+	return v
+}
+
+// tryEval is eval, returning Chromium's error instead of failing the test
+// (a page that is navigating cannot be evaluated in).
+func (b *chromium) tryEval(js string) (string, error) {
+	b.t.Helper()
 	var r struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -165,14 +187,16 @@ func (b *chromium) eval(js string) string {
 			Text string `json:"text"`
 		} `json:"exceptionDetails"`
 	}
-	b.call("Runtime.evaluate", map[string]any{"expression": js, "returnByValue": true}, &r)
+	if err := b.try("Runtime.evaluate", map[string]any{"expression": js, "returnByValue": true}, &r); err != nil {
+		return "", err
+	}
 	if r.ExceptionDetails != nil {
 		b.t.Fatalf("evaluating %s: %s", js, r.ExceptionDetails.Text)
 	}
 	if len(r.Result.Value) == 0 {
-		return "null"
+		return "null", nil
 	}
-	return string(r.Result.Value)
+	return string(r.Result.Value), nil
 }
 
 // waitDOM polls until the JavaScript condition js is true in a page that
@@ -181,10 +205,18 @@ func (b *chromium) waitDOM(what, js string) {
 	b.t.Helper()
 	cond := "document.readyState === 'complete' && !!(" + js + ")"
 	waitUntil(b.t, what, func() (bool, string) {
-		if b.eval(cond) == "true" {
+		ok, err := b.tryEval(cond)
+		if err != nil { // navigating: the next poll finds the new page
+			return false, err.Error()
+		}
+		if ok == "true" {
 			return true, ""
 		}
-		return false, b.eval(`location.href + ": " + (document.body ? document.body.innerText.slice(0, 2000) : "")`)
+		state, err := b.tryEval(`location.href + ": " + (document.body ? document.body.innerText.slice(0, 2000) : "")`)
+		if err != nil {
+			return false, err.Error()
+		}
+		return false, state
 	})
 }
 
