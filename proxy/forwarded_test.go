@@ -249,6 +249,8 @@ func TestForwardedHeader(t *testing.T) {
 			proxy.Forwarded{Chain: addrs("2001:db8::1", "10.0.0.2", "::1"), Proto: "https", Host: "example.com:8443"},
 			`for="[2001:db8::1]";host="example.com:8443";proto=https, for=10.0.0.2, for="[::1]"`},
 		{"no client, no host", proxy.Forwarded{Proto: "http"}, "proto=http"},
+		{"a quote and a backslash in a host are escaped", proxy.Forwarded{Proto: "http", Host: `a"b\c`},
+			`host="a\"b\\c";proto=http`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
