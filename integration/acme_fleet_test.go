@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sidecarproxy/sidecar/certstore"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // The Redis names docs/tls-storage.md promises with the default

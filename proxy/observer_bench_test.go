@@ -3,7 +3,7 @@ package proxy_test
 import (
 	"testing"
 
-	"github.com/sidecarproxy/sidecar/metrics"
+	"github.com/sidecarproxy/sidecar/ops/metrics"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/stores/memory"
 )

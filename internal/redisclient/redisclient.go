@@ -16,7 +16,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/sidecarproxy/sidecar/tlsclient"
+	"github.com/sidecarproxy/sidecar/internal/tlsclient"
 )
 
 // Options describe one Redis deployment. The zero value is a standalone

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/tlsclient"
+	"github.com/sidecarproxy/sidecar/internal/tlsclient"
 )
 
 // backendTLS builds the TLS client configuration of the section at key

@@ -6,9 +6,9 @@ import (
 	"github.com/caddyserver/certmagic"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/sidecarproxy/sidecar/certstore"
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // certStorePrefixSuffix follows store.redis.prefix in the certificate

@@ -3,8 +3,8 @@ package app
 import (
 	"fmt"
 
-	"github.com/sidecarproxy/sidecar/metrics"
 	"github.com/sidecarproxy/sidecar/ops"
+	"github.com/sidecarproxy/sidecar/ops/metrics"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
 	"github.com/sidecarproxy/sidecar/sessions"

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
-	"github.com/sidecarproxy/sidecar/metrics"
+	"github.com/sidecarproxy/sidecar/ops/metrics"
 )
 
 func opsTestConfig(opsListen string) *config.Config {

@@ -6,7 +6,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/sidecarproxy/sidecar/tlsclient"
+	"github.com/sidecarproxy/sidecar/internal/tlsclient"
 )
 
 // TLS towards the back ends, where Sidecar is the client: the session

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sidecarproxy/sidecar/certstore"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // suiteCase is one case of the storage or lock suite.

@@ -7,8 +7,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sidecarproxy/sidecar/certstore"
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // Every instance of a fleet builds its certmagic Config on the same

@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sidecarproxy/sidecar/certstore"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // Timing of the tests. They run on the real clock, on a loaded 2-core

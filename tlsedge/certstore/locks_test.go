@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sidecarproxy/sidecar/certstore"
 	"github.com/sidecarproxy/sidecar/lock"
+	"github.com/sidecarproxy/sidecar/tlsedge/certstore"
 )
 
 // lockName is a lock name as certmagic makes them.

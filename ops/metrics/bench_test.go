@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidecarproxy/sidecar/metrics"
+	"github.com/sidecarproxy/sidecar/ops/metrics"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/sessions"
 	"github.com/sidecarproxy/sidecar/stores/memory"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sidecarproxy/sidecar/metrics"
+	"github.com/sidecarproxy/sidecar/ops/metrics"
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
