@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,32 +51,13 @@ func runStore(args []string, stdout, stderr io.Writer, environ []string) int {
 	return migrateStores(ctx, cfgs[0], cfgs[1], *journal, *dry, stdout, stderr)
 }
 
-// migrateStores opens the two stores and copies, printing progress and
-// failures to stderr and the summary to stdout.
+// migrateStores opens the two stores and copies (migrate.Run).
 func migrateStores(ctx context.Context, from, to *config.Config, journal string, dry bool, stdout, stderr io.Writer) int {
-	fail := func(err error) int { fmt.Fprintf(stderr, "sidecar store migrate: %v\n", err); return 1 }
 	st, err := app.OpenMigration(ctx, from, to)
 	if err != nil {
-		return fail(err)
+		fmt.Fprintf(stderr, "sidecar store migrate: %v\n", err)
+		return 1
 	}
 	defer func() { _ = st.Close() }()
-	opts := migrate.Options{DryRun: dry, // progress, failures (at most MaxFailures) and errors to stderr
-		Progress: func(s migrate.Stats) { fmt.Fprintf(stderr, "sidecar store migrate: %v\n", s) },
-		OnFailure: func(key, handle string, err error) {
-			fmt.Fprintf(stderr, "sidecar store migrate: session %s (key %.8s...): %v\n", handle, key, err)
-		}}
-	if journal != "" {
-		if opts.Journal, err = migrate.OpenJournal(journal); err != nil {
-			return fail(err)
-		}
-	}
-	stats, err := migrate.Copy(ctx, st.From, st.To, opts)
-	if opts.Journal != nil {
-		err = errors.Join(err, opts.Journal.Close())
-	}
-	fmt.Fprintf(stdout, "%s%v\n", map[bool]string{true: "dry run, nothing written: "}[dry], stats)
-	if err != nil {
-		return fail(err)
-	}
-	return min(int(stats.Failed), 1)
+	return migrate.Run(ctx, st.From, st.To, migrate.RunOptions{Journal: journal, DryRun: dry, Stdout: stdout, Stderr: stderr})
 }
