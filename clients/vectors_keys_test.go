@@ -2,6 +2,7 @@ package clients
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -79,6 +80,13 @@ func loadVectorKeys(t *testing.T) *vectorKeys {
 	}
 	esJWK.Kid, esJWK.Alg, esJWK.Use = k.esKidV, "ES256", "sig"
 	k.jwksDoc.Keys = append(k.jwksDoc.Keys, esJWK)
+	// The document is the one Sidecar serves for these keys.
+	served, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Algorithm: sessions.EdDSA,
+		Keys: []crypto.Signer{k.ed[0], k.ed[1], k.es}})
+	require.NoError(t, err)
+	var doc jwksDoc
+	require.NoError(t, json.Unmarshal(served.JWKS(), &doc))
+	require.Equal(t, k.jwksDoc, doc, "the JWKS Sidecar serves has RFC 7638 kids")
 	return k
 }
 
@@ -139,15 +147,19 @@ func (k *vectorKeys) signEdDSA(t *testing.T, i int, s *sessions.Session, at time
 	return k.signEdDSAWith(t, i, s, func(o *sessions.HeaderOptions) { o.Clock = func() time.Time { return at } })
 }
 
-// signEdDSAWith is signEdDSA at vectorNow with other options.
+// signEdDSAWith is signEdDSA at vectorNow with other options: Sidecar's
+// HeaderSigner with Ed25519 key i first and the other published one
+// after it.
 func (k *vectorKeys) signEdDSAWith(t *testing.T, i int, s *sessions.Session, edit func(*sessions.HeaderOptions)) string {
 	t.Helper()
-	payload := payloadOf(t, sign(t, hsSigner(t, edit), s))
-	return craft(`{"alg":"EdDSA","kid":"`+k.edKids[i]+`","typ":"JWT"}`, payload, nil, func(in string) []byte {
-		sig, err := jwt.SigningMethodEdDSA.Sign(in, k.ed[i])
-		require.NoError(t, err)
-		return sig
-	})
+	keys := []crypto.Signer{k.ed[i]}
+	if i < 2 {
+		keys = append(keys, k.ed[1-i])
+	}
+	return sign(t, hsSigner(t, func(o *sessions.HeaderOptions) {
+		o.Secret, o.Algorithm, o.Keys = nil, sessions.EdDSA, keys
+		edit(o)
+	}), s)
 }
 
 // signUnknown signs with the Ed25519 key the JWKS does not publish.
@@ -169,12 +181,10 @@ func (k *vectorKeys) craftEdDSA(t *testing.T, header string, payload []byte) str
 // signES256 is the header Sidecar signs with the P-256 key at clock at.
 func (k *vectorKeys) signES256(t *testing.T, s *sessions.Session, at time.Time) string {
 	t.Helper()
-	payload := payloadOf(t, sign(t, hsSigner(t, func(o *sessions.HeaderOptions) { o.Clock = func() time.Time { return at } }), s))
-	return craft(`{"alg":"ES256","kid":"`+k.esKidV+`","typ":"JWT"}`, payload, nil, func(in string) []byte {
-		sig, err := jwt.SigningMethodES256.Sign(in, k.es)
-		require.NoError(t, err)
-		return sig
-	})
+	return sign(t, hsSigner(t, func(o *sessions.HeaderOptions) {
+		o.Secret, o.Algorithm, o.Keys = nil, sessions.ES256, []crypto.Signer{k.es}
+		o.Clock = func() time.Time { return at }
+	}), s)
 }
 
 // es256DER re-encodes an ES256 token's r||s signature as ASN.1 DER, the
