@@ -116,6 +116,8 @@ func TestDefault(t *testing.T) {
 		{"locks.redlock_password_file", c.Locks.RedlockPasswordFile, ""},
 		{"locks.prefix", c.Locks.Prefix, "sidecar:lock:"},
 		{"headers.prefix", c.Headers.Prefix, "X-Sidecar-"},
+		{"headers.algorithm", c.Headers.Algorithm, HeaderHS256},
+		{"headers.key_files", c.Headers.KeyFiles, []string{}},
 		{"headers.secret", c.Headers.Secret, Secret("")},
 		{"headers.secret_file", c.Headers.SecretFile, ""},
 		{"headers.issuer", c.Headers.Issuer, "sidecar"},
