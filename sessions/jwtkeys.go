@@ -35,7 +35,7 @@ func (a Algorithm) Validate() error {
 	case HS256, EdDSA, ES256:
 		return nil
 	}
-	return fmt.Errorf("sessions: unknown header algorithm %q (HS256, EdDSA or ES256)", string(a))
+	return fmt.Errorf("%q is not one of %s, %s, %s", string(a), HS256, EdDSA, ES256)
 }
 
 // signatureLen is the length in bytes of a's signatures.

@@ -244,7 +244,7 @@ func TestNewHeaderSignerRefusesBadKeys(t *testing.T) {
 		"nil key":              {HeaderOptions{Algorithm: EdDSA, Keys: []crypto.Signer{ed, nil}}, "header key 1 is nil"},
 		"HS256 with keys":      {HeaderOptions{Secret: []byte(headerSecret), Keys: []crypto.Signer{ed}}, "not HS256"},
 		"HS256 without secret": {HeaderOptions{}, "header secret is required"},
-		"unknown algorithm":    {HeaderOptions{Algorithm: "RS256", Secret: []byte(headerSecret)}, `unknown header algorithm "RS256"`},
+		"unknown algorithm":    {HeaderOptions{Algorithm: "RS256", Secret: []byte(headerSecret)}, `"RS256" is not one of HS256, EdDSA, ES256`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := NewHeaderSigner(c.opts)

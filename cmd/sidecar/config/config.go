@@ -242,11 +242,13 @@ type SessionConfig struct {
 type HeadersConfig struct {
 	// Prefix is the reserved header-name prefix. Default "X-Sidecar-".
 	Prefix string `koanf:"prefix"`
-	// Algorithm signs the session header: [HeaderHS256] (the default)
-	// with Secret, or [HeaderEdDSA] / [HeaderES256] with KeyFiles, which
-	// apps verify with the public keys alone (the JWKS that ops.listen
-	// serves at /.well-known/jwks.json). Changing it takes a restart.
-	Algorithm HeaderAlgorithm `koanf:"algorithm"`
+	// Algorithm signs the session header: [sessions.HS256] (the default)
+	// with Secret, which every app then holds; or [sessions.EdDSA]
+	// (Ed25519) / [sessions.ES256] (P-256, for Java 11 runtimes) with
+	// KeyFiles, which apps verify with the public keys alone (the JWKS
+	// that ops.listen serves at /.well-known/jwks.json). Changing it takes
+	// a restart. Checked by [sessions.Algorithm.Validate].
+	Algorithm sessions.Algorithm `koanf:"algorithm"`
 	// Secret is the HS256 key shared with the apps: at least 32 bytes and
 	// different from every session secret. Required (here or in
 	// SecretFile) with HS256; unused, and warned about, with EdDSA and
@@ -484,7 +486,7 @@ func Default() Config {
 			RedlockTLS:   defaultBackendTLS(),
 		},
 		Headers: HeadersConfig{
-			Algorithm: HeaderHS256,
+			Algorithm: sessions.HS256,
 			KeyFiles:  []string{},
 			Prefix:    proxy.DefaultPrefix,
 			Issuer:    sessions.DefaultIssuer,

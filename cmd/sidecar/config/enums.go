@@ -118,27 +118,6 @@ func (f LogFormat) Validate() error {
 	return oneOf(f, LogJSON, LogConsole)
 }
 
-// HeaderAlgorithm signs the session header (headers.algorithm).
-type HeaderAlgorithm string
-
-// The session header's algorithms.
-const (
-	// HeaderHS256 is HMAC-SHA256 with headers.secret, which every app
-	// holds: the default.
-	HeaderHS256 HeaderAlgorithm = "HS256"
-	// HeaderEdDSA is Ed25519 with headers.key_files: apps verify with the
-	// public keys (the JWKS on ops.listen) and cannot mint sessions.
-	HeaderEdDSA HeaderAlgorithm = "EdDSA"
-	// HeaderES256 is ECDSA on P-256 with headers.key_files, for runtimes
-	// without Ed25519 (Adobe ColdFusion 2021 on Java 11).
-	HeaderES256 HeaderAlgorithm = "ES256"
-)
-
-// Validate reports whether a is one of the session header's algorithms.
-func (a HeaderAlgorithm) Validate() error {
-	return oneOf(a, HeaderHS256, HeaderEdDSA, HeaderES256)
-}
-
 // oneOf returns nil when v is one of allowed, else an error listing them.
 func oneOf[T ~string](v T, allowed ...T) error {
 	names := make([]string, len(allowed))

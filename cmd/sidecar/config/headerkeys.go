@@ -32,7 +32,7 @@ func (h HeadersConfig) loaded() []headerKey {
 }
 
 // usesKeys reports whether a signs with headers.key_files.
-func (a HeaderAlgorithm) usesKeys() bool { return a == HeaderEdDSA || a == HeaderES256 }
+func usesKeys(a sessions.Algorithm) bool { return a == sessions.EdDSA || a == sessions.ES256 }
 
 // readKeyFiles reads and parses every file of headers.key_files. Each
 // error names the entry ("headers.key_files[1]") and its path, never the
@@ -112,13 +112,13 @@ func parseKeyPEM(b []byte) (headerKey, error) {
 // validateKeys checks headers.key_files against headers.algorithm.
 func (h HeadersConfig) validateKeys(p *problems) {
 	switch {
-	case !h.Algorithm.usesKeys():
+	case !usesKeys(h.Algorithm):
 		if len(h.KeyFiles) > 0 {
 			p.add("headers.key_files", "is only for headers.algorithm EdDSA or ES256 (headers.algorithm is %s, which signs with headers.secret)", h.Algorithm)
 		}
 	case len(h.KeyFiles) == 0:
 		p.add("headers.key_files", "is required with headers.algorithm %s: list PKCS#8 PEM private keys, the signing key first (make one with: sidecar keygen --algorithm %s)", h.Algorithm, h.Algorithm)
-	case len(h.loaded()) > 0 && string(h.loaded()[0].alg) != string(h.Algorithm):
+	case len(h.loaded()) > 0 && h.loaded()[0].alg != h.Algorithm:
 		p.add("headers.key_files[0]", "%q is the signing key and holds a %s key, but headers.algorithm is %s", h.KeyFiles[0], h.loaded()[0].alg, h.Algorithm)
 	}
 }

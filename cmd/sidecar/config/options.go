@@ -63,7 +63,7 @@ func (h HeadersConfig) HeaderOptions() sessions.HeaderOptions {
 		TTL:       h.TTL,
 		MaxBytes:  h.MaxBytes,
 	}
-	if h.Algorithm.usesKeys() {
+	if usesKeys(h.Algorithm) {
 		o.Secret, o.Keys = nil, h.signers()
 	}
 	return o

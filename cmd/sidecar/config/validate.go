@@ -263,7 +263,7 @@ func (c Config) validateHeaders(p *problems) {
 	p.check("headers.algorithm", h.Algorithm.Validate())
 	h.validateKeys(p)
 	switch {
-	case h.Algorithm.usesKeys() && h.Secret == "":
+	case usesKeys(h.Algorithm) && h.Secret == "":
 	case h.Secret == "":
 		p.add("headers.secret", "is required (or set headers.secret_file); or sign with headers.algorithm EdDSA and headers.key_files")
 	case len(h.Secret) < minSecretBytes:

@@ -56,7 +56,7 @@ func (c Config) Warnings() []string {
 
 // keyWarnings are the warnings of an EdDSA or ES256 header.
 func (h HeadersConfig) keyWarnings(opsOn bool) []string {
-	if !h.Algorithm.usesKeys() {
+	if !usesKeys(h.Algorithm) {
 		return nil
 	}
 	var out []string
@@ -76,7 +76,7 @@ func (c Config) sessionSizeWarning() string {
 	// The length of a header depends on the algorithm (and the kid), not
 	// on the secret.
 	opts := c.Headers.HeaderOptions()
-	if !c.Headers.Algorithm.usesKeys() || len(opts.Keys) == 0 {
+	if !usesKeys(c.Headers.Algorithm) || len(opts.Keys) == 0 {
 		opts.Algorithm, opts.Secret, opts.Keys = sessions.HS256, []byte("length only"), nil
 	}
 	h, err := sessions.NewHeaderSigner(opts)
