@@ -21,7 +21,7 @@ component output="false" {
      * @options timeout: seconds a call may take beyond its wait (default 5)
      */
     public any function init(required string url, required string token, struct options = {}) {
-        variables.url = reReplace(arguments.url, "/+$", "");
+        variables.baseUrl = reReplace(arguments.url, "/+$", "");
         variables.token = arguments.token;
         variables.timeout = structKeyExists(arguments.options, "timeout") ? val(arguments.options["timeout"]) : 5;
         if (variables.token == "") {
@@ -51,6 +51,8 @@ component output="false" {
         try {
             result = arguments.fn(lease);
             ok = true;
+        } catch (any e) {
+            rethrow;
         } finally {
             res = call(arguments.name, "release", {"token": lease.token}, 0);
             if (ok && res["status"] != 200) {
@@ -77,7 +79,7 @@ component output="false" {
         for (var segment in listToArray(arguments.name, "/", true)) {
             path = listAppend(path, encodeForURL(segment), "/");
         }
-        cfhttp(method="POST", url=variables.url & "/locks/" & path & "/" & arguments.op, result="httpResult",
+        cfhttp(method="POST", url=variables.baseUrl & "/locks/" & path & "/" & arguments.op, result="httpResult",
             timeout=ceiling(arguments.wait + variables.timeout), throwOnError=false) {
             cfhttpparam(type="header", name="Authorization", value="Bearer " & variables.token);
             cfhttpparam(type="header", name="Content-Type", value="application/json");
@@ -92,7 +94,7 @@ component output="false" {
             }
         }
         if (status == 0) {
-            body = {"error": "lock service unreachable at " & variables.url};
+            body = {"error": "lock service unreachable at " & variables.baseUrl};
         }
         return {"status": status, "body": body};
     }

@@ -55,10 +55,10 @@ component output="false" {
         if (st["action"] == "destroy") {
             return structNew("ordered");
         }
-        var claims = st["claims"];
+        var payload = st["claims"];
         var data = structNew("ordered");
-        if (structKeyExists(claims, "data") && isStruct(claims["data"])) {
-            structAppend(data, claims["data"]);
+        if (structKeyExists(payload, "data") && isStruct(payload["data"])) {
+            structAppend(data, payload["data"]);
         }
         var patch = st["patch"];
         for (var name in patch) {
@@ -82,8 +82,8 @@ component output="false" {
         if (st["principalSet"]) {
             return st["principal"];
         }
-        var claims = st["claims"];
-        return structKeyExists(claims, "sub") && isSimpleValue(claims["sub"]) ? claims["sub"] : "";
+        var payload = st["claims"];
+        return structKeyExists(payload, "sub") && isSimpleValue(payload["sub"]) ? payload["sub"] : "";
     }
 
     /**
@@ -91,8 +91,8 @@ component output="false" {
      */
     public boolean function isNew() {
         var st = variables["instance"];
-        var claims = st["claims"];
-        return structKeyExists(claims, "new") && isBoolean(claims["new"]) && claims["new"];
+        var payload = st["claims"];
+        return structKeyExists(payload, "new") && isBoolean(payload["new"]) && payload["new"];
     }
 
     /**
@@ -100,8 +100,8 @@ component output="false" {
      */
     public string function sid() {
         var st = variables["instance"];
-        var claims = st["claims"];
-        return structKeyExists(claims, "sid") ? claims["sid"] : "";
+        var payload = st["claims"];
+        return structKeyExists(payload, "sid") ? payload["sid"] : "";
     }
 
     /**
@@ -109,8 +109,8 @@ component output="false" {
      */
     public numeric function version() {
         var st = variables["instance"];
-        var claims = st["claims"];
-        return structKeyExists(claims, "ver") ? val(claims["ver"]) : 0;
+        var payload = st["claims"];
+        return structKeyExists(payload, "ver") ? val(payload["ver"]) : 0;
     }
 
     /**

@@ -63,7 +63,7 @@ T::run('locks: 10 concurrent workers x 20 increments give exactly 200, fences st
 
 T::run('locks: the lease, the result, and release after an exception', static function () use ($lockUrl, $lockToken, $run): void {
     $locks = new Locks($lockUrl, $lockToken);
-    $name = "php-kit/$run/lease";
+    $name = "php-kit:$run/lease"; // ":" and "/" are allowed in names
     $got = $locks->withLock($name, 10, 1, static function (Lease $lease) use ($name): string {
         T::eq($name, $lease->name, 'name');
         T::ok($lease->fence > 0, 'fence');
