@@ -29,12 +29,7 @@ switch ($case) {
         echo "done\n";
         break;
     case 'before': // output before start(): sent at once unless PHP's own output_buffering holds it
-        try {
-            $s->set('early', true);
-            echo "no error\n";
-        } catch (Sidecar\HeadersSent $e) {
-            echo 'HeadersSent: ', $e->getMessage(), "\n";
-        }
+        tryWrite($s, 'early');
         break;
     case 'late': // the body is flushed to the client before the write
         echo "body\n";
@@ -42,12 +37,7 @@ switch ($case) {
             ob_end_flush();
         }
         flush();
-        try {
-            $s->set('lost', true);
-            echo "no error\n";
-        } catch (Sidecar\HeadersSent $e) {
-            echo 'HeadersSent: ', $e->getMessage(), "\n";
-        }
+        tryWrite($s, 'lost');
         break;
     case 'flush': // an explicit flush, then more writes: one header of each
         $s->set('a', 1);
@@ -73,4 +63,15 @@ switch ($case) {
         break;
     default:
         echo 'sid=', $s->sid(), "\n";
+}
+
+/** Writes $name and prints the outcome: "no error", or the HeadersSent message. */
+function tryWrite(Sidecar\Session $s, string $name): void
+{
+    try {
+        $s->set($name, true);
+        echo "no error\n";
+    } catch (Sidecar\HeadersSent $e) {
+        echo 'HeadersSent: ', $e->getMessage(), "\n";
+    }
 }
