@@ -11,6 +11,11 @@ declare(strict_types=1);
 require_once __DIR__ . '/../../Sidecar.php';
 
 $case = $_GET['case'] ?? '';
+if ($case === 'jwks') { // the shared vectors' JWKS, served as Sidecar's ops listener serves its own
+    header('Content-Type: application/json');
+    echo json_encode(json_decode((string)file_get_contents(__DIR__ . '/../../../testdata/vectors.json'))->jwks);
+    return;
+}
 if ($case === 'before') {
     echo "output before start\n"; // with output_buffering=0 this sends the headers
 }
