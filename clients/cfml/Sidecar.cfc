@@ -165,7 +165,7 @@ component output="false" {
         }
         // 3. unknown_kid
         var key = {};
-        if (alg != "HS256") {
+        if (compare(alg, "HS256") != 0) {
             key = findKey(alg, structKeyExists(header, "kid") ? header["kid"] : 0);
         }
         // 4. signature
