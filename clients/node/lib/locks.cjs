@@ -6,7 +6,7 @@ const { LockError, LockNotObtained, LockUnavailable, LockLost } = require('./err
 
 const NAME = /^[A-Za-z0-9._:/-]{1,200}$/;
 const UNIT_MS = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
-const DURATION = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+const DURATION = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
 
 /**
  * Milliseconds from a number (milliseconds) or a string: a Go duration such
@@ -22,8 +22,10 @@ function toMs(value, what) {
     ms = 0;
     DURATION.lastIndex = 0;
     let m;
-    while ((m = DURATION.exec(value)) !== null) ms += Number(m[1]) * UNIT_MS[m[2]];
-    if (DURATION.lastIndex !== value.length) ms = NaN;
+    while (DURATION.lastIndex < value.length && (m = DURATION.exec(value)) !== null) {
+      ms += Number(m[1]) * UNIT_MS[m[2]];
+    }
+    if (m === null) ms = NaN;
   }
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
     throw new TypeError(`Locks: ${what} is milliseconds (a number) or a duration like "30s"`);

@@ -50,6 +50,13 @@ export async function listen(handler) {
   };
 }
 
+/** A loopback URL on which nothing listens (a port that was just free). */
+export async function closedPortURL() {
+  const { url, close } = await listen(() => {});
+  await close();
+  return url;
+}
+
 /** Polls cond every 5 ms until it is true; fails after timeoutMs (generous: a busy box). */
 export async function waitFor(cond, what, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HeadersSentError, Sidecar } from '@sidecarproxy/session';
-import { claimsAt, listen, signHS256, vectors } from '../test-fixtures/helpers.mjs';
+import { claimsAt, closedPortURL, listen, signHS256, vectors } from '../test-fixtures/helpers.mjs';
 
 const NOW = 1_700_000_000;
 const sc = new Sidecar({ secret: vectors.hs256_secret, clock: () => NOW, logger: null });
@@ -261,7 +261,7 @@ describe('middleware (Express/Connect signature)', () => {
   });
 
   test('other errors (an unreachable JWKS) go to next(err)', async () => {
-    const remote = new Sidecar({ jwksUrl: 'http://127.0.0.1:1/.well-known/jwks.json', clock: () => NOW, logger: null });
+    const remote = new Sidecar({ jwksUrl: `${await closedPortURL()}/.well-known/jwks.json`, clock: () => NOW, logger: null });
     const srv = await chain(remote.middleware(), (req, res) => res.end('reached'));
     try {
       const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: 'k' })).toString('base64url');
