@@ -35,7 +35,7 @@ type kitSuite struct {
 func kitSuites() []kitSuite {
 	return []kitSuite{
 		{name: "php", dir: "php", cmd: []string{"php", "tests/run.php"}, pkg: "php-cli"},
-		// node: the Node kit's row goes here (node --test test/).
+		{name: "node", dir: "node", cmd: []string{"node", "--test", "test/"}, pkg: "nodejs (20 or later)"},
 		// python: the Python kit's row goes here (python3 -m unittest discover -s tests -t .).
 	}
 }
