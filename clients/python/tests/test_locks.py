@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sidecar_session import LockError, LockLost, LockNotObtained, Locks, LockUnavailable
 
+from . import SUMMARY
 from .helpers import JSONServer
 
 PYTHON_DIR = Path(__file__).resolve().parents[1]
@@ -218,8 +219,8 @@ class RealServiceTest(unittest.TestCase):
         self.assertEqual(len(seen), self.WORKERS * self.INCREMENTS)
         for a, b in zip(seen, seen[1:]):
             self.assertLess(a, b, "fences strictly increasing")
-        print("\nlocks: %d workers x %d increments = %d, fences strictly increasing"
-              % (self.WORKERS, self.INCREMENTS, int(Path(counter).read_text())), file=sys.stderr)
+        SUMMARY.append("locks: %d processes x %d increments = %d, fences strictly increasing"
+                       % (self.WORKERS, self.INCREMENTS, int(Path(counter).read_text())))
 
 
 if __name__ == "__main__":
