@@ -85,6 +85,7 @@ class FakeServiceTest(unittest.TestCase):
                                                                         "1795573567949137"))
         self.assertIsInstance(lease.fence, int)
         self.assertEqual(lease.expires_at.isoformat(), "2026-11-25T02:27:07.342000+00:00")
+        self.assertEqual(lease.ttl_ms, 29997)
         self.assertNotIn(lease.token, repr(lease))
         method, path, headers, body = self.svc.ops("acquire")[0]
         self.assertEqual((method, path), ("POST", "/locks/shop/stock/sku-1/acquire"))
