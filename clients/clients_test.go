@@ -36,7 +36,7 @@ func kitSuites() []kitSuite {
 	return []kitSuite{
 		{name: "php", dir: "php", cmd: []string{"php", "tests/run.php"}, pkg: "php-cli"},
 		{name: "node", dir: "node", cmd: []string{"node", "--test", "test/"}, pkg: "nodejs (20 or later)"},
-		// python: the Python kit's row goes here (python3 -m unittest discover -s tests -t .).
+		{name: "python", dir: "python", cmd: []string{"python3", "-m", "unittest", "discover", "-s", "tests", "-t", "."}, pkg: "python3 with python3-cryptography"},
 	}
 }
 
