@@ -219,6 +219,7 @@ final class Sidecar
 
     /**
      * Verifies a compact JWS and returns its payload (objects as arrays).
+     * null (no header) is reason "missing"; "" is "malformed".
      * @throws InvalidSession with the reason of the first failed check
      * @return array<string, mixed>
      */
@@ -560,7 +561,7 @@ final class Sidecar
         $ctx = stream_context_create(['http' => ['method' => 'GET', 'timeout' => $timeout, 'ignore_errors' => true,
             'header' => "Accept: application/json\r\nConnection: close\r\n"]]);
         $body = @file_get_contents($url, false, $ctx);
-        $status = HttpStatus::of($http_response_header ?? []);
+        $status = HttpStatus::last($http_response_header ?? null);
         if ($body === false || $status !== 200) {
             throw new \RuntimeException($body === false ? (error_get_last()['message'] ?? 'unreachable') : "status $status");
         }
@@ -949,7 +950,7 @@ final class Locks
             return [0, ['error' => 'lock service unreachable at ' . $this->url]];
         }
         $body = json_decode($raw, true);
-        return [HttpStatus::of($http_response_header ?? []), is_array($body) ? $body : []];
+        return [HttpStatus::last($http_response_header ?? null), is_array($body) ? $body : []];
     }
 
     /**
@@ -1018,14 +1019,17 @@ final class Lease
     }
 }
 
-/** @internal The status of the last response from $http_response_header. */
+/** @internal The status of the last HTTP response of the http:// stream wrapper. */
 final class HttpStatus
 {
-    /** @param list<string> $headers $http_response_header */
-    public static function of(array $headers): int
+    /**
+     * @param list<string>|null $legacy $http_response_header of the caller (before PHP 8.4)
+     */
+    public static function last(?array $legacy): int
     {
+        $headers = function_exists('http_get_last_response_headers') ? http_get_last_response_headers() : $legacy;
         $status = 0;
-        foreach ($headers as $h) { // the last status line wins (redirects)
+        foreach ($headers ?? [] as $h) { // the last status line wins (redirects)
             if (preg_match('#^HTTP/\S+\s+(\d{3})#', $h, $m) === 1) {
                 $status = (int)$m[1];
             }

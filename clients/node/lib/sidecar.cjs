@@ -10,7 +10,7 @@ const { Session } = require('./session.cjs');
 const HEADER = 'x-sidecar-session';
 const ANONYMOUS = 'Sidecar session: this request did not come through Sidecar (no X-Sidecar-Session), so the session is read-only';
 
-function positive(value, name, def) {
+function seconds(value, name, def) {
   if (value === undefined) return def;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new TypeError(`Sidecar: ${name} is a number of seconds >= 0`);
@@ -66,12 +66,12 @@ class Sidecar {
         jwks,
         jwksUrl,
         clock,
-        jwksTtl: positive(options.jwksTtl, 'jwksTtl', 300),
-        jwksRefreshMin: positive(options.jwksRefreshMin, 'jwksRefreshMin', 5),
+        jwksTtl: seconds(options.jwksTtl, 'jwksTtl', 300),
+        jwksRefreshMin: seconds(options.jwksRefreshMin, 'jwksRefreshMin', 5),
       }),
       issuer: options.issuer ?? 'sidecar',
       audience: options.audience ?? 'app',
-      leeway: positive(options.leeway, 'leeway', 5),
+      leeway: seconds(options.leeway, 'leeway', 5),
       clock,
     };
     this.#allowMissing = options.allowMissing === true;
@@ -111,8 +111,13 @@ class Sidecar {
     return (req, res, next) => {
       this.read(req).then(
         (session) => {
+          try {
+            session.attach(res);
+          } catch (err) {
+            next(err); // the response was already sent by an earlier middleware
+            return;
+          }
           req.sidecar = session;
-          session.attach(res);
           next();
         },
         (err) => {

@@ -31,6 +31,11 @@ function logicalHeaders(session) {
   ]);
 }
 
+test('runs on Node 20 or later (package.json engines)', () => {
+  const major = Number(process.versions.node.split('.')[0]);
+  assert.ok(major >= 20, `node ${process.versions.node} is too old for this kit: install Node 20+ (Debian 12's nodejs is 18)`);
+});
+
 test('the vectors cover what the kit spec lists', () => {
   const reasons = new Set(vectors.cases.filter((c) => !c.valid).map((c) => c.reason));
   for (const r of ['malformed', 'algorithm', 'unknown_kid', 'signature', 'missing_claim', 'issuer',

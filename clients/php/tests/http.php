@@ -146,6 +146,34 @@ if (count($servers) === 2) {
         T::eq('invalid: signature', $srv->get('plain', "$h.$p." . strrev($sig))['body'], 'forged');
         T::eq("sid=abc123\n", $srv->get('plain', $tok)['body'], 'valid');
     });
+    T::run('php -S: jwksUrl with the default HTTP fetcher verifies EdDSA and ES256 vectors', static function () use ($srv, $vectors): void {
+        $cache = sys_get_temp_dir() . '/sidecar-jwks-http-' . bin2hex(random_bytes(4)) . '.json';
+        $checked = 0;
+        $token = '';
+        try {
+            foreach ($vectors['cases'] ?? [] as $case) {
+                if ($case['verify_with'] !== 'jwks' || !$case['valid']) {
+                    continue;
+                }
+                $sc = new Sidecar\Sidecar(['jwksUrl' => "http://{$srv->addr}/index.php?case=jwks", 'jwksCacheFile' => $cache,
+                    'clock' => static fn (): float => (float)$case['now']]);
+                T::eq($case['claims'], $sc->verify($case['token']), $case['name']);
+                $checked++;
+                $token = $case['token'];
+            }
+            T::ok($checked >= 3, "verified $checked JWKS vectors");
+            $quiet = ini_set('error_log', '/dev/null');
+            try {
+                $sc = new Sidecar\Sidecar(['jwksUrl' => "http://{$srv->addr}/nothing-here.json", 'jwksCacheFile' => "$cache.404"]);
+                T::throws(Sidecar\InvalidSession::class, static fn () => $sc->verify($token), 'algorithm', 'a 404 JWKS');
+            } finally {
+                ini_set('error_log', (string)$quiet);
+            }
+        } finally {
+            @unlink($cache);
+            @unlink("$cache.404");
+        }
+    });
 }
 foreach ($servers as $srv) {
     $srv->stop();

@@ -33,15 +33,16 @@ def _expires(text):
 
 class Lease:
     """A held lock: name, fence (int; larger for every later lease on the
-    name), fence_string, token (a secret: never log it), ttl_ms and
-    expires_at (an aware UTC datetime, or None). extend() pushes the expiry
-    out; the lock helpers release it."""
+    name), fence_string, token (a secret: never log it), ttl_ms (the
+    validity the service granted, a little less than asked) and expires_at
+    (an aware UTC datetime, or None). extend() pushes the expiry out; the
+    lock helpers release it."""
 
     def __init__(self, locks, name, ttl_ms, body):
         self._locks = locks
         self._mu = threading.Lock()
         self.name = name
-        self.ttl_ms = ttl_ms
+        self._ttl_ms = ttl_ms  # what was asked for: extend()'s default
         self.token = body["token"]
         self.fence = int(body["fence"])
         self.fence_string = body.get("fence_string", str(self.fence))
@@ -49,7 +50,7 @@ class Lease:
 
     def _update(self, body):
         self.expires_at = _expires(body.get("expires_at"))
-        self.ttl_left_ms = body.get("ttl_ms")
+        self.ttl_ms = body.get("ttl_ms")
 
     def __repr__(self):
         return "<Lease %s fence=%d expires_at=%s>" % (self.name, self.fence, self.expires_at)
@@ -57,7 +58,7 @@ class Lease:
     def extend(self, ttl=None):
         """Extends the lease to ttl seconds from now (default: the ttl it was
         acquired with). Raises LockLost when it already ran out."""
-        ttl_ms = self.ttl_ms if ttl is None else _ms(ttl, "ttl", 1)
+        ttl_ms = self._ttl_ms if ttl is None else _ms(ttl, "ttl", 1)
         with self._mu:
             body = self._locks._call(self.name, "extend", {"token": self.token, "ttl": ttl_ms}, 0)
             self._update(body)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sidecar_session import LockError, LockLost, LockNotObtained, Locks, LockUnavailable
 
+from . import SUMMARY
 from .helpers import JSONServer
 
 PYTHON_DIR = Path(__file__).resolve().parents[1]
@@ -84,6 +85,7 @@ class FakeServiceTest(unittest.TestCase):
                                                                         "1795573567949137"))
         self.assertIsInstance(lease.fence, int)
         self.assertEqual(lease.expires_at.isoformat(), "2026-11-25T02:27:07.342000+00:00")
+        self.assertEqual(lease.ttl_ms, 29997)
         self.assertNotIn(lease.token, repr(lease))
         method, path, headers, body = self.svc.ops("acquire")[0]
         self.assertEqual((method, path), ("POST", "/locks/shop/stock/sku-1/acquire"))
@@ -218,8 +220,8 @@ class RealServiceTest(unittest.TestCase):
         self.assertEqual(len(seen), self.WORKERS * self.INCREMENTS)
         for a, b in zip(seen, seen[1:]):
             self.assertLess(a, b, "fences strictly increasing")
-        print("\nlocks: %d workers x %d increments = %d, fences strictly increasing"
-              % (self.WORKERS, self.INCREMENTS, int(Path(counter).read_text())), file=sys.stderr)
+        SUMMARY.append("locks: %d processes x %d increments = %d, fences strictly increasing"
+                       % (self.WORKERS, self.INCREMENTS, int(Path(counter).read_text())))
 
 
 if __name__ == "__main__":

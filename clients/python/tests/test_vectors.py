@@ -2,11 +2,12 @@
 Sidecar's own signer): every case and every patch vector."""
 
 import json
-import sys
 import unittest
 from pathlib import Path
 
 from sidecar_session import REASONS, InvalidSession, Session, Sidecar
+
+from . import SUMMARY
 
 VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "vectors.json"
 
@@ -66,7 +67,7 @@ class VectorsTest(unittest.TestCase):
                     with self.assertRaises(InvalidSession) as cm:
                         sc.verify(case["token"])
                     self.assertEqual(cm.exception.reason, case["reason"])
-        print("\nvectors: %d cases checked" % len(cases), file=sys.stderr)
+        SUMMARY.append("%d vector cases" % len(cases))
 
     def test_patches(self):
         patches = self.v["patches"]
@@ -77,7 +78,7 @@ class VectorsTest(unittest.TestCase):
                 for op in vec["ops"]:
                     apply_op(s, op)
                 self.assertEqual([list(h) for h in s.headers()], vec["headers"])
-        print("\nvectors: %d patch vectors checked" % len(patches), file=sys.stderr)
+        SUMMARY.append("%d patch vectors" % len(patches))
 
     def test_covers_the_spec_minimum(self):
         names = " | ".join(c["name"] for c in self.v["cases"]).lower()

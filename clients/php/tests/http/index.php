@@ -11,6 +11,11 @@ declare(strict_types=1);
 require_once __DIR__ . '/../../Sidecar.php';
 
 $case = $_GET['case'] ?? '';
+if ($case === 'jwks') { // the shared vectors' JWKS, served as Sidecar's ops listener serves its own
+    header('Content-Type: application/json');
+    echo json_encode(json_decode((string)file_get_contents(__DIR__ . '/../../../testdata/vectors.json'))->jwks);
+    return;
+}
 if ($case === 'before') {
     echo "output before start\n"; // with output_buffering=0 this sends the headers
 }
@@ -29,12 +34,7 @@ switch ($case) {
         echo "done\n";
         break;
     case 'before': // output before start(): sent at once unless PHP's own output_buffering holds it
-        try {
-            $s->set('early', true);
-            echo "no error\n";
-        } catch (Sidecar\HeadersSent $e) {
-            echo 'HeadersSent: ', $e->getMessage(), "\n";
-        }
+        tryWrite($s, 'early');
         break;
     case 'late': // the body is flushed to the client before the write
         echo "body\n";
@@ -42,12 +42,7 @@ switch ($case) {
             ob_end_flush();
         }
         flush();
-        try {
-            $s->set('lost', true);
-            echo "no error\n";
-        } catch (Sidecar\HeadersSent $e) {
-            echo 'HeadersSent: ', $e->getMessage(), "\n";
-        }
+        tryWrite($s, 'lost');
         break;
     case 'flush': // an explicit flush, then more writes: one header of each
         $s->set('a', 1);
@@ -73,4 +68,15 @@ switch ($case) {
         break;
     default:
         echo 'sid=', $s->sid(), "\n";
+}
+
+/** Writes $name and prints the outcome: "no error", or the HeadersSent message. */
+function tryWrite(Sidecar\Session $s, string $name): void
+{
+    try {
+        $s->set($name, true);
+        echo "no error\n";
+    } catch (Sidecar\HeadersSent $e) {
+        echo 'HeadersSent: ', $e->getMessage(), "\n";
+    }
 }
