@@ -137,6 +137,9 @@ type proc struct {
 	state  *os.ProcessState
 	// quiet filters the output a failed test prints (nil prints it all).
 	quiet func(line string) bool
+	// group: the process leads a process group of its own, which kill
+	// kills whole (startProcGroup).
+	group bool
 }
 
 // startProc starts bin with args and env (added to the test's own
@@ -146,11 +149,30 @@ type proc struct {
 // race fails the test.
 func startProc(t testing.TB, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, out: &logtest.Buffer{}, exited: make(chan struct{})}
+	return startProcAttr(t, name, env, false, bin, args...)
+}
+
+// startProcGroup is startProc for a program that forks workers which
+// outlive it (php -S with PHP_CLI_SERVER_WORKERS): it runs in a process
+// group of its own, and kill kills the whole group.
+func startProcGroup(t testing.TB, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	return startProcAttr(t, name, env, true, bin, args...)
+}
+
+func startProcAttr(t testing.TB, name string, env []string, group bool, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, out: &logtest.Buffer{}, exited: make(chan struct{}), group: group}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = sysProcAttr()
+	if group {
+		if p.cmd.SysProcAttr == nil {
+			p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		p.cmd.SysProcAttr.Setpgid = true
+	}
 	require.NoError(t, p.cmd.Start(), "starting %s", name)
 	go func() {
 		_ = p.cmd.Wait()
@@ -198,8 +220,12 @@ func (p *proc) wait() int {
 	}
 }
 
-// kill kills the process with SIGKILL (if it still runs) and waits for it.
+// kill kills the process with SIGKILL (if it still runs), and its group
+// when it leads one, and waits for it.
 func (p *proc) kill() {
+	if p.group {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // workers that outlived their parent too
+	}
 	if p.running() {
 		_ = p.cmd.Process.Kill()
 	}
