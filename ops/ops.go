@@ -6,6 +6,8 @@
 //	GET /healthz  liveness: 200 "ok" while the process serves
 //	GET /readyz   readiness: 200 or 503, with a JSON body listing each check
 //	GET /metrics  the Prometheus handler given in Options.Metrics
+//	GET /.well-known/jwks.json  the public keys of the session header
+//	              (Options.JWKS), 404 under HS256
 //
 // # Readiness
 //
@@ -67,6 +69,12 @@ type Options struct {
 	Pool Upstreams
 	// Metrics serves GET /metrics; nil answers it 404.
 	Metrics http.Handler
+	// JWKS returns the current JWKS document of the session header's keys
+	// (headers.algorithm EdDSA or ES256), which GET
+	// /.well-known/jwks.json serves; it is called on every request, so a
+	// key rotation shows at once. nil, or a nil document (HS256), answers
+	// 404 with a JSON error.
+	JWKS func() []byte
 	// StoreRequired makes a store outage after the first answer turn
 	// /readyz 503 (ops.readiness_includes_store). Default false: only the
 	// first answer is required.
@@ -122,11 +130,12 @@ func New(opts Options) (*Handler, error) {
 	if opts.Metrics != nil {
 		h.mux.Handle("GET /metrics", opts.Metrics)
 	}
+	h.mux.HandleFunc("GET "+JWKSPath, h.jwks)
 	return h, nil
 }
 
-// ServeHTTP answers GET (and HEAD) /healthz, /readyz and /metrics; any
-// other path is 404 and any other method 405.
+// ServeHTTP answers GET (and HEAD) /healthz, /readyz, /metrics and
+// /.well-known/jwks.json; any other path is 404 and any other method 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)

@@ -18,8 +18,11 @@ type Keys struct {
 	// (and are re-issued under the new one when their session is next
 	// used). Required.
 	Cookie *sessions.Signer
-	// Header signs the X-Sidecar-Session JWT. Its secret replaces the old
-	// one at once: the apps must accept both while the change rolls out.
+	// Header signs the X-Sidecar-Session JWT. Its secret (HS256) replaces
+	// the old one at once: the apps must accept both while the change
+	// rolls out. Its keys (EdDSA, ES256) are published in the JWKS (JWKS):
+	// a new first key signs at once while the old ones, kept after it,
+	// still verify the headers they signed.
 	// Its other options (issuer, audience, ttl, max bytes) should be those
 	// of Options.Header, which the Manager's header budget was built with.
 	// Required.
@@ -37,3 +40,9 @@ func (p *Proxy) SetKeys(k Keys) error {
 	p.keys.Store(&k)
 	return nil
 }
+
+// JWKS is the JWKS document of the current Keys' header signer (see
+// sessions.HeaderSigner.JWKS): the public keys apps verify the session
+// header with, which the ops listener serves; nil under HS256. After a
+// SetKeys it is the new generation's.
+func (p *Proxy) JWKS() []byte { return p.keys.Load().Header.JWKS() }

@@ -1,13 +1,16 @@
 package sessions
 
 import (
+	"crypto"
+	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,8 +74,21 @@ func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrin
 // HeaderOptions configure the session header JWT. The zero value of each
 // optional field is its stated default.
 type HeaderOptions struct {
-	// Secret is the HS256 key shared with the apps. Required.
+	// Algorithm signs the header: HS256 (the zero value) with Secret, or
+	// EdDSA (Ed25519) or ES256 (ECDSA on P-256) with Keys, which apps
+	// verify with the public keys alone (JWKS).
+	Algorithm Algorithm
+	// Secret is the HS256 key shared with the apps. Required with HS256;
+	// ignored with EdDSA and ES256.
 	Secret []byte
+	// Keys are the private keys of EdDSA and ES256, each an Ed25519 or a
+	// P-256 ECDSA key (ed25519.PrivateKey, *ecdsa.PrivateKey, or any
+	// crypto.Signer whose public key is one of those). The first signs and
+	// must fit Algorithm. All are published (JWKS) and verify (ParseHeader),
+	// each with its own algorithm: to rotate, put the new key first and keep
+	// the old one until the tokens it signed have expired (TTL). Required
+	// with EdDSA and ES256; must be empty with HS256.
+	Keys []crypto.Signer
 	// Issuer is the iss claim; "" means DefaultIssuer ("sidecar").
 	Issuer string
 	// Audience is the aud claim; "" means DefaultAudience ("app").
@@ -104,6 +120,9 @@ const (
 )
 
 func (o HeaderOptions) withDefaults() HeaderOptions {
+	if o.Algorithm == "" {
+		o.Algorithm = HS256
+	}
 	if o.Issuer == "" {
 		o.Issuer = DefaultIssuer
 	}
@@ -128,33 +147,87 @@ func (o HeaderOptions) withDefaults() HeaderOptions {
 // HeaderSigner issues the X-Sidecar-Session JWT for each proxied request.
 //
 // Sign runs on every request, so it serialises the claims itself (the
-// JOSE header segment is fixed and computed once; claims are appended into
-// one buffer) and leaves only the signature to golang-jwt's HS256. The
+// JOSE header segment is fixed and computed once) into pooled buffers,
+// and signs with pooled HMAC states (HS256) or the first key (EdDSA,
+// ES256): the returned string is its only allocation under HS256. The
 // output is an ordinary compact JWS that ParseHeader, and any JWT library,
-// verifies.
+// verifies. A HeaderSigner is safe for concurrent use.
 type HeaderSigner struct {
 	opts     HeaderOptions
 	head     string // base64url of the fixed JOSE header, plus "."
+	sigLen   int    // bytes of the signature
 	issuer   []byte // JSON-quoted issuer and audience, computed once
 	audience []byte
-	omitted  atomic.Uint64 // headers signed without their data
+	keys     []headerKey // EdDSA and ES256: Keys; the first signs
+	jwks     []byte      // the JWKS document of keys; nil under HS256
+	pool     sync.Pool   // of *signBuf
+	omitted  atomic.Uint64
 }
 
-// NewHeaderSigner returns a HeaderSigner; it fails without a secret.
+// signBuf is one Sign's scratch space, reused through HeaderSigner.pool.
+type signBuf struct {
+	claims []byte
+	out    []byte
+	names  []string  // attribute names, to sort
+	mac    hash.Hash // HS256: HMAC-SHA256 keyed with the secret
+	sig    [64]byte  // the signature, when the algorithm lets it land here
+}
+
+// maxPooledBuf is the largest buffer put back in the pool: a header
+// larger than that (a session with no budget) is rare enough to allocate.
+const maxPooledBuf = 64 << 10
+
+// NewHeaderSigner returns a HeaderSigner. It fails without a secret
+// (HS256) or a key (EdDSA, ES256), on an unknown algorithm, on a key that
+// is neither Ed25519 nor P-256, when the first key does not fit the
+// algorithm, and when HS256 is given keys.
 func NewHeaderSigner(opts HeaderOptions) (*HeaderSigner, error) {
-	if len(opts.Secret) == 0 {
-		return nil, errors.New("sessions: header secret is required")
-	}
 	opts = opts.withDefaults()
-	opts.Secret = append([]byte(nil), opts.Secret...)
-	iss, _ := json.Marshal(opts.Issuer) // strings always marshal
-	aud, _ := json.Marshal(opts.Audience)
-	return &HeaderSigner{
-		opts:     opts,
-		head:     base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + ".",
-		issuer:   iss,
-		audience: aud,
-	}, nil
+	if err := opts.Algorithm.Validate(); err != nil {
+		return nil, err
+	}
+	h := &HeaderSigner{sigLen: opts.Algorithm.signatureLen()}
+	if opts.Algorithm == HS256 {
+		if len(opts.Secret) == 0 {
+			return nil, errors.New("sessions: header secret is required")
+		}
+		if len(opts.Keys) > 0 {
+			return nil, errors.New("sessions: header keys are for EdDSA and ES256, not HS256")
+		}
+		opts.Secret = append([]byte(nil), opts.Secret...)
+		h.head = b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "."
+	} else {
+		keys, doc, err := newHeaderKeys(opts.Algorithm, opts.Keys)
+		if err != nil {
+			return nil, err
+		}
+		opts.Secret, opts.Keys = nil, slices.Clone(opts.Keys)
+		h.keys, h.jwks = keys, doc
+		h.head = b64.EncodeToString([]byte(`{"alg":"`+string(opts.Algorithm)+`","kid":"`+keys[0].kid+`","typ":"JWT"}`)) + "."
+	}
+	h.opts = opts
+	h.issuer = appendJSONString(nil, opts.Issuer)
+	h.audience = appendJSONString(nil, opts.Audience)
+	h.pool.New = func() any {
+		e := &signBuf{}
+		if opts.Algorithm == HS256 {
+			e.mac = hmac.New(sha256.New, opts.Secret)
+		}
+		return e
+	}
+	return h, nil
+}
+
+// Algorithm is the algorithm h signs with.
+func (h *HeaderSigner) Algorithm() Algorithm { return h.opts.Algorithm }
+
+// KeyID is the kid of the signing key (its RFC 7638 thumbprint), or ""
+// under HS256.
+func (h *HeaderSigner) KeyID() string {
+	if len(h.keys) == 0 {
+		return ""
+	}
+	return h.keys[0].kid
 }
 
 // Sign returns the compact JWS for s (which may be anonymous) on the
@@ -175,32 +248,54 @@ func (h *HeaderSigner) Sign(s *Session, requestID string) (string, error) {
 // session and can destroy it, where a header that the app server refuses
 // would lock the user out. Each omission adds one to DataOmitted.
 func (h *HeaderSigner) SignFit(s *Session, requestID string) (tok string, omitted bool, err error) {
+	e := h.pool.Get().(*signBuf)
+	defer h.putBuf(e)
 	now := h.opts.Clock().Unix()
 	rec := s.Record()
+	var sidBuf [2 * sidBytes]byte
+	sid := s.appendSID(sidBuf[:0])
 	mark := 0
 	if s.Replaced() {
 		mark = markReplaced
 	}
-	buf := h.appendClaims(nil, rec, s.SID(), requestID, now, mark)
-	if max := h.opts.MaxBytes; max > 0 && rec != nil && h.signedLen(len(buf)) > max {
+	e.claims = h.appendClaims(e.claims[:0], e, rec, sid, requestID, now, mark)
+	if max := h.opts.MaxBytes; max > 0 && rec != nil && h.signedLen(len(e.claims)) > max {
 		omitted = true
 		h.omitted.Add(1)
-		buf = h.appendClaims(buf[:0], rec, s.SID(), requestID, now, omitData)
-		if h.signedLen(len(buf)) > max && rec.Principal != "" {
-			buf = h.appendClaims(buf[:0], rec, s.SID(), requestID, now, omitData|omitSubject)
+		e.claims = h.appendClaims(e.claims[:0], e, rec, sid, requestID, now, omitData)
+		if h.signedLen(len(e.claims)) > max && rec.Principal != "" {
+			e.claims = h.appendClaims(e.claims[:0], e, rec, sid, requestID, now, omitData|omitSubject)
 		}
 	}
-	enc := base64.RawURLEncoding
-	signing := make([]byte, 0, h.signedLen(len(buf)))
-	signing = append(signing, h.head...)
-	signing = enc.AppendEncode(signing, buf)
-	sig, err := jwt.SigningMethodHS256.Sign(string(signing), h.opts.Secret)
+	out := slices.Grow(e.out[:0], h.signedLen(len(e.claims)))
+	out = append(out, h.head...)
+	out = b64.AppendEncode(out, e.claims)
+	sig, err := h.signature(e, out)
 	if err != nil {
 		return "", false, fmt.Errorf("signing session header: %w", err)
 	}
-	signing = append(signing, '.')
-	signing = enc.AppendEncode(signing, sig)
-	return string(signing), omitted, nil
+	out = append(out, '.')
+	out = b64.AppendEncode(out, sig)
+	e.out = out
+	return string(out), omitted, nil
+}
+
+// signature signs the JWS signing input with the secret or the first key.
+func (h *HeaderSigner) signature(e *signBuf, input []byte) ([]byte, error) {
+	if e.mac != nil {
+		e.mac.Reset()
+		e.mac.Write(input)
+		return e.mac.Sum(e.sig[:0]), nil
+	}
+	return h.keys[0].sign(input, e.sig[:0])
+}
+
+func (h *HeaderSigner) putBuf(e *signBuf) {
+	if cap(e.out) > maxPooledBuf || cap(e.claims) > maxPooledBuf {
+		return
+	}
+	clear(e.names[:cap(e.names)]) // let the session's strings go
+	h.pool.Put(e)
 }
 
 // DataOmitted counts the headers signed without their data because they
@@ -217,19 +312,22 @@ func (h *HeaderSigner) MaxBytes() int { return h.opts.MaxBytes }
 // second with such an id, and 43 bytes more than the header of a request
 // carrying one of Sidecar's own 32-digit ids.
 func (h *HeaderSigner) Len(rec *Record) int {
-	sid := ""
+	var sid []byte
 	if rec != nil {
-		sid = sidPlaceholder
+		sid = []byte(sidPlaceholder)
 	}
-	return h.signedLen(len(h.appendClaims(nil, rec, sid, requestIDPlaceholder, h.opts.Clock().Unix(), 0)))
+	e := h.pool.Get().(*signBuf)
+	defer h.putBuf(e)
+	e.claims = h.appendClaims(e.claims[:0], e, rec, sid, requestIDPlaceholder, h.opts.Clock().Unix(), 0)
+	return h.signedLen(len(e.claims))
 }
 
 // signedLen is the length of the compact JWS whose claims serialise to n
-// bytes: the fixed JOSE header, the claims and the HS256 signature, each
-// base64url without padding, joined by dots.
+// bytes: the fixed JOSE header (with the kid under EdDSA and ES256), the
+// claims and the signature (32 bytes under HS256, 64 under EdDSA and
+// ES256), each base64url without padding, joined by dots.
 func (h *HeaderSigner) signedLen(n int) int {
-	enc := base64.RawURLEncoding
-	return len(h.head) + enc.EncodedLen(n) + 1 + enc.EncodedLen(sha256.Size)
+	return len(h.head) + b64.EncodedLen(n) + 1 + b64.EncodedLen(h.sigLen)
 }
 
 // What appendClaims leaves out, or marks.
@@ -240,8 +338,8 @@ const (
 )
 
 // appendClaims serialises the claims for rec (nil: anonymous) with the
-// given sid, request id and issue time.
-func (h *HeaderSigner) appendClaims(buf []byte, rec *Record, sid, requestID string, now int64, omit int) []byte {
+// given sid, request id and issue time; e lends its scratch space.
+func (h *HeaderSigner) appendClaims(buf []byte, e *signBuf, rec *Record, sid []byte, requestID string, now int64, omit int) []byte {
 	if buf == nil {
 		size := 160 + len(requestID)
 		if rec != nil {
@@ -279,7 +377,7 @@ func (h *HeaderSigner) appendClaims(buf []byte, rec *Record, sid, requestID stri
 		buf = append(buf, `,"data_omitted":true`...)
 	} else {
 		buf = append(buf, `,"data":`...)
-		buf = appendAttrs(buf, rec.Attrs)
+		buf, e.names = appendAttrs(buf, rec.Attrs, e.names[:0])
 	}
 	buf = append(buf, `,"ver":`...)
 	buf = strconv.AppendInt(buf, rec.Version, 10)
@@ -292,45 +390,19 @@ func (h *HeaderSigner) appendClaims(buf []byte, rec *Record, sid, requestID stri
 	return append(buf, '}')
 }
 
-// appendJSONString appends s as a JSON string.
-func appendJSONString(buf []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(buf, b...)
-}
-
-// ParseHeader verifies a session header JWT as an app should: HS256 only,
-// the signature, exp (required), iss and aud. It is what Go apps and
-// Sidecar's own tests use; apps in other languages do the same checks with
-// their JWT library.
-func (h *HeaderSigner) ParseHeader(token string) (*Claims, error) {
-	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c,
-		func(*jwt.Token) (any, error) { return h.opts.Secret, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(h.opts.Issuer),
-		jwt.WithAudience(h.opts.Audience),
-		jwt.WithTimeFunc(h.opts.Clock),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("verifying session header: %w", err)
-	}
-	return &c, nil
-}
-
 // appendAttrs renders attributes as one JSON object with keys in sorted
-// order (so equal sessions give equal headers).
-func appendAttrs(buf []byte, attrs map[string]json.RawMessage) []byte {
+// order (so equal sessions give equal headers); names is scratch space for
+// the sort, returned for reuse.
+func appendAttrs(buf []byte, attrs map[string]json.RawMessage, names []string) ([]byte, []string) {
 	if len(attrs) == 0 {
-		return append(buf, "{}"...)
+		return append(buf, "{}"...), names
 	}
-	keys := make([]string, 0, len(attrs))
 	for k := range attrs {
-		keys = append(keys, k)
+		names = append(names, k)
 	}
-	slices.Sort(keys)
+	slices.Sort(names)
 	buf = append(buf, '{')
-	for i, k := range keys {
+	for i, k := range names {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
@@ -338,5 +410,5 @@ func appendAttrs(buf []byte, attrs map[string]json.RawMessage) []byte {
 		buf = append(buf, ':')
 		buf = append(buf, attrs[k]...)
 	}
-	return append(buf, '}')
+	return append(buf, '}'), names
 }

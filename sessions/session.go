@@ -89,6 +89,14 @@ func (s *Session) SID() string {
 	return s.token.SID()
 }
 
+// appendSID appends SID() to dst without allocating.
+func (s *Session) appendSID(dst []byte) []byte {
+	if s.rec == nil {
+		return dst
+	}
+	return s.token.appendSID(dst)
+}
+
 // Outcome says what happened to the session so far.
 func (s *Session) Outcome() Outcome { return s.outcome }
 

@@ -50,11 +50,20 @@ const sidDomain = "sidecar sid v1\x00"
 // the first 16 bytes of SHA-256("sidecar sid v1\0" || token), in hex. It
 // differs from the store key and cannot be used as a cookie.
 func (t Token) SID() string {
+	var buf [2 * sidBytes]byte
+	return string(t.appendSID(buf[:0]))
+}
+
+// sidBytes is the length of the SID before hex encoding.
+const sidBytes = 16
+
+// appendSID appends the SID to dst without allocating.
+func (t Token) appendSID(dst []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(sidDomain))
 	h.Write(t[:])
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	return hex.AppendEncode(dst, h.Sum(sum[:0])[:sidBytes])
 }
 
 // ErrBadCookie means a cookie value is malformed or its MAC does not verify

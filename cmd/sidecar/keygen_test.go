@@ -120,3 +120,35 @@ func runCheckEnv(t *testing.T, yaml string, env []string) (code int, stdout, std
 	}
 	return runCheck(t, yaml)
 }
+
+// TestKeygenAlgorithmKeyLoadsAsConfig: `sidecar keygen --algorithm`
+// writes a PEM key that headers.key_files loads under that algorithm,
+// its kid on stderr; HS256 and unknown names are refused.
+func TestKeygenAlgorithmKeyLoadsAsConfig(t *testing.T) {
+	for _, alg := range []string{"EdDSA", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			require.Equal(t, 0, run([]string{"keygen", "--algorithm", alg}, &out, &errOut), errOut.String())
+			assert.True(t, strings.HasPrefix(out.String(), "-----BEGIN PRIVATE KEY-----\n"), out.String())
+			dir := t.TempDir()
+			key := filepath.Join(dir, "key.pem")
+			require.NoError(t, os.WriteFile(key, out.Bytes(), 0o600))
+			p := filepath.Join(dir, "sidecar.yaml")
+			cfgText := keygenBase + "session:\n  secrets: [\"" + keygen.New() + "\"]\nheaders:\n  algorithm: " + alg +
+				"\n  key_files: [\"" + key + "\"]\nops:\n  listen: 127.0.0.1:19093\n"
+			require.NoError(t, os.WriteFile(p, []byte(cfgText), 0o600))
+			cfg, err := config.Load(p, nil)
+			require.NoError(t, err)
+			assert.Empty(t, cfg.Warnings())
+			require.Len(t, cfg.Headers.KeyIDs(), 1)
+			assert.Contains(t, errOut.String(), "kid "+cfg.Headers.KeyIDs()[0])
+			assert.NotContains(t, errOut.String(), "PRIVATE KEY", "the key goes to stdout only")
+		})
+	}
+	for _, bad := range []string{"HS256", "RS256"} {
+		var out, errOut bytes.Buffer
+		assert.Equal(t, 2, run([]string{"keygen", "--algorithm", bad}, &out, &errOut))
+		assert.Empty(t, out.String())
+		assert.Contains(t, errOut.String(), "--algorithm must be EdDSA or ES256")
+	}
+}

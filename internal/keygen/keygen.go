@@ -5,6 +5,9 @@
 // ',' (a list separator in the environment), no quote and no space, so a
 // value pastes anywhere unquoted.
 //
+// NewKey makes the other kind of key: a private key for headers.key_files
+// (EdDSA or ES256 session headers), as PKCS#8 PEM.
+//
 // It knows no configuration: cmd/sidecar/config writes a Set as config
 // keys or environment variables.
 package keygen

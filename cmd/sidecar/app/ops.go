@@ -58,6 +58,7 @@ func (m *Main) opsSide(preflight bool) (server.Side, error) {
 		Store:         m.ops.rawStore,
 		Pool:          m.pool,
 		Metrics:       met.Handler(),
+		JWKS:          m.proxy.JWKS,
 		StoreRequired: c.ReadinessIncludesStore,
 		Timeout:       m.cfg.Store.Timeout,
 		Logger:        m.log.With().Str("log", "ops").Logger(),

@@ -242,11 +242,34 @@ type SessionConfig struct {
 type HeadersConfig struct {
 	// Prefix is the reserved header-name prefix. Default "X-Sidecar-".
 	Prefix string `koanf:"prefix"`
+	// Algorithm signs the session header: [sessions.HS256] (the default)
+	// with Secret, which every app then holds; or [sessions.EdDSA]
+	// (Ed25519) / [sessions.ES256] (P-256, for Java 11 runtimes) with
+	// KeyFiles, which apps verify with the public keys alone (the JWKS
+	// that ops.listen serves at /.well-known/jwks.json). Changing it takes
+	// a restart. Checked by [sessions.Algorithm.Validate].
+	Algorithm sessions.Algorithm `koanf:"algorithm"`
 	// Secret is the HS256 key shared with the apps: at least 32 bytes and
-	// different from every session secret. Required (here or in SecretFile).
+	// different from every session secret. Required (here or in
+	// SecretFile) with HS256; unused, and warned about, with EdDSA and
+	// ES256.
 	Secret Secret `koanf:"secret"`
 	// SecretFile is a file holding Secret.
 	SecretFile string `koanf:"secret_file"`
+	// KeyFiles are the private keys of EdDSA and ES256: PEM files, each
+	// one PKCS#8 "PRIVATE KEY" (`sidecar keygen --algorithm EdDSA` makes
+	// one), Ed25519 or P-256. The first signs and must fit Algorithm;
+	// every one is published in the JWKS, each with its own algorithm (so a
+	// P-256 key may follow Ed25519 ones while moving from ES256 to EdDSA).
+	// To rotate, put the new file first, keep the old one until the tokens
+	// it signed have expired (TTL), and send SIGHUP: the files are read
+	// again on every reload. Required with EdDSA and ES256; not allowed
+	// with HS256.
+	KeyFiles []string `koanf:"key_files"`
+	// keys are the keys of KeyFiles, read by Load; nil until then. A
+	// pointer, so that printing the config (%v, %#v) shows an address, never
+	// the private keys.
+	keys *headerKeys
 	// Issuer is the JWT "iss" claim. Default "sidecar".
 	Issuer string `koanf:"issuer"`
 	// Audience is the JWT "aud" claim. Default "app".
@@ -463,11 +486,13 @@ func Default() Config {
 			RedlockTLS:   defaultBackendTLS(),
 		},
 		Headers: HeadersConfig{
-			Prefix:   proxy.DefaultPrefix,
-			Issuer:   sessions.DefaultIssuer,
-			Audience: sessions.DefaultAudience,
-			TTL:      sessions.DefaultHeaderTTL,
-			MaxBytes: sessions.DefaultHeaderMaxBytes,
+			Algorithm: sessions.HS256,
+			KeyFiles:  []string{},
+			Prefix:    proxy.DefaultPrefix,
+			Issuer:    sessions.DefaultIssuer,
+			Audience:  sessions.DefaultAudience,
+			TTL:       sessions.DefaultHeaderTTL,
+			MaxBytes:  sessions.DefaultHeaderMaxBytes,
 		},
 		LockService: LockServiceConfig{
 			MaxTTL:  lockservice.DefaultMaxTTL,

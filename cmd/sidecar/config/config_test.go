@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/proxy"
+	"github.com/sidecarproxy/sidecar/sessions"
 )
 
 // Secrets that pass validation in tests; none appears in any output.
@@ -116,6 +117,8 @@ func TestDefault(t *testing.T) {
 		{"locks.redlock_password_file", c.Locks.RedlockPasswordFile, ""},
 		{"locks.prefix", c.Locks.Prefix, "sidecar:lock:"},
 		{"headers.prefix", c.Headers.Prefix, "X-Sidecar-"},
+		{"headers.algorithm", c.Headers.Algorithm, sessions.HS256},
+		{"headers.key_files", c.Headers.KeyFiles, []string{}},
 		{"headers.secret", c.Headers.Secret, Secret("")},
 		{"headers.secret_file", c.Headers.SecretFile, ""},
 		{"headers.issuer", c.Headers.Issuer, "sidecar"},

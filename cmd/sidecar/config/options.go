@@ -51,16 +51,22 @@ func (r RedisConfig) ClientOptions(tlsConf *tls.Config) redisclient.Options {
 	}
 }
 
-// HeaderOptions is the session header signer's setup: headers.secret and
-// the other headers.* keys.
+// HeaderOptions is the session header signer's setup: headers.algorithm,
+// headers.secret (HS256) or the keys of headers.key_files (EdDSA, ES256)
+// as Load read them, and the other headers.* keys.
 func (h HeadersConfig) HeaderOptions() sessions.HeaderOptions {
-	return sessions.HeaderOptions{
-		Secret:   h.Secret.Bytes(),
-		Issuer:   h.Issuer,
-		Audience: h.Audience,
-		TTL:      h.TTL,
-		MaxBytes: h.MaxBytes,
+	o := sessions.HeaderOptions{
+		Algorithm: sessions.Algorithm(h.Algorithm),
+		Secret:    h.Secret.Bytes(),
+		Issuer:    h.Issuer,
+		Audience:  h.Audience,
+		TTL:       h.TTL,
+		MaxBytes:  h.MaxBytes,
 	}
+	if usesKeys(h.Algorithm) {
+		o.Secret, o.Keys = nil, h.signers()
+	}
+	return o
 }
 
 // ManagerOptions is the session manager's setup over store, with the

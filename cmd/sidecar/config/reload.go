@@ -26,6 +26,7 @@ func reloadableKeys() []string {
 		"session.secrets_file",
 		"headers.secret",
 		"headers.secret_file",
+		"headers.key_files",
 		"log.level",
 	}
 }
@@ -43,7 +44,10 @@ func reloadableKeys() []string {
 // proxy.retry.*, proxy.affinity.*, proxy.error_pages.dir (whose files
 // the wiring reads again on every reload), the secrets session.secrets and
 // headers.secret with their *_file twins (whose files [Load] has read
-// again), and log.level.
+// again), headers.key_files (whose keys [Load] has read again: a new
+// first key signs from then on, every listed key is published), and
+// log.level. headers.algorithm takes a restart: a reload whose first key
+// does not fit the running algorithm is refused.
 //
 // It returns an error, the problems of [Config.Validate], and c unchanged
 // when merged does not validate: a key that applies can contradict one
@@ -57,6 +61,7 @@ func (c Config) Reload(next Config) (merged Config, applied, needRestart []strin
 	for _, key := range reloadableKeys() {
 		fieldAt(dst, key).Set(fieldAt(src, key))
 	}
+	merged.Headers.keys = next.Headers.keys // what headers.key_files held
 	if err := merged.Validate(); err != nil {
 		return c, nil, nil, err
 	}
@@ -87,7 +92,7 @@ func fieldAt(v reflect.Value, key string) reflect.Value {
 //     [Config.Reload], which copies them);
 //   - needRestart: every other key (listen, server.*, limits.*, the
 //     proxy's timeouts and pool size, store.*, session.* but its secrets,
-//     session.lock.*, locks.*, headers.* but its secret, admin.*,
+//     session.lock.*, locks.*, headers.* but its secret and key files, admin.*,
 //     lock_service.*, log.format, tls.*), which keeps its old value until
 //     Sidecar is restarted.
 //
@@ -100,6 +105,9 @@ func fieldAt(v reflect.Value, key string) reflect.Value {
 func (c Config) ReloadDiff(next Config) (applied, needRestart []string) {
 	var changed []string
 	diffKeys(&changed, "", reflect.ValueOf(c), reflect.ValueOf(next))
+	if c.Headers.keysChanged(next.Headers) && !slices.Contains(changed, "headers.key_files") {
+		changed = append(changed, "headers.key_files") // the files were rewritten in place
+	}
 	for _, key := range changed {
 		if appliesOnReload(key) {
 			applied = append(applied, key)

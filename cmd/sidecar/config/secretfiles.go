@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// readSecretFiles fills each secret from its *_file key, when that is set.
+// readSecretFiles fills each secret from its *_file key, when that is set,
+// and reads the keys of headers.key_files.
 // Setting a secret and its file together is an error naming both keys. A
 // file holding one secret is trimmed of surrounding white space (the final
 // newline in particular); session.secrets_file holds one secret per line,
@@ -20,6 +21,7 @@ func (c *Config) readSecretFiles() error {
 		readSecret(&c.Store.Redis.Password, c.Store.Redis.PasswordFile, "store.redis.password", "store.redis.password_file"),
 		readSecret(&c.Locks.RedlockPassword, c.Locks.RedlockPasswordFile, "locks.redlock_password", "locks.redlock_password_file"),
 		readSecret(&c.LockService.Token, c.LockService.TokenFile, "lock_service.token", "lock_service.token_file"),
+		c.Headers.readKeyFiles(),
 	)
 }
 

@@ -260,9 +260,12 @@ func (c Config) validateHeaders(p *problems) {
 	case !isToken(h.Prefix):
 		p.add("headers.prefix", "%q is not a valid header name", h.Prefix)
 	}
+	p.check("headers.algorithm", h.Algorithm.Validate())
+	h.validateKeys(p)
 	switch {
+	case usesKeys(h.Algorithm) && h.Secret == "":
 	case h.Secret == "":
-		p.add("headers.secret", "is required (or set headers.secret_file)")
+		p.add("headers.secret", "is required (or set headers.secret_file); or sign with headers.algorithm EdDSA and headers.key_files")
 	case len(h.Secret) < minSecretBytes:
 		p.add("headers.secret", "must be at least %d bytes (got %d)", minSecretBytes, len(h.Secret))
 	}

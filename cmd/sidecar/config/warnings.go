@@ -28,6 +28,10 @@ import (
 // And limits.max_header_bytes raised past what Tomcat accepts by default
 // next to a session header of headers.max_bytes.
 //
+// And, with headers.algorithm EdDSA or ES256, a headers.secret that is
+// set but unused, and an ops.listen that is off, so that nothing serves
+// the JWKS the apps verify with.
+//
 // And, first, each SIDECAR_ environment variable that names no key, which
 // [Load] ignored (sorted by name, with a "did you mean" hint when one is
 // close; never its value).
@@ -47,13 +51,35 @@ func (c Config) Warnings() []string {
 	if w := c.OpsWarning(); w != "" {
 		out = append(out, w)
 	}
+	return append(out, c.Headers.keyWarnings(c.Ops.Enabled())...)
+}
+
+// keyWarnings are the warnings of an EdDSA or ES256 header.
+func (h HeadersConfig) keyWarnings(opsOn bool) []string {
+	if !usesKeys(h.Algorithm) {
+		return nil
+	}
+	var out []string
+	if h.Secret != "" {
+		out = append(out, fmt.Sprintf("headers.secret is set but unused: headers.algorithm is %s, so the session header is signed with "+
+			"headers.key_files[0] and apps verify it with the public keys; remove it from Sidecar's config (and, once no app verifies HS256 any more, from the apps)",
+			h.Algorithm))
+	}
+	if !opsOn {
+		out = append(out, fmt.Sprintf("headers.algorithm is %s but ops.listen is off: nothing serves /.well-known/jwks.json, "+
+			"so the apps need the public keys some other way; set ops.listen (a loopback or internal address)", h.Algorithm))
+	}
 	return out
 }
 
 func (c Config) sessionSizeWarning() string {
-	// The length of a header does not depend on the secret.
-	h, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte("length only"),
-		Issuer: c.Headers.Issuer, Audience: c.Headers.Audience, TTL: c.Headers.TTL, MaxBytes: c.Headers.MaxBytes})
+	// The length of a header depends on the algorithm (and the kid), not
+	// on the secret.
+	opts := c.Headers.HeaderOptions()
+	if !usesKeys(c.Headers.Algorithm) || len(opts.Keys) == 0 {
+		opts.Algorithm, opts.Secret, opts.Keys = sessions.HS256, []byte("length only"), nil
+	}
+	h, err := sessions.NewHeaderSigner(opts)
 	if err != nil || c.Headers.MaxBytes <= 0 || c.Session.MaxBytes <= 0 {
 		return ""
 	}
