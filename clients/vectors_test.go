@@ -43,14 +43,16 @@ var vectorNow = time.Unix(1_767_225_600, 0)
 
 // vectorFile is the layout of testdata/vectors.json (clients spec §4).
 type vectorFile struct {
-	Comment     string        `json:"comment"`
-	Issuer      string        `json:"issuer"`
-	Audience    string        `json:"audience"`
-	Leeway      int           `json:"leeway"`
-	HS256Secret string        `json:"hs256_secret"`
-	JWKS        jwksDoc       `json:"jwks"`
-	Cases       []vectorCase  `json:"cases"`
-	Patches     []patchVector `json:"patches"`
+	Comment     string             `json:"comment"`
+	Issuer      string             `json:"issuer"`
+	Audience    string             `json:"audience"`
+	Leeway      int                `json:"leeway"`
+	HS256Secret string             `json:"hs256_secret"`
+	JWKS        jwksDoc            `json:"jwks"`
+	Cases       []vectorCase       `json:"cases"`
+	PatchStart  json.RawMessage    `json:"patch_start"`
+	Patches     []patchVector      `json:"patches"`
+	PatchErrors []patchErrorVector `json:"patch_errors"`
 }
 
 type jwksDoc struct {
@@ -137,7 +139,8 @@ func buildVectors(t *testing.T, k *vectorKeys) vectorFile {
 	v.Cases = append(v.Cases, claimCases(t, k)...)
 	v.Cases = append(v.Cases, algorithmCases(t, k)...)
 	v.Cases = append(v.Cases, malformedCases(t, k)...)
-	v.Patches = patchVectors(t)
+	v.PatchStart = json.RawMessage(patchStart)
+	v.Patches, v.PatchErrors = patchVectors(t)
 	return v
 }
 
@@ -146,6 +149,17 @@ func buildVectors(t *testing.T, k *vectorKeys) vectorFile {
 // sid, and so its token, is the same on every run.
 func vectorSession(t *testing.T) *sessions.Session {
 	t.Helper()
+	m, store := vectorManager(t)
+	s, err := m.Load(context.Background(), storeVectorSession(t, m, store, vectorAttrs, vectorPrincipal))
+	require.NoError(t, err)
+	require.NotNil(t, s.Record(), "the vector session loads")
+	return s
+}
+
+// vectorManager is a session Manager on a memory store, at the vectors'
+// clock, with a fixed cookie secret.
+func vectorManager(t *testing.T) (*sessions.Manager, *memory.Store) {
+	t.Helper()
 	clock := func() time.Time { return vectorNow }
 	store := memory.New(memory.Options{Clock: clock})
 	t.Cleanup(func() { _ = store.Close() })
@@ -153,20 +167,25 @@ func vectorSession(t *testing.T) *sessions.Session {
 	require.NoError(t, err)
 	m, err := sessions.NewManager(sessions.Options{Store: store, Signer: cookies, Clock: clock})
 	require.NoError(t, err)
+	return m, store
+}
+
+// storeVectorSession stores a live session (version 3, ten minutes old)
+// holding attrs and principal under a fixed token, and returns the
+// cookie value that loads it.
+func storeVectorSession(t *testing.T, m *sessions.Manager, store *memory.Store, attrs, principal string) string {
+	t.Helper()
 	var tok sessions.Token
 	copy(tok[:], sha256Sum("sidecar test vectors: session token"))
-	var attrs map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal([]byte(vectorAttrs), &attrs))
+	var data map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(attrs), &data))
 	rec := &sessions.Record{
-		Attrs: attrs, Principal: vectorPrincipal, Version: 3, Handle: tok.SID(),
+		Attrs: data, Principal: principal, Version: 3, Handle: tok.SID(),
 		Created: vectorNow.Add(-10 * time.Minute), IdleExp: vectorNow.Add(20 * time.Minute),
 		AbsExp: vectorNow.Add(12*time.Hour - 10*time.Minute),
 	}
 	require.NoError(t, store.Create(context.Background(), tok.Key(), rec))
-	s, err := m.Load(context.Background(), cookies.Sign(tok))
-	require.NoError(t, err)
-	require.NotNil(t, s.Record(), "the vector session loads")
-	return s
+	return m.Signer().Sign(tok)
 }
 
 // hsSigner is Sidecar's HS256 header signer with the vectors' settings,
