@@ -24,6 +24,8 @@ component output="false" {
         "missing_claim", "issuer", "audience", "expired", "issued_in_future"];
     variables.MAX_TOKEN_BYTES = 65536;
     variables.FETCH_TIMEOUT = 2;
+    // Seconds a request waits for another's unknown-kid refetch (cflock counts whole seconds).
+    variables.CACHE_LOCK_WAIT = 3;
     // DER prefix of a P-256 SubjectPublicKeyInfo, before 04||x||y.
     variables.P256_SPKI_PREFIX = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
 
@@ -410,16 +412,37 @@ component output="false" {
 
     /**
      * Refetches jwksUrl for an unknown kid unless one such refetch happened
-     * less than jwksRefreshMin ago. Returns whether it refetched.
+     * less than jwksRefreshMin ago, under an exclusive named lock, so that
+     * of the requests that meet a new kid at once one fetches and the
+     * others then use its keys. Returns whether the keys changed (look
+     * again); false too when another request held the lock for
+     * CACHE_LOCK_WAIT seconds: go on without fetching.
      */
     private boolean function refetchForUnknownKid() {
         if (variables.jwksUrl == "") {
             return false;
         }
+        var seen = readCache();
+        var seenAt = structIsEmpty(seen) ? -1 : seen["fetched_at"];
+        var changed = false;
+        lock name="sidecar-jwks-refetch-#hash(variables.jwksUrl)#" type="exclusive"
+                timeout="#variables.CACHE_LOCK_WAIT#" throwOnTimeout="false" {
+            changed = refetchUnlessRecent(seenAt);
+        }
+        return changed;
+    }
+
+    /**
+     * Refetches jwksUrl unless a refetch for an unknown kid happened less
+     * than jwksRefreshMin ago (by this request or another). Returns whether
+     * the keys now differ from those fetched at seenAt.
+     * @seenAt fetched_at of the keys the caller looked in (-1: none)
+     */
+    private boolean function refetchUnlessRecent(required numeric seenAt) {
         var now = variables.clock();
         var state = readCache();
         if (!structIsEmpty(state) && now - state["refetched_at"] < variables.jwksRefreshMin) {
-            return false;
+            return state["fetched_at"] != arguments.seenAt;
         }
         fetchJwks(state, now, true);
         return true;

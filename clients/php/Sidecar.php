@@ -12,8 +12,8 @@
  *
  *     require __DIR__ . '/Sidecar.php';
  *     $session = Sidecar\Sidecar::fromEnv()->start();   // before any output
- *     $cart = $session->get('cart', []);
- *     $session->set('cart', $cart + ['sku-1' => 1]);
+ *     $session->merge('cart', ['sku-1' => 2]);   // one member; null deletes it
+ *     $session->set('user', ['login' => 'zoë']);  // the whole value
  *
  * clients/cfml/*.cfc mirror this file function for function (same public
  * names in the same order, same order of checks); tests/run.php checks it.
@@ -88,7 +88,8 @@ final class LockLost extends LockError
  *  - clock (callable(): float|int): current unix time; default microtime.
  *  - jwksRefreshMin (5 s): least time between refetches for an unknown kid.
  *  - jwksTtl (300 s): how long a fetched JWKS is used before a refetch.
- *  - jwksCacheFile: default sys_get_temp_dir()/sidecar-jwks-<sha256(url)>.json.
+ *  - jwksCacheFile: default sys_get_temp_dir()/sidecar-jwks-<sha256(url)>.json;
+ *    <jwksCacheFile>.lock next to it serialises unknown-kid refetches.
  *  - fetch (callable(string $url, float $timeout): string): fetches the
  *    JWKS (for tests); default: an HTTP GET that requires status 200.
  *  - allowMissing (false): read() without the header gives an anonymous
@@ -102,6 +103,8 @@ final class Sidecar
 
     private const MAX_TOKEN_BYTES = 65536;
     private const FETCH_TIMEOUT = 2.0;
+    /** Seconds a worker waits for another's unknown-kid refetch (longer than FETCH_TIMEOUT). */
+    private const CACHE_LOCK_WAIT = 2.5;
     /** DER prefix of a P-256 SubjectPublicKeyInfo, before 04||x||y. */
     private const P256_SPKI_PREFIX = '3059301306072a8648ce3d020106082a8648ce3d030107034200';
 
@@ -214,7 +217,9 @@ final class Sidecar
         if ($token === null && $this->allowMissing) {
             return new Session(['new' => true, 'sid' => '', 'ver' => 0, 'data' => []], true);
         }
-        return new Session($this->verify($token === null ? null : (string)$token));
+        $claims = $this->verify($token === null ? null : (string)$token);
+        $payload = json_decode(self::base64UrlDecode(explode('.', (string)$token)[1]), false);
+        return new Session($claims, false, $payload->data ?? null);
     }
 
     /**
@@ -477,17 +482,51 @@ final class Sidecar
 
     /**
      * Refetches jwksUrl for an unknown kid unless one such refetch happened
-     * less than jwksRefreshMin ago. Returns whether it refetched.
+     * less than jwksRefreshMin ago, holding an exclusive flock so that of
+     * the workers that meet a new kid at once one fetches and the others
+     * then read its keys from the cache file. The lock is the file
+     * <jwksCacheFile>.lock (the cache file itself is replaced by a rename,
+     * so a lock on it would not be seen); where it cannot be created, the
+     * refetch runs unlocked. Returns whether the keys changed (look again);
+     * false too when another worker held the lock for CACHE_LOCK_WAIT
+     * seconds: go on without fetching.
      */
     private function refetchForUnknownKid(): bool
     {
         if ($this->jwksUrl === '') {
             return false;
         }
+        $seen = $this->fetched['jwks'] ?? null;
+        $lock = @fopen($this->jwksCacheFile . '.lock', 'c');
+        if ($lock === false) {
+            return $this->refetchUnlessRecent($seen);
+        }
+        try {
+            $deadline = microtime(true) + self::CACHE_LOCK_WAIT;
+            while (!flock($lock, LOCK_EX | LOCK_NB)) {
+                if (microtime(true) >= $deadline) {
+                    return false;
+                }
+                usleep(20000);
+            }
+            return $this->refetchUnlessRecent($seen);
+        } finally {
+            fclose($lock); // releases the flock
+        }
+    }
+
+    /**
+     * Refetches jwksUrl unless a refetch for an unknown kid happened less
+     * than jwksRefreshMin ago, by this worker or, as the cache file tells,
+     * another. Returns whether the keys now differ from $seen, the JWKS
+     * the caller looked in.
+     */
+    private function refetchUnlessRecent(mixed $seen): bool
+    {
         $now = (float)($this->clock)();
-        $state = $this->fetched ?? $this->readCache();
+        $state = $this->readCache() ?? $this->fetched;
         if ($state !== null && $now - $state['refetched_at'] < $this->jwksRefreshMin) {
-            return false;
+            return $state['jwks'] !== $seen;
         }
         $this->fetchJwks($state, $now, true);
         return true;
@@ -604,14 +643,21 @@ final class Sidecar
 /**
  * The session of one request: the verified claims, and the writes the
  * request makes, sent back to Sidecar as response headers.
+ *
+ * set() replaces an attribute; merge() merges an object into it (RFC 7396).
+ * The session keeps, per written name, either the merge delta so far or
+ * the value that replaces the attribute, values in JSON form (objects as
+ * stdClass, as json_decode gives them).
  */
 final class Session
 {
     /** The largest X-Sidecar-Patch value written; Sidecar would answer 502 past its header limits. */
     public const MAX_PATCH_BYTES = 6144;
 
-    /** @var array<string, mixed> name => value (null: remove), in first-touch order */
-    private array $patch = [];
+    /** @var array<string, array{0: bool, 1: mixed}> name => [merge?, delta or value (null: removed)], first-touch order */
+    private array $writes = [];
+    /** @var array<string, mixed>|null the stored data in JSON form, made on first use */
+    private ?array $stored = null;
     private ?string $principal = null;
     private bool $principalSet = false;
     private string $action = '';
@@ -620,8 +666,11 @@ final class Session
     /**
      * @param array<string, mixed> $claims the verified payload
      * @param bool $anonymous a session for a request that did not come through Sidecar: writes throw
+     * @param \stdClass|null $data the claim data decoded with objects as stdClass (Sidecar::read passes
+     *     it, so that an empty object is not taken for an empty array); default: made from $claims
      */
-    public function __construct(private readonly array $claims, private readonly bool $anonymous = false)
+    public function __construct(private readonly array $claims, private readonly bool $anonymous = false,
+        private readonly ?\stdClass $data = null)
     {
     }
 
@@ -633,8 +682,8 @@ final class Session
 
     /**
      * The session's data with this request's writes applied as Sidecar will
-     * apply them (RFC 7396: an assoc-array value merges into a stored
-     * object; null members delete). [] after destroy().
+     * apply them, decoded as the claims are (objects as arrays). [] after
+     * destroy().
      * @return array<string, mixed>
      */
     public function all(): array
@@ -643,11 +692,12 @@ final class Session
             return [];
         }
         $data = is_array($this->claims['data'] ?? null) ? $this->claims['data'] : [];
-        foreach ($this->patch as $name => $value) {
+        foreach (array_keys($this->writes) as $name) {
+            $value = $this->current((string)$name);
             if ($value === null) {
                 unset($data[$name]);
             } else {
-                $data[$name] = self::mergeValue($data[$name] ?? null, $value);
+                $data[$name] = json_decode(self::encodeJson($value), true);
             }
         }
         return $data;
@@ -691,16 +741,45 @@ final class Session
     }
 
     /**
-     * Sets a top-level attribute. An assoc-array (or stdClass) value merges
-     * into a stored object per RFC 7396 (set a member to null to delete it);
-     * other values replace. An empty PHP array encodes as [] (a JSON array):
-     * use new \stdClass or (object)[] for an empty object.
+     * Sets a top-level attribute to exactly $value: it replaces what is
+     * stored (an object value is sent after a patch that deletes the
+     * attribute). null removes it. An empty PHP array is a JSON array []:
+     * use new \stdClass or (object)[] for an empty object. A value can
+     * not hold null as an object member (Sidecar's merge would drop it):
+     * use merge() to delete members.
+     * @throws \InvalidArgumentException on a null object member or a value JSON cannot hold
      */
     public function set(string $name, mixed $value): void
     {
         $this->checkWritable($name);
+        $value = self::jsonValue($value);
+        if (self::hasNullMember($value)) {
+            throw new \InvalidArgumentException("Sidecar: set(\"$name\"): the value holds null as an object member, "
+                . 'which Sidecar cannot store: leave the member out, or use merge() to delete it');
+        }
         if ($this->action !== 'destroy') {
-            $this->patch[$name] = $value;
+            $this->writes[$name] = [false, $value];
+        }
+    }
+
+    /**
+     * Merges $delta into the attribute as RFC 7396 says: its members replace
+     * the stored object's, a null member deletes that member, object
+     * members merge in turn (an absent or non-object attribute counts as
+     * {}). Only the members named change, so concurrent requests that
+     * merge different members keep each other's changes. [] is {}.
+     * @param array<string, mixed>|\stdClass $delta an assoc array or stdClass
+     * @throws \InvalidArgumentException when $delta is not an object
+     */
+    public function merge(string $name, mixed $delta): void
+    {
+        $this->checkWritable($name);
+        $delta = $delta === [] ? new \stdClass() : self::jsonValue($delta);
+        if (!$delta instanceof \stdClass) {
+            throw new \InvalidArgumentException("Sidecar: merge(\"$name\") needs an object (an assoc array or stdClass)");
+        }
+        if ($this->action !== 'destroy') {
+            $this->writes[$name] = $this->merged($name, $delta);
         }
     }
 
@@ -709,7 +788,7 @@ final class Session
     {
         $this->checkWritable($name);
         if ($this->action !== 'destroy') {
-            $this->patch[$name] = null;
+            $this->writes[$name] = [false, null];
         }
     }
 
@@ -746,15 +825,16 @@ final class Session
     {
         $this->checkWritable('destroy');
         $this->action = 'destroy';
-        $this->patch = [];
+        $this->writes = [];
         $this->principal = null;
         $this->principalSet = false;
     }
 
     /**
-     * The response headers for this request's writes, in order: Patch,
-     * Principal, Action. No I/O.
-     * @throws \LengthException when the patch exceeds MAX_PATCH_BYTES
+     * The response headers for this request's writes, in order: Patch
+     * (twice when set() gave an attribute an object: first a patch that
+     * deletes those attributes), Principal, Action. No I/O.
+     * @throws \LengthException when a patch exceeds MAX_PATCH_BYTES
      * @return list<array{0: string, 1: string}>
      */
     public function headers(): array
@@ -762,14 +842,19 @@ final class Session
         if ($this->action === 'destroy') {
             return [['X-Sidecar-Action', 'destroy']];
         }
-        $out = [];
-        if ($this->patch !== []) {
-            $json = self::encodePatch($this->patch);
-            if (strlen($json) > self::MAX_PATCH_BYTES) {
-                throw new \LengthException('Sidecar: patch too large (' . strlen($json) . ' bytes, at most '
-                    . self::MAX_PATCH_BYTES . '): keep big data out of the session');
+        $cleared = [];
+        $patch = [];
+        foreach ($this->writes as $name => [$merge, $value]) {
+            if (!$merge && $value instanceof \stdClass) {
+                $cleared[$name] = null;
             }
-            $out[] = ['X-Sidecar-Patch', $json];
+            $patch[$name] = $value;
+        }
+        $out = [];
+        foreach ([$cleared, $patch] as $members) {
+            if ($members !== []) {
+                $out[] = self::patchHeader($members);
+            }
         }
         if ($this->principalSet) {
             $out[] = ['X-Sidecar-Principal', $this->principal ?? ''];
@@ -782,7 +867,9 @@ final class Session
 
     /**
      * Sends headers() now with header(), replacing what an earlier flush
-     * sent. start() registers it to run when PHP sends the headers.
+     * sent (several X-Sidecar-Patch headers go out in order, with
+     * header(..., false)). start() registers it to run when PHP sends the
+     * headers.
      * @throws HeadersSent when PHP has already sent them
      */
     public function flush(): void
@@ -794,7 +881,7 @@ final class Session
             header_remove($name);
         }
         foreach ($this->headers() as [$name, $value]) {
-            header($name . ': ' . $value);
+            header($name . ': ' . $value, false);
         }
     }
 
@@ -802,6 +889,55 @@ final class Session
     public function attach(): void
     {
         $this->attached = true;
+    }
+
+    /**
+     * The attribute as this request reads it, in JSON form (null: absent).
+     */
+    private function current(string $name): mixed
+    {
+        if ($this->stored === null) {
+            $data = $this->data ?? self::jsonValue(is_array($this->claims['data'] ?? null) ? $this->claims['data'] : []);
+            $this->stored = $data instanceof \stdClass ? get_object_vars($data) : [];
+        }
+        $stored = $this->stored[$name] ?? null;
+        if (!isset($this->writes[$name])) {
+            return $stored;
+        }
+        [$merge, $value] = $this->writes[$name];
+        return $merge ? self::mergePatch($stored, $value) : $value;
+    }
+
+    /**
+     * What name holds after merge(name, delta): the deltas composed, while
+     * that is exact; else the merged value, which then replaces the
+     * attribute.
+     * @return array{0: bool, 1: mixed}
+     */
+    private function merged(string $name, \stdClass $delta): array
+    {
+        if (!isset($this->writes[$name])) {
+            return [true, $delta];
+        }
+        [$merge, $earlier] = $this->writes[$name];
+        $composed = $merge ? self::compose($earlier, $delta) : null;
+        return $composed !== null ? [true, $composed] : [false, self::mergePatch($this->current($name), $delta)];
+    }
+
+    /**
+     * One X-Sidecar-Patch header of these members.
+     * @param array<string, mixed> $members name => value in JSON form
+     * @throws \LengthException past MAX_PATCH_BYTES
+     * @return array{0: string, 1: string}
+     */
+    private static function patchHeader(array $members): array
+    {
+        $json = self::encodePatch($members);
+        if (strlen($json) > self::MAX_PATCH_BYTES) {
+            throw new \LengthException('Sidecar: patch too large (' . strlen($json) . ' bytes, at most '
+                . self::MAX_PATCH_BYTES . '): keep big data out of the session');
+        }
+        return ['X-Sidecar-Patch', $json];
     }
 
     /**
@@ -829,23 +965,71 @@ final class Session
         return str_replace("\x7f", '\u007f', $json);
     }
 
-    /** RFC 7396: applies patch to target (one attribute's value). */
-    private static function mergeValue(mixed $target, mixed $patch): mixed
+    /**
+     * A value in JSON form, as the next request will decode it: objects
+     * (assoc arrays, stdClass, JsonSerializable) as stdClass, lists as
+     * arrays. It is a copy: later changes to the caller's value do not count.
+     */
+    private static function jsonValue(mixed $value): mixed
     {
-        if ($patch instanceof \stdClass) {
-            $patch = (array)$patch;
-        } elseif (!is_array($patch) || $patch === [] || array_is_list($patch)) {
-            return $patch;
-        }
-        $out = is_array($target) && ($target === [] || !array_is_list($target)) ? $target : [];
-        foreach ($patch as $k => $v) {
+        return json_decode(self::encodeJson($value), false, 512, JSON_THROW_ON_ERROR);
+    }
+
+    /**
+     * RFC 7396: patch merged into target (into {} when target is not an
+     * object); neither is changed. Values in JSON form.
+     */
+    private static function mergePatch(mixed $target, \stdClass $patch): \stdClass
+    {
+        $out = $target instanceof \stdClass ? clone $target : new \stdClass();
+        foreach (get_object_vars($patch) as $k => $v) {
             if ($v === null) {
-                unset($out[$k]);
+                unset($out->{$k});
+            } elseif ($v instanceof \stdClass) {
+                $out->{$k} = self::mergePatch($out->{$k} ?? null, $v);
             } else {
-                $out[$k] = self::mergeValue($out[$k] ?? null, $v);
+                $out->{$k} = $v;
             }
         }
         return $out;
+    }
+
+    /**
+     * The one delta that merges as $a then $b do (members of $b replace
+     * those of $a in place, new ones go last, objects in both compose), or
+     * null when there is none: a member of $a is null or not an object and
+     * $b's is an object.
+     */
+    private static function compose(\stdClass $a, \stdClass $b): ?\stdClass
+    {
+        $out = clone $a;
+        foreach (get_object_vars($b) as $k => $v) {
+            if (property_exists($out, (string)$k) && $v instanceof \stdClass) {
+                if (!$out->{$k} instanceof \stdClass) {
+                    return null;
+                }
+                $v = self::compose($out->{$k}, $v);
+                if ($v === null) {
+                    return null;
+                }
+            }
+            $out->{$k} = $v;
+        }
+        return $out;
+    }
+
+    /** Whether a JSON-form value holds null as an object member, at any depth of objects (arrays do not count). */
+    private static function hasNullMember(mixed $value): bool
+    {
+        if (!$value instanceof \stdClass) {
+            return false;
+        }
+        foreach (get_object_vars($value) as $member) {
+            if ($member === null || self::hasNullMember($member)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -74,10 +74,11 @@ function cfcFunctions(string $file): array
 $php = __DIR__ . '/../Sidecar.php';
 $cfml = __DIR__ . '/../../cfml';
 // CFML-only helpers: what PHP's runtime has built in (json_encode, -INF, ms
-// rounding in place, exceptions with properties, type checks, microtime).
+// rounding in place, exceptions with properties, type checks, microtime, and
+// null: deleted() is the JSON null CFML structs cannot portably hold).
 $cfmlOnly = [
     'Sidecar' => ['private isJsonString', 'private isJsonBoolean', 'private hexByte', 'private wallClock', 'private invalidSession'],
-    'Session' => ['private encodeNumber', 'private encodeString'],
+    'Session' => ['private encodeNumber', 'private encodeString', 'public deleted', 'private isDeleted', 'private isJsonObject'],
     'Locks' => ['private msOf', 'private jsonBody'],
     'Lease' => [],
 ];

@@ -22,12 +22,12 @@ use Sidecar\Sidecar;
 $vectorsFile = __DIR__ . '/../../testdata/vectors.json';
 $raw = (string)@file_get_contents($vectorsFile);
 $vectors = json_decode($raw, true);
-// The patch ops again without assoc: {} stays an object, as the vectors' README asks.
-$patchOps = array_map(static fn (stdClass $p): array => $p->ops, json_decode($raw, false)->patches ?? []);
-$counts = ['cases' => 0, 'patches' => 0];
+// The patch vectors again without assoc: {} stays an object, as the vectors' README asks.
+$objects = json_decode($raw, false);
+$counts = ['cases' => 0, 'patches' => 0, 'patch errors' => 0];
 
 T::run('vectors file', static function () use ($vectors, $vectorsFile): void {
-    T::ok(is_array($vectors) && $vectors['cases'] !== [] && $vectors['patches'] !== [], "$vectorsFile is missing or empty");
+    T::ok(is_array($vectors) && $vectors['cases'] !== [] && $vectors['patches'] !== [] && $vectors['patch_errors'] !== [], "$vectorsFile is missing or empty");
 });
 
 foreach ($vectors['cases'] ?? [] as $case) {
@@ -53,21 +53,59 @@ foreach ($vectors['cases'] ?? [] as $case) {
     });
 }
 
-foreach ($vectors['patches'] ?? [] as $i => $vector) {
+/** A session holding the vectors' patch_start. */
+function patchSession(stdClass $objects): \Sidecar\Session
+{
+    $claims = ['new' => false, 'sid' => 'vectors', 'ver' => 1, 'data' => json_decode(json_encode($objects->patch_start), true)];
+    return new \Sidecar\Session($claims, false, $objects->patch_start);
+}
+
+/** Applies one vector op (decoded without assoc) to the session. */
+function applyOp(\Sidecar\Session $s, array $op): void
+{
+    match ($op[0]) {
+        'set' => $s->set($op[1], $op[2]),
+        'merge' => $s->merge($op[1], $op[2]),
+        'remove' => $s->remove($op[1]),
+        'principal' => $s->setPrincipal($op[1]),
+        'regenerate' => $s->regenerate(),
+        'destroy' => $s->destroy(),
+    };
+}
+
+/** Objects' members sorted by name at every depth (Sidecar stores them sorted), lists as they are. */
+function canonical(mixed $v): mixed
+{
+    if (!is_array($v)) {
+        return $v;
+    }
+    $v = array_map('canonical', $v);
+    ksort($v);
+    return $v;
+}
+
+foreach ($objects->patches ?? [] as $vector) {
     $counts['patches']++;
-    T::run('patch: ' . $vector['name'], static function () use ($vector, $patchOps, $i): void {
-        $ops = $patchOps[$i];
-        $s = new \Sidecar\Session(['new' => true, 'sid' => '', 'ver' => 0, 'data' => []]);
-        foreach ($ops as $op) {
-            match ($op[0]) {
-                'set' => $s->set($op[1], $op[2]),
-                'remove' => $s->remove($op[1]),
-                'principal' => $s->setPrincipal($op[1]),
-                'regenerate' => $s->regenerate(),
-                'destroy' => $s->destroy(),
-            };
+    T::run('patch: ' . $vector->name, static function () use ($vector, $objects): void {
+        $s = patchSession($objects);
+        foreach ($vector->ops as $op) {
+            applyOp($s, $op);
         }
-        T::eq($vector['headers'], $s->headers(), 'headers()');
+        T::eq(json_decode(json_encode($vector->headers), true), $s->headers(), 'headers()');
+        T::eq(canonical(json_decode(json_encode($vector->result), true)), canonical($s->all()), 'all() is the result');
+    });
+}
+
+foreach ($objects->patch_errors ?? [] as $vector) {
+    $counts['patch errors']++;
+    T::run('patch error: ' . $vector->name, static function () use ($vector, $objects): void {
+        $s = patchSession($objects);
+        $ops = $vector->ops;
+        $last = array_pop($ops);
+        foreach ($ops as $op) {
+            applyOp($s, $op);
+        }
+        T::throws(InvalidArgumentException::class, static fn () => applyOp($s, $last), null, $vector->error);
     });
 }
 
@@ -77,8 +115,8 @@ require __DIR__ . '/mirror.php';
 require __DIR__ . '/locks.php';
 
 $total = T::$passed + count(T::$failed);
-printf("php kit: %d vector cases, %d patch vectors; %d tests, %d passed, %d failed; %d assertions\n",
-    $counts['cases'], $counts['patches'], $total, T::$passed, count(T::$failed), T::$checks);
+printf("php kit: %d vector cases, %d patch vectors, %d patch error vectors; %d tests, %d passed, %d failed; %d assertions\n",
+    $counts['cases'], $counts['patches'], $counts['patch errors'], $total, T::$passed, count(T::$failed), T::$checks);
 foreach (T::$failed as $f) {
     echo "  FAILED $f\n";
 }

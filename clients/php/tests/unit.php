@@ -116,25 +116,50 @@ T::run('session: reads', static function (): void {
     T::eq([], $anon->headers(), 'nothing written, nothing sent');
 });
 
-T::run('session: pending writes are visible to reads, merged as Sidecar will merge them', static function (): void {
-    $s = unitSession(['data' => ['cart' => ['sku-1' => 2, 'sku-2' => 1], 'name' => 'x', 'list' => [1, 2]]]);
+T::run('session: pending writes are visible to reads; set replaces, merge merges', static function (): void {
+    $s = unitSession(['data' => ['cart' => ['sku-1' => 2, 'sku-2' => 1], 'name' => 'x', 'list' => [1, 2],
+        'user' => ['name' => 'x', 'admin' => true]]]);
     $s->set('a', 1);
     T::eq(1, $s->get('a'), 'set then get');
     $s->remove('name');
     T::eq('gone', $s->get('name', 'gone'), 'remove then default');
-    $s->set('cart', ['sku-1' => null, 'sku-3' => 5]);
-    T::eq(['sku-2' => 1, 'sku-3' => 5], $s->get('cart'), 'an object value merges (RFC 7396)');
+    $s->merge('cart', ['sku-1' => null, 'sku-3' => 5]);
+    T::eq(['sku-2' => 1, 'sku-3' => 5], $s->get('cart'), 'merge: RFC 7396 (null deletes a member)');
+    $s->set('user', ['name' => 'y']);
+    T::eq(['name' => 'y'], $s->get('user'), 'set replaces an object: admin is gone');
     $s->set('list', [3]);
     T::eq([3], $s->get('list'), 'an array value replaces');
     $s->set('obj', (object)['k' => 'v']);
     T::eq(['k' => 'v'], $s->get('obj'), 'stdClass values read as arrays');
-    T::eq(['cart', 'list', 'a', 'obj'], array_keys($s->all()), 'all() keys');
+    T::eq(['cart', 'list', 'user', 'a', 'obj'], array_keys($s->all()), 'all() keys');
     $s->setPrincipal('ann');
     T::eq('ann', $s->principal(), 'setPrincipal');
     $s->setPrincipal('');
     T::eq(null, $s->principal(), 'cleared');
-    T::eq(['X-Sidecar-Patch', '{"a":1,"name":null,"cart":{"sku-1":null,"sku-3":5},"list":[3],"obj":{"k":"v"}}'],
-        $s->headers()[0], 'the patch');
+    T::eq([['X-Sidecar-Patch', '{"user":null,"obj":null}'],
+        ['X-Sidecar-Patch', '{"a":1,"name":null,"cart":{"sku-1":null,"sku-3":5},"user":{"name":"y"},"list":[3],"obj":{"k":"v"}}']],
+        array_slice($s->headers(), 0, 2), 'the null-first patch, then the patch');
+});
+
+T::run('session: set refuses null object members, merge refuses non-objects', static function (): void {
+    $s = unitSession();
+    T::throws(InvalidArgumentException::class, static fn () => $s->set('cart', ['sku-1' => null]), null, 'a null member');
+    T::throws(InvalidArgumentException::class, static fn () => $s->set('u', ['p' => (object)['t' => null]]), null, 'nested');
+    $s->set('l', [null, ['x' => null]]); // arrays are stored as they are
+    foreach ([[1, 2], 'x', 5, null] as $bad) {
+        T::throws(InvalidArgumentException::class, static fn () => $s->merge('cart', $bad), null, 'merge ' . T::show($bad));
+    }
+    $s->merge('empty', []); // [] is the empty object here
+    T::eq('{"l":[null,{"x":null}],"empty":{}}', $s->headers()[0][1], 'the patch');
+});
+
+T::run('session: an empty stored object stays an object when a merge replaces the attribute', static function (): void {
+    $claims = Mint::claims(['data' => ['user' => ['prefs' => new stdClass(), 'n' => 1]]]);
+    $s = unitSidecar()->read(['HTTP_X_SIDECAR_SESSION' => Mint::hs256($claims)]);
+    $s->merge('user', ['n' => null]);
+    $s->merge('user', ['n' => ['deep' => 1]]); // null then object: not composable, so the value replaces
+    T::eq([['X-Sidecar-Patch', '{"user":null}'], ['X-Sidecar-Patch', '{"user":{"prefs":{},"n":{"deep":1}}}']],
+        $s->headers(), 'prefs is still {}');
 });
 
 T::run('session: destroy drops everything and wins', static function (): void {
@@ -172,12 +197,13 @@ T::run('session: the patch is always an object, ASCII only', static function ():
     $s = unitSession();
     $s->set('0', 'zero');
     $s->set('1', ['x' => "Zoë\x7f/😀"]);
-    T::eq([['X-Sidecar-Patch', '{"0":"zero","1":{"x":"Zo\u00eb\u007f/\ud83d\ude00"}}']], $s->headers(), 'numeric names');
+    T::eq([['X-Sidecar-Patch', '{"1":null}'], ['X-Sidecar-Patch', '{"0":"zero","1":{"x":"Zo\u00eb\u007f/\ud83d\ude00"}}']],
+        $s->headers(), 'numeric names');
     $e = unitSession();
     $e->set('empty', []);
     $e->set('obj', new stdClass());
-    T::eq('{"empty":[],"obj":{}}', $e->headers()[0][1], 'empty array vs stdClass');
-    T::ok(preg_match('/[^\x20-\x7e]/', $s->headers()[0][1]) === 0, 'printable ASCII only');
+    T::eq('{"empty":[],"obj":{}}', $e->headers()[1][1], 'empty array vs stdClass');
+    T::ok(preg_match('/[^\x20-\x7e]/', $s->headers()[1][1]) === 0, 'printable ASCII only');
 });
 
 T::run('session: the size guard', static function (): void {
@@ -329,6 +355,7 @@ T::run('jwksUrl: file cache, unknown-kid refetch rate limit, rotation, ttl, outa
         T::ok(!str_contains((string)file_get_contents($cache), 'k1":'), 'the cache holds the JWKS, nothing else odd');
     } finally {
         @unlink($cache);
+        @unlink("$cache.lock");
     }
 });
 
@@ -346,6 +373,65 @@ T::run('jwksUrl: no cache and the endpoint down', static function (): void {
         T::eq(2, $fake->fetches, 'both attempts rate-limited');
     } finally {
         @unlink($cache);
+        @unlink("$cache.lock");
+    }
+});
+
+T::run('jwksUrl: concurrent workers meeting a new kid fetch once (flock), the others reuse the keys', static function (): void {
+    [$sk1, $jwk1] = Mint::ed25519Key('k1');
+    [$sk2, $jwk2] = Mint::ed25519Key('k2');
+    $dir = sys_get_temp_dir() . '/sidecar-jwks-lock-' . bin2hex(random_bytes(4));
+    mkdir($dir);
+    $cache = "$dir/cache.json";
+    // The cache every worker starts from: fresh, with k1 only.
+    $seed = new Sidecar(['jwksUrl' => 'http://ops.invalid/jwks', 'jwksCacheFile' => $cache,
+        'clock' => static fn (): float => Mint::NOW - 60, 'fetch' => static fn (): string => json_encode(['keys' => [$jwk1]])]);
+    $seed->verify(Mint::eddsa(Mint::claims(['iat' => (int)Mint::NOW - 60, 'exp' => (int)Mint::NOW]), $sk1, 'k1'));
+    file_put_contents("$dir/doc.json", json_encode(['keys' => [$jwk1, $jwk2]]));
+    $token = Mint::eddsa(Mint::claims(), $sk2, 'k2');
+    $procs = [];
+    try {
+        for ($w = 0; $w < 4; $w++) {
+            $procs[] = proc_open([PHP_BINARY, __DIR__ . '/jwks_worker.php', $cache, "$dir/doc.json", "$dir/count", "$dir/go",
+                (string)Mint::NOW, $token], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['file', "$dir/stderr", 'a']], $pipes);
+            $outs[] = $pipes[1];
+        }
+        touch("$dir/go");
+        foreach ($procs as $i => $p) {
+            $out = trim((string)stream_get_contents($outs[$i]));
+            fclose($outs[$i]);
+            T::eq(0, proc_close($p), "worker $i exit status");
+            T::eq('ok', $out, "worker $i verified the token");
+        }
+        T::eq(1, count(file("$dir/count")), 'one worker fetched; the others waited for its keys');
+    } finally {
+        array_map('unlink', glob("$dir/*"));
+        rmdir($dir);
+    }
+});
+
+T::run('jwksUrl: a worker that waits 2.5 s for the refetch lock goes on without fetching', static function (): void {
+    [$sk, $jwk] = Mint::ed25519Key('k1');
+    $fake = new FakeJwks(['keys' => [$jwk]]);
+    $cache = sys_get_temp_dir() . '/sidecar-jwks-test-' . bin2hex(random_bytes(4)) . '.json';
+    $sc = new Sidecar(['jwksUrl' => 'http://ops.invalid/jwks', 'fetch' => $fake, 'jwksCacheFile' => $cache,
+        'clock' => static fn (): float => Mint::NOW]);
+    $held = fopen("$cache.lock", 'c');
+    try {
+        $sc->verify(Mint::eddsa(Mint::claims(), $sk, 'k1')); // the first fetch takes no lock
+        T::ok(flock($held, LOCK_EX | LOCK_NB), 'another worker holds the lock');
+        $t0 = microtime(true);
+        T::throws(InvalidSession::class, static fn () => $sc->verify(Mint::eddsa(Mint::claims(), $sk, 'new')), 'unknown_kid', 'new kid');
+        $waited = microtime(true) - $t0;
+        T::ok($waited >= 2.4 && $waited < 10, "waited about 2.5 s ($waited)");
+        T::eq(1, $fake->fetches, 'no refetch without the lock');
+        flock($held, LOCK_UN);
+        T::throws(InvalidSession::class, static fn () => $sc->verify(Mint::eddsa(Mint::claims(), $sk, 'new')), 'unknown_kid', 'lock free');
+        T::eq(2, $fake->fetches, 'refetched once the lock was free');
+    } finally {
+        fclose($held);
+        @unlink($cache);
+        @unlink("$cache.lock");
     }
 });
 ini_set('error_log', (string)$quiet);
