@@ -31,7 +31,10 @@ function define(obj, key, value) {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** RFC 7396 JSON Merge Patch, as Sidecar applies X-Sidecar-Patch; returns a new value. */
+/**
+ * RFC 7396 JSON Merge Patch, as Sidecar applies X-Sidecar-Patch: patch merged
+ * into target (into {} when target is not an object); returns a new value.
+ */
 function mergePatch(target, patch) {
   if (!isObject(patch)) return patch;
   const out = {};
@@ -41,6 +44,31 @@ function mergePatch(target, patch) {
     else define(out, k, mergePatch(Object.hasOwn(out, k) ? out[k] : undefined, v));
   }
   return out;
+}
+
+/**
+ * The one delta that merges as a then b do (members of b replace those of a in
+ * place, new ones go last, objects in both compose), or null when there is
+ * none: a member of a is null or not an object and b's is an object.
+ */
+function compose(a, b) {
+  const out = {};
+  for (const [k, v] of Object.entries(a)) define(out, k, v);
+  for (const [k, v] of Object.entries(b)) {
+    let next = v;
+    if (Object.hasOwn(out, k) && isObject(v)) {
+      if (!isObject(out[k])) return null;
+      next = compose(out[k], v);
+      if (next === null) return null;
+    }
+    define(out, k, next);
+  }
+  return out;
+}
+
+/** Whether v holds null as an object member, at any depth of objects (arrays do not count). */
+function hasNullMember(v) {
+  return isObject(v) && Object.values(v).some((m) => m === null || hasNullMember(m));
 }
 
 function checkName(name) {
@@ -53,15 +81,18 @@ function checkName(name) {
  * Session: one request's view of its Sidecar session. Build it with
  * sidecar.read(req) (or `new Session(claims)` from verified claims).
  *
- * Reads see this request's pending writes. Writes are collected and sent as
- * one X-Sidecar-Patch (first-touch order, last write per name wins), plus
- * X-Sidecar-Principal and X-Sidecar-Action, by attach(res) or headers().
- * destroy() wins: it drops pending writes and ignores later ones.
+ * Reads see this request's pending writes. set() replaces an attribute;
+ * merge() merges an object into it (RFC 7396). Per name the session keeps the
+ * merge delta so far or the value that replaces the attribute, and sends them
+ * as X-Sidecar-Patch (first-touch order; a replacing object value is preceded
+ * by a patch that deletes the attribute), plus X-Sidecar-Principal and
+ * X-Sidecar-Action, by attach(res) or headers(). destroy() wins: it drops
+ * pending writes and ignores later ones.
  */
 class Session {
   #claims;
   #data;
-  #patch = new Map();
+  #writes = new Map(); // name -> { merge, value } (value null: removed)
   #principal; // undefined: untouched; '' clears
   #action = null;
   #view = null;
@@ -118,22 +149,45 @@ class Session {
   }
 
   /**
-   * Sets a top-level attribute (the value is copied through JSON). An object
-   * value merges into an existing object as RFC 7396 says; a null member
-   * inside it deletes that key. Throws when the patch would pass 6144 bytes.
+   * Sets a top-level attribute to exactly value (copied through JSON): it
+   * replaces what is stored. null removes it. A value cannot hold null as an
+   * object member (Sidecar's merge would drop it): use merge() to delete
+   * members. Throws a TypeError on such a value, an Error when the patch would
+   * pass 6144 bytes.
    */
   set(name, value) {
     checkName(name);
     if (!this.#writable('set')) return this;
     if (value === undefined) throw new TypeError('Sidecar session: set() needs a value; use remove()');
-    this.#put(name, JSON.parse(asciiJSON(value)));
+    const v = JSON.parse(asciiJSON(value));
+    if (hasNullMember(v)) {
+      throw new TypeError(`Sidecar session: set("${name}"): the value holds null as an object member, which ` +
+        'Sidecar cannot store: leave the member out, or use merge() to delete it');
+    }
+    this.#put(name, { merge: false, value: v });
+    return this;
+  }
+
+  /**
+   * Merges the object delta (copied through JSON) into the attribute as RFC
+   * 7396 says: its members replace the stored object's, a null member deletes
+   * that member, object members merge in turn (an absent or non-object
+   * attribute counts as {}). Only the members named change, so concurrent
+   * requests that merge different members keep each other's changes.
+   */
+  merge(name, delta) {
+    checkName(name);
+    if (!this.#writable('merge')) return this;
+    const d = delta === undefined ? undefined : JSON.parse(asciiJSON(delta));
+    if (!isObject(d)) throw new TypeError(`Sidecar session: merge("${name}") needs a plain object`);
+    this.#put(name, this.#merged(name, d));
     return this;
   }
 
   /** Removes a top-level attribute. */
   remove(name) {
     checkName(name);
-    if (this.#writable('remove')) this.#put(name, null);
+    if (this.#writable('remove')) this.#put(name, { merge: false, value: null });
     return this;
   }
 
@@ -159,7 +213,7 @@ class Session {
   destroy() {
     if (this.#writable('destroy')) {
       this.#action = 'destroy';
-      this.#patch.clear();
+      this.#writes.clear();
       this.#principal = undefined;
       this.#view = null;
     }
@@ -168,14 +222,15 @@ class Session {
 
   /**
    * The response headers for the pending writes, as [name, value] pairs in the
-   * order Patch, Principal, Action; the principal's UTF-8 bytes are given as
-   * a Latin-1 string, the way Node writes header values. No I/O.
+   * order Patch (twice when set() gave an attribute an object: first a patch
+   * that deletes those attributes), Principal, Action; the principal's UTF-8
+   * bytes are given as a Latin-1 string, the way Node writes header values.
+   * No I/O.
    */
   headers() {
     if (this.#action === 'destroy') return [['X-Sidecar-Action', 'destroy']];
     const out = [];
-    if (this.#patch.size > 0) {
-      const value = this.#encodePatch();
+    for (const value of this.#encodePatches()) {
       if (value.length > MAX_PATCH_BYTES) throw new Error('Sidecar session: patch too large');
       out.push(['X-Sidecar-Patch', value]);
     }
@@ -203,7 +258,9 @@ class Session {
       if (done) return original.apply(this, args);
       done = true;
       const headers = session.headers();
-      for (const [name, value] of headers) this.setHeader(name, value);
+      const byName = new Map(); // two X-Sidecar-Patch headers go out as two lines, in order
+      for (const [name, value] of headers) byName.set(name, [...(byName.get(name) ?? []), value]);
+      for (const [name, values] of byName) this.setHeader(name, values.length === 1 ? values[0] : values);
       session.#sent = true;
       const result = original.apply(this, args);
       if (headers.some(([, value]) => NON_ASCII.test(value))) sendHeaderBlock(this);
@@ -215,11 +272,35 @@ class Session {
   #current() {
     if (this.#action === 'destroy') return {};
     if (this.#view === null) {
-      const patch = {};
-      for (const [name, value] of this.#patch) define(patch, name, value);
-      this.#view = mergePatch(this.#data, patch);
+      const view = {};
+      for (const [k, v] of Object.entries(this.#data)) define(view, k, v);
+      for (const name of this.#writes.keys()) {
+        const v = this.#valueOf(name);
+        if (v === null) delete view[name];
+        else define(view, name, v);
+      }
+      this.#view = view;
     }
     return this.#view;
+  }
+
+  /** The attribute as this request reads it (null: absent). */
+  #valueOf(name) {
+    const stored = Object.hasOwn(this.#data, name) ? this.#data[name] : null;
+    const w = this.#writes.get(name);
+    if (w === undefined) return stored;
+    return w.merge ? mergePatch(stored, w.value) : w.value;
+  }
+
+  /**
+   * What name holds after merge(name, delta): the deltas composed, while that
+   * is exact; else the merged value, which then replaces the attribute.
+   */
+  #merged(name, delta) {
+    const w = this.#writes.get(name);
+    if (w === undefined) return { merge: true, value: delta };
+    const composed = w.merge ? compose(w.value, delta) : null;
+    return composed !== null ? { merge: true, value: composed } : { merge: false, value: mergePatch(this.#valueOf(name), delta) };
   }
 
   #writable(what) {
@@ -228,22 +309,26 @@ class Session {
     return this.#action !== 'destroy';
   }
 
-  #put(name, value) {
-    const had = this.#patch.has(name);
-    const before = this.#patch.get(name);
-    this.#patch.set(name, value);
-    if (this.#encodePatch().length > MAX_PATCH_BYTES) {
-      if (had) this.#patch.set(name, before);
-      else this.#patch.delete(name);
+  #put(name, entry) {
+    const before = this.#writes.get(name);
+    this.#writes.set(name, entry);
+    if (this.#encodePatches().some((p) => p.length > MAX_PATCH_BYTES)) {
+      if (before !== undefined) this.#writes.set(name, before);
+      else this.#writes.delete(name);
       throw new Error(`Sidecar session: patch too large (over ${MAX_PATCH_BYTES} bytes) after writing "${name}"`);
     }
     this.#view = null;
   }
 
-  #encodePatch() {
+  /** The X-Sidecar-Patch values: the one deleting replaced objects (if any), then the patch. */
+  #encodePatches() {
+    const cleared = [];
     const members = [];
-    for (const [name, value] of this.#patch) members.push(`${asciiJSON(name)}:${asciiJSON(value)}`);
-    return `{${members.join(',')}}`;
+    for (const [name, { merge, value }] of this.#writes) {
+      if (!merge && isObject(value)) cleared.push(`${asciiJSON(name)}:null`);
+      members.push(`${asciiJSON(name)}:${asciiJSON(value)}`);
+    }
+    return [cleared, members].filter((m) => m.length > 0).map((m) => `{${m.join(',')}}`);
   }
 }
 

@@ -2,6 +2,7 @@
 // res.write chunks, explicit writeHead, the middleware, and UTF-8 principals.
 
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HeadersSentError, Sidecar } from '@sidecarproxy/session';
@@ -31,6 +32,11 @@ const routes = {
     }
     res.write('two,');
     res.end(late);
+  },
+  // set() of an object: two X-Sidecar-Patch lines; merge() rides in the second.
+  '/two-patches': (s, res) => {
+    s.merge('cart', { 'sku-1': null }).set('user', { name: 'Zoë' });
+    res.end('ok');
   },
   '/writehead-object': (s, res) => {
     s.remove('n');
@@ -95,7 +101,7 @@ describe('plain http: await sc.read(req) + session.attach(res)', () => {
   test('res.end() without writeHead still sends the session headers', async () => {
     const res = await get('/end-only');
     assert.equal(await res.text(), 'done');
-    assert.equal(res.headers.get('x-sidecar-patch'), '{"cart":{"sku-1":2}}');
+    assert.equal(res.headers.get('x-sidecar-patch'), '{"cart":null}, {"cart":{"sku-1":2}}');
     assert.equal(Buffer.from(res.headers.get('x-sidecar-principal'), 'latin1').toString('utf8'), 'Zoë');
     assert.equal(res.headers.get('x-sidecar-action'), 'regenerate');
   });
@@ -104,6 +110,17 @@ describe('plain http: await sc.read(req) + session.attach(res)', () => {
     const res = await get('/chunks');
     assert.equal(res.headers.get('x-sidecar-patch'), '{"n":2}');
     assert.equal(await res.text(), 'one,two,HeadersSentError');
+  });
+
+  test('two patch headers go out as two header lines, in order', async () => {
+    const raw = await new Promise((resolve, reject) => {
+      httpGet(`${app.url}/two-patches`, { headers: { 'X-Sidecar-Session': token } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.rawHeaders));
+      }).on('error', reject);
+    });
+    const patches = raw.filter((_, i) => i % 2 === 1 && raw[i - 1].toLowerCase() === 'x-sidecar-patch');
+    assert.deepEqual(patches, ['{"user":null}', '{"cart":{"sku-1":null},"user":{"name":"Zo\\u00eb"}}']);
   });
 
   test('explicit writeHead with a headers object keeps both', async () => {

@@ -21,11 +21,29 @@ describe('reads see this request\'s pending writes', () => {
     assert.deepEqual(Object.keys(s.all()).sort(), ['a', 'cart', 'n']);
   });
 
-  test('an object value merges into the stored object as Sidecar does (RFC 7396)', () => {
+  test('set() replaces: an object value goes after a patch that deletes the attribute', () => {
     const s = existing();
-    s.set('cart', { 'sku-2': null, 'sku-3': 2 });
+    s.set('cart', { 'sku-3': 2 });
+    assert.deepEqual(s.get('cart'), { 'sku-3': 2 });
+    assert.deepEqual(s.headers(), [['X-Sidecar-Patch', '{"cart":null}'], ['X-Sidecar-Patch', '{"cart":{"sku-3":2}}']]);
+  });
+
+  test('merge() merges into the stored object as Sidecar does (RFC 7396)', () => {
+    const s = existing();
+    s.merge('cart', { 'sku-2': null, 'sku-3': 2 });
     assert.deepEqual(s.get('cart'), { 'sku-1': 1, 'sku-3': 2 });
     assert.deepEqual(s.headers(), [['X-Sidecar-Patch', '{"cart":{"sku-2":null,"sku-3":2}}']]);
+  });
+
+  test('set() refuses null object members, merge() anything but an object', () => {
+    const s = existing();
+    assert.throws(() => s.set('cart', { 'sku-1': null }), /null as an object member/);
+    assert.throws(() => s.set('u', { p: { t: null } }), TypeError, 'nested');
+    s.set('l', [null, { x: null }]); // arrays are stored as they are
+    for (const bad of [[1], 'x', 5, null, undefined, new Date(0)]) {
+      assert.throws(() => s.merge('cart', bad), TypeError, `merge ${bad}`);
+    }
+    assert.deepEqual(s.headers(), [['X-Sidecar-Patch', '{"l":[null,{"x":null}]}']]);
   });
 
   test('the principal reflects setPrincipal; "" and null clear it', () => {
@@ -72,7 +90,11 @@ describe('reads see this request\'s pending writes', () => {
     assert.equal({}.polluted, undefined);
     assert.deepEqual(s.get('__proto__'), { polluted: true });
     assert.equal(Object.getPrototypeOf(s.all()), Object.prototype);
-    assert.deepEqual(s.headers(), [['X-Sidecar-Patch', '{"__proto__":{"polluted":true}}']]);
+    assert.deepEqual(s.headers(), [['X-Sidecar-Patch', '{"__proto__":null}'],
+      ['X-Sidecar-Patch', '{"__proto__":{"polluted":true}}']]);
+    s.merge('__proto__', { more: 1 });
+    assert.equal({}.more, undefined);
+    assert.deepEqual(s.get('__proto__'), { polluted: true, more: 1 });
   });
 });
 

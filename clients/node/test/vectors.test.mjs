@@ -44,6 +44,7 @@ test('the vectors cover what the kit spec lists', () => {
   }
   assert.ok(vectors.cases.some((c) => c.valid && c.verify_with === 'jwks'));
   assert.ok(vectors.patches.length > 0);
+  assert.ok(vectors.patch_errors.length > 0);
 });
 
 for (const [entry, kit] of kits) {
@@ -72,9 +73,18 @@ for (const [entry, kit] of kits) {
 
     for (const p of vectors.patches) {
       test(`patch: ${p.name}`, () => {
-        const s = new kit.Session();
+        const s = new kit.Session({ data: structuredClone(vectors.patch_start) });
         applyOps(s, p.ops);
         assert.deepEqual(logicalHeaders(s), p.headers);
+        assert.deepEqual(s.all(), p.result, 'all() is the data Sidecar stores');
+      });
+    }
+
+    for (const p of vectors.patch_errors) {
+      test(`patch error: ${p.name}`, () => {
+        const s = new kit.Session({ data: structuredClone(vectors.patch_start) });
+        applyOps(s, p.ops.slice(0, -1));
+        assert.throws(() => applyOps(s, p.ops.slice(-1)), TypeError, p.error);
       });
     }
   });

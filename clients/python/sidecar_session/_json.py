@@ -40,7 +40,8 @@ def normalize(value):
 
 def merge_patch(target, patch):
     """Applies the RFC 7396 merge patch `patch` to `target` (not modified)
-    and returns the result; None as the result means "absent"."""
+    and returns the result: a dict patch merges into target (into {} when
+    target is not a dict), anything else replaces it."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
@@ -50,3 +51,26 @@ def merge_patch(target, patch):
         else:
             out[key] = merge_patch(out.get(key), val)
     return out
+
+
+def compose(a, b):
+    """The one merge patch that does what merge patches a then b do
+    (members of b replace those of a in place, new ones go last, dicts in
+    both compose), or None when there is none: a member of a is None or
+    not a dict and b's is a dict. Neither argument is modified."""
+    out = dict(a)
+    for key, val in b.items():
+        if key in out and isinstance(val, dict):
+            if not isinstance(out[key], dict):
+                return None
+            val = compose(out[key], val)
+            if val is None:
+                return None
+        out[key] = val
+    return out
+
+
+def has_null_member(value):
+    """Whether value holds None as a dict member, at any depth of dicts
+    (what lists hold does not count)."""
+    return isinstance(value, dict) and any(v is None or has_null_member(v) for v in value.values())

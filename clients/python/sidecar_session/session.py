@@ -4,7 +4,7 @@ collected into the response headers of protocol section 3."""
 import copy
 import threading
 
-from ._json import dumps_ascii, merge_patch, normalize
+from ._json import compose, dumps_ascii, has_null_member, merge_patch, normalize
 from .errors import HeadersSent, PatchTooLarge, SessionWriteError
 
 PATCH_HEADER = "X-Sidecar-Patch"
@@ -12,12 +12,20 @@ PRINCIPAL_HEADER = "X-Sidecar-Principal"
 ACTION_HEADER = "X-Sidecar-Action"
 MAX_PATCH_BYTES = 6144
 
-_DELETED = object()
-
 
 def _check_name(name):
     if not isinstance(name, str) or name == "":
         raise ValueError("sidecar_session: an attribute name is a non-empty string")
+
+
+def _copy(name, value):
+    """value as JSON gives it back (a deep copy); ValueError when it cannot
+    be sent as JSON."""
+    try:
+        dumps_ascii(value)
+        return normalize(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError("sidecar_session: the value of %r cannot be sent as JSON: %s" % (name, exc)) from None
 
 
 def _check_principal(principal):
@@ -43,10 +51,12 @@ class Session:
     wsgi_headers(), raw_headers()), which the middlewares add when the
     response starts. A write after that raises HeadersSent.
 
-    set() of an object value is merged into the stored object the way
-    Sidecar applies it (RFC 7396: members merge, null members delete); all()
-    and get() show that result. A Session is not meant to be shared between
-    threads beyond the request's own.
+    set() replaces an attribute with exactly the value given; merge()
+    merges a dict into it the way Sidecar applies a patch (RFC 7396:
+    members merge, None members delete), so that concurrent requests that
+    change different members keep each other's changes. all() and get()
+    show the result. A Session is not meant to be shared between threads
+    beyond the request's own.
     """
 
     def __init__(self, claims, read_only=False):
@@ -54,7 +64,9 @@ class Session:
         data = claims.get("data")
         self._data = data if isinstance(data, dict) else {}
         self._read_only = read_only
-        self._patch = {}  # name -> normalised value, or _DELETED; insertion = first touch
+        # name -> (merge?, merge delta or replacing value; None: removed);
+        # insertion order = first touch
+        self._writes = {}
         self._principal = None  # pending principal ("" clears), None: untouched
         self._action = None
         self._sent = False
@@ -79,12 +91,33 @@ class Session:
         if self._action == "destroy":
             return {}
         out = copy.deepcopy(self._data)
-        for name, value in self._patch.items():
-            if value is _DELETED:
+        for name in self._writes:
+            value = self._current(name)
+            if value is None:
                 out.pop(name, None)
             else:
-                out[name] = merge_patch(out.get(name), value)
+                out[name] = copy.deepcopy(value)
         return out
+
+    def _current(self, name):
+        """The attribute as this request reads it (None: absent)."""
+        stored = self._data.get(name)
+        if name not in self._writes:
+            return stored
+        merge, value = self._writes[name]
+        return merge_patch(stored, value) if merge else value
+
+    def _merged(self, name, delta):
+        """What name holds after merge(name, delta): the deltas composed,
+        while that is exact; else the merged value, which then replaces
+        the attribute."""
+        if name not in self._writes:
+            return (True, delta)
+        merge, earlier = self._writes[name]
+        composed = compose(earlier, delta) if merge else None
+        if composed is not None:
+            return (True, composed)
+        return (False, merge_patch(self._current(name), delta))
 
     def principal(self):
         """The principal (claim sub), reflecting set_principal; None when none."""
@@ -114,20 +147,34 @@ class Session:
     # Writes.
 
     def set(self, name, value):
-        """Sets a top-level attribute. value must be JSON-encodable; it is
-        copied now. None is the same as remove(name)."""
+        """Sets a top-level attribute to exactly value (it replaces what is
+        stored). value must be JSON-encodable; it is copied now. None is the
+        same as remove(name). Raises ValueError when value holds None as a
+        dict member (Sidecar's merge would drop it: use merge() to delete
+        members)."""
         _check_name(name)
-        try:
-            dumps_ascii(value)
-            value = normalize(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValueError("sidecar_session: the value of %r cannot be sent as JSON: %s" % (name, exc)) from None
-        self._write(lambda: self._patch.__setitem__(name, _DELETED if value is None else value))
+        value = _copy(name, value)
+        if has_null_member(value):
+            raise ValueError("sidecar_session: set(%r): the value holds None as a dict member, which Sidecar "
+                             "cannot store: leave the member out, or use merge() to delete it" % name)
+        self._write(lambda: self._writes.__setitem__(name, (False, value)))
+
+    def merge(self, name, delta):
+        """Merges the dict delta into the attribute as RFC 7396 says: its
+        members replace the stored dict's, a None member deletes that
+        member, dict members merge in turn (an absent or non-dict attribute
+        counts as {}). delta is copied now. Raises TypeError when delta is
+        not a dict."""
+        _check_name(name)
+        if not isinstance(delta, dict):
+            raise TypeError("sidecar_session: merge(%r) needs a dict" % name)
+        delta = _copy(name, delta)
+        self._write(lambda: self._writes.__setitem__(name, self._merged(name, delta)))
 
     def remove(self, name):
         """Deletes a top-level attribute."""
         _check_name(name)
-        self._write(lambda: self._patch.__setitem__(name, _DELETED))
+        self._write(lambda: self._writes.__setitem__(name, (False, None)))
 
     def set_principal(self, principal):
         """Sets the principal (after login); None or "" clears it. Raises
@@ -159,15 +206,20 @@ class Session:
     # Output.
 
     def headers(self):
-        """The response headers as an ordered list of (name, value): Patch,
-        Principal, Action. The principal is the logical string (use
-        wsgi_headers() or raw_headers() to send it). Raises PatchTooLarge."""
+        """The response headers as an ordered list of (name, value): Patch
+        (twice when set() gave an attribute a dict: first a patch that
+        deletes those attributes), Principal, Action. The principal is the
+        logical string (use wsgi_headers() or raw_headers() to send it).
+        Raises PatchTooLarge."""
         if self._action == "destroy":
             return [(ACTION_HEADER, "destroy")]
         out = []
-        if self._patch:
-            patch = {n: (None if v is _DELETED else v) for n, v in self._patch.items()}
-            value = dumps_ascii(patch)
+        cleared = {n: None for n, (merge, v) in self._writes.items() if not merge and isinstance(v, dict)}
+        patch = {n: v for n, (merge, v) in self._writes.items()}
+        for members in (cleared, patch):
+            if not members:
+                continue
+            value = dumps_ascii(members)
             if len(value) > MAX_PATCH_BYTES:
                 raise PatchTooLarge("sidecar_session: patch too large (%d bytes, at most %d)"
                                     % (len(value), MAX_PATCH_BYTES))

@@ -82,6 +82,7 @@ class ASGITest(unittest.TestCase):
         self.assertEqual(rec.start()["status"], 200)
         self.assertEqual(rec.start()["headers"][0], (b"content-type", b"text/plain"))
         self.assertEqual(rec.session_headers(), [
+            (b"x-sidecar-patch", b'{"cart":null}'),
             (b"x-sidecar-patch", b'{"cart":{"sku-1":2}}'),
             (b"x-sidecar-principal", "東京".encode("utf-8")),
             (b"x-sidecar-action", b"regenerate"),

@@ -28,7 +28,8 @@ class ReadsTest(unittest.TestCase):
         s = session(data={"User": 1, "user": 2, "cartItems": {"SKU": 1}})
         self.assertEqual(s.all(), {"User": 1, "user": 2, "cartItems": {"SKU": 1}})
         s.set("CamelCase", {"MiXed": True})
-        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"CamelCase":{"MiXed":true}}')])
+        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"CamelCase":null}'),
+                                       ("X-Sidecar-Patch", '{"CamelCase":{"MiXed":true}}')])
 
     def test_all_is_a_copy(self):
         s = session()
@@ -47,11 +48,29 @@ class PendingWritesTest(unittest.TestCase):
         s.set("theme", "light")
         self.assertEqual(s.get("theme"), "light")
 
-    def test_object_values_merge_like_sidecar(self):
+    def test_set_replaces_an_object(self):
         s = session(data={"cart": {"sku-1": 2, "sku-2": 1}})
-        s.set("cart", {"sku-2": None, "sku-3": 5})
+        s.set("cart", {"sku-3": 5})
+        self.assertEqual(s.get("cart"), {"sku-3": 5})
+        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"cart":null}'), ("X-Sidecar-Patch", '{"cart":{"sku-3":5}}')])
+
+    def test_merge_merges_like_sidecar(self):
+        s = session(data={"cart": {"sku-1": 2, "sku-2": 1}})
+        s.merge("cart", {"sku-2": None, "sku-3": 5})
         self.assertEqual(s.get("cart"), {"sku-1": 2, "sku-3": 5})
         self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"cart":{"sku-2":null,"sku-3":5}}')])
+
+    def test_set_refuses_null_members_merge_refuses_non_dicts(self):
+        s = session()
+        with self.assertRaises(ValueError):
+            s.set("cart", {"sku-1": None})
+        with self.assertRaises(ValueError):
+            s.set("u", {"p": {"t": None}})
+        s.set("l", [None, {"x": None}])  # lists are stored as they are
+        for bad in ([1], "x", 5, None):
+            with self.subTest(bad=bad), self.assertRaises(TypeError):
+                s.merge("cart", bad)
+        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"l":[null,{"x":null}]}')])
 
     def test_value_is_copied_at_set(self):
         s = session()
@@ -59,7 +78,7 @@ class PendingWritesTest(unittest.TestCase):
         s.set("v", v)
         v["n"].append(2)
         self.assertEqual(s.get("v"), {"n": [1]})
-        self.assertEqual(s.headers()[0][1], '{"v":{"n":[1]}}')
+        self.assertEqual(s.headers()[1][1], '{"v":{"n":[1]}}')
 
     def test_first_touch_order_last_write_wins(self):
         s = session()
@@ -122,7 +141,7 @@ class EncodingTest(unittest.TestCase):
         s = session()
         s.set("prefs", {})
         s.set("list", [])
-        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"prefs":{},"list":[]}')])
+        self.assertEqual(s.headers(), [("X-Sidecar-Patch", '{"prefs":null}'), ("X-Sidecar-Patch", '{"prefs":{},"list":[]}')])
 
     def test_unencodable_values_raise_at_set(self):
         s = session()
