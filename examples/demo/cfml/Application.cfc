@@ -19,11 +19,6 @@ component output="false" {
     this.sessionManagement = false;
     this.setClientCookies = false;
     this.clientManagement = false;
-    // Full null support, so that a struct member can hold null: the JSON
-    // null of a merge patch that deletes one SKU from the cart (cart.cfm).
-    // Without it both engines drop or hide a member set to null.
-    this.nullSupport = true; // Lucee 5+
-    this.enableNullSupport = true; // Adobe ColdFusion 2018+
     // The kit, by relative path from this folder.
     this.mappings["/sidecarkit"] = getDirectoryFromPath(getCurrentTemplatePath()) & "../../../clients/cfml/";
 

@@ -1,7 +1,8 @@
 <cfscript>
 // GET: the cart. POST sku (and op=remove): one more, or one less, of a
-// product. The write is a merge patch of one SKU: Sidecar merges it into the
-// stored cart, and a null member deletes that SKU.
+// product. The write is merge(): only this SKU changes, so two tabs adding
+// different products at once both count (set() would replace the cart), and
+// a member set to deleted() deletes that SKU (no engine null support needed).
 variables.shop = application.shop;
 variables.sess = request.sidecar;
 if (cgi.request_method != "POST") {
@@ -14,13 +15,9 @@ if (cgi.request_method != "POST") {
     variables.count = structKeyExists(variables.cart, variables.sku) ? variables.cart[variables.sku] : 0;
     variables.count += (structKeyExists(form, "op") && form.op == "remove") ? -1 : 1;
     if (!structIsEmpty(variables.shop.product(variables.sku))) {
-        variables.patch = structNew("ordered");
-        if (variables.count > 0) {
-            variables.patch[variables.sku] = variables.count;
-        } else {
-            variables.patch[variables.sku] = javaCast("null", ""); // JSON null: delete the SKU (Application.cfc turns on null support)
-        }
-        variables.sess.set("cart", variables.patch);
+        variables.delta = structNew("ordered");
+        variables.delta[variables.sku] = variables.count > 0 ? variables.count : variables.sess.deleted();
+        variables.sess.merge("cart", variables.delta);
     }
     variables.shop.seeOther(variables.sess, "cart.cfm");
 }

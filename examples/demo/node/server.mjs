@@ -59,8 +59,9 @@ async function handle(req, res) {
       if (!form) return page(res, s, 'Cart', cartHtml(s.get('cart', {})));
       const sku = form.get('sku') ?? '';
       const count = (s.get('cart', {})[sku] ?? 0) + (form.get('op') === 'remove' ? -1 : 1);
-      // A merge patch: only this SKU changes; null deletes it.
-      if (product(sku)) s.set('cart', { [sku]: count > 0 ? count : null });
+      // merge(): only this SKU changes (null deletes it), so two tabs adding
+      // different products at once both count; set() would replace the cart.
+      if (product(sku)) s.merge('cart', { [sku]: count > 0 ? count : null });
       return seeOther(res, '/cart');
     }
     case '/logout':

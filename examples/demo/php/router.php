@@ -71,8 +71,9 @@ switch ($path) {
             $cart = $s->get('cart', []);
             $count = ($cart[$sku] ?? 0) + (($_POST['op'] ?? '') === 'remove' ? -1 : 1);
             if (product($shop, $sku) !== null) {
-                // A merge patch: only this SKU changes; null deletes it.
-                $s->set('cart', [$sku => $count > 0 ? $count : null]);
+                // merge(): only this SKU changes (null deletes it), so two tabs adding
+                // different products at once both count; set() would replace the cart.
+                $s->merge('cart', [$sku => $count > 0 ? $count : null]);
             }
             see_other('/cart');
             break;

@@ -54,8 +54,9 @@ def shop(environ, start_response):
         sku = form.get("sku", "")
         count = s.get("cart", {}).get(sku, 0) + (-1 if form.get("op") == "remove" else 1)
         if product(sku):
-            # A merge patch: only this SKU changes; None (null) deletes it.
-            s.set("cart", {sku: count if count > 0 else None})
+            # merge(): only this SKU changes (None deletes it), so two tabs adding
+            # different products at once both count; set() would replace the cart.
+            s.merge("cart", {sku: count if count > 0 else None})
         return see_other(start_response, "/cart")
     if path == "/logout":
         if form is not None:
