@@ -11,7 +11,7 @@ import (
 
 // TestServeStartsBesideForeignEnvVars pins the bug where the real binary
 // refused to start in an environment shared with an app
-// (SIDECAR_HEADER_SECRET, which the README's PHP example reads) or made by
+// (SIDECAR_HEADER_SECRET, an app's own name for the header secret) or made by
 // Kubernetes for a Service named "sidecar" (SIDECAR_PORT=tcp://...,
 // SIDECAR_SERVICE_HOST): it starts, serves, and logs one warning per
 // variable, naming it and never its value.

@@ -7,7 +7,7 @@ import (
 )
 
 // TestCheckWarnsAboutForeignEnvVars pins the bug where SIDECAR_HEADER_SECRET
-// (the name the README's PHP example reads) or Kubernetes' SIDECAR_PORT in
+// (an app's own name for the header secret) or Kubernetes' SIDECAR_PORT in
 // a shared environment made `sidecar check` and `serve` refuse the config:
 // they are warnings naming the variable, and the config is valid.
 func TestCheckWarnsAboutForeignEnvVars(t *testing.T) {

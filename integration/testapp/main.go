@@ -1,7 +1,7 @@
 // Command testapp is a small app server that behaves like a legacy app
 // behind Sidecar, for the integration tests that run real processes. It
 // verifies the X-Sidecar-Session JWT on every request (HS256 with the
-// secret in SIDECAR_HEADER_SECRET, as docs/protocol.md asks of an app) and
+// secret in SIDECAR_HEADER_SECRET, its own name for headers.secret) and
 // reads and writes its session only through the protocol headers.
 //
 // Usage:

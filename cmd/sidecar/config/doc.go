@@ -34,7 +34,7 @@
 //
 // Unknown keys in the file are errors, so a typo such as
 // session.idle_timout fails instead of being ignored. A SIDECAR_ variable
-// that names no key is not Sidecar's (an app's SIDECAR_HEADER_SECRET,
+// that names no key is not Sidecar's (an app's own SIDECAR_HEADER_SECRET,
 // Kubernetes' SIDECAR_PORT): it is skipped with a warning naming it, among
 // [Config.Warnings], a near miss (SIDECAR_SESSION_IDLE_TIMEOUT) with a
 // "did you mean" hint; one that names a key with a bad value is an error.

@@ -26,8 +26,8 @@ func EnvName(key string) string {
 // includes EnvPrefix.
 //
 // A variable that names no key returns an *[envIgnored] error, which
-// [Load] turns into a warning: apps share environment files
-// (SIDECAR_HEADER_SECRET is what the README's PHP example reads), and
+// [Load] turns into a warning: apps share environment files and may name
+// their own variables SIDECAR_ (an app's SIDECAR_HEADER_SECRET), and
 // Kubernetes injects SIDECAR_PORT=tcp://... for any Service named
 // "sidecar". A variable that reaches a key but cannot set it that way (a
 // section, a level inside a value, a list or a map) or holds a value that

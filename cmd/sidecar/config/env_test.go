@@ -9,8 +9,9 @@ import (
 
 // TestLoadWarnsAboutUnknownEnvVars pins the bug where a SIDECAR_ variable
 // that is not Sidecar's stopped it from starting: SIDECAR_HEADER_SECRET,
-// which the README's PHP example has the app read, and SIDECAR_PORT, which
-// Kubernetes injects for a Service named "sidecar". Such variables are
+// an app's own name for the header secret (the kits read Sidecar's
+// SIDECAR_HEADERS__SECRET), and SIDECAR_PORT, which Kubernetes injects for
+// a Service named "sidecar". Such variables are
 // skipped with a warning that names them and never shows their values.
 func TestLoadWarnsAboutUnknownEnvVars(t *testing.T) {
 	const value = "tcp://10.96.0.12:8080-a-value-that-must-not-be-echoed"

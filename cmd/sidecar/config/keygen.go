@@ -37,7 +37,7 @@ session:
     - %q
 headers:
   # HS256 key of the X-Sidecar-Session header: give it to every app (the
-  # README's PHP example reads it from SIDECAR_HEADER_SECRET) and nothing
+  # kits in clients/ read it from SIDECAR_HEADERS__SECRET) and nothing
   # else. It reloads on SIGHUP; the apps must accept the new key first.
   secret: %q
 admin:
@@ -54,7 +54,7 @@ const secretsEnv = `# Fresh secrets from "sidecar keygen", as environment variab
 # Cookie HMAC key, session.secrets: Sidecar's alone, never give it to an app.
 %s=%s
 # HS256 key of the X-Sidecar-Session header, headers.secret: every app needs
-# it too (under its own name, e.g. SIDECAR_HEADER_SECRET).
+# it too (the kits in clients/ read this same variable).
 %s=%s
 # Bearer token of the admin API, admin.token: operators only.
 %s=%s

@@ -23,8 +23,9 @@ import (
 // [Config.Validate].
 //
 // Unknown keys in the file are errors. A SIDECAR_ variable that names no
-// key (SIDECAR_PORT, SIDECAR_HEADER_SECRET, SIDECAR_SESSION_IDLE_TIMEOUT
-// with single underscores) is skipped with a warning naming it, among
+// key (SIDECAR_PORT, an app's own SIDECAR_HEADER_SECRET,
+// SIDECAR_SESSION_IDLE_TIMEOUT with single underscores) is skipped with a
+// warning naming it, among
 // [Config.Warnings]: apps and orchestrators put their own SIDECAR_
 // variables in shared environments. One that reaches a key but cannot set
 // it that way (SIDECAR_SESSION, SIDECAR_UPSTREAMS__0__URL), or whose value
