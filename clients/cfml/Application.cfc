@@ -5,8 +5,8 @@
  * component paths). Pages then use request.sidecar:
  *
  *     cart = request.sidecar.get("cart", structNew("ordered"));
- *     cart["sku-1"] = 1;
- *     request.sidecar.set("cart", cart);
+ *     request.sidecar.merge("cart", {"sku-1": 1});    // this item only
+ *     request.sidecar.set("user", {"login": "ann"});  // the whole value
  */
 component output="false" {
 

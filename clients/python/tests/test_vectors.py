@@ -54,6 +54,13 @@ class VectorsTest(unittest.TestCase):
             raise AssertionError("unknown verify_with %r" % case["verify_with"])
         return Sidecar(**opts)
 
+    def patch_session(self, ops):
+        """A session holding the vectors' patch_start, ops applied."""
+        s = Session({"data": copy.deepcopy(self.v["patch_start"])})
+        for op in ops:
+            apply_op(s, op)
+        return s
+
     def test_cases(self):
         cases = self.v["cases"]
         self.assertTrue(cases)
@@ -77,9 +84,7 @@ class VectorsTest(unittest.TestCase):
         self.assertTrue(patches)
         for vec in patches:
             with self.subTest(vec["name"]):
-                s = Session({"data": copy.deepcopy(self.v["patch_start"])})
-                for op in vec["ops"]:
-                    apply_op(s, op)
+                s = self.patch_session(vec["ops"])
                 self.assertEqual([list(h) for h in s.headers()], vec["headers"])
                 self.assertEqual(s.all(), vec["result"], "all() is the data Sidecar stores")
         SUMMARY.append("%d patch vectors" % len(patches))
@@ -89,9 +94,7 @@ class VectorsTest(unittest.TestCase):
         self.assertTrue(vecs)
         for vec in vecs:
             with self.subTest(vec["name"]):
-                s = Session({"data": copy.deepcopy(self.v["patch_start"])})
-                for op in vec["ops"][:-1]:
-                    apply_op(s, op)
+                s = self.patch_session(vec["ops"][:-1])
                 with self.assertRaises((ValueError, TypeError)):
                     apply_op(s, vec["ops"][-1])
         SUMMARY.append("%d patch error vectors" % len(vecs))
