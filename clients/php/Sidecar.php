@@ -219,7 +219,8 @@ final class Sidecar
         }
         $claims = $this->verify($token === null ? null : (string)$token);
         $payload = json_decode(self::base64UrlDecode(explode('.', (string)$token)[1]), false);
-        return new Session($claims, false, $payload->data ?? null);
+        $data = $payload->data ?? null;
+        return new Session($claims, false, $data instanceof \stdClass ? $data : null);
     }
 
     /**
