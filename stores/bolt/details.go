@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -48,7 +47,8 @@ func (d details) encode() []byte {
 	return appendBytes(b, d.userAgent)
 }
 
-// decodeDetails parses an entry of bucketDetails, which the caller owns.
+// decodeDetails parses an entry of bucketDetails. It only reads buf (the
+// strings it returns are copies), which may be bbolt's memory map.
 // Malformed input yields an error wrapping ErrCorrupt.
 func decodeDetails(buf []byte) (details, error) {
 	if len(buf) == 0 || buf[0] != detailsV1 {
@@ -64,16 +64,16 @@ func decodeDetails(buf []byte) (details, error) {
 
 // getDetails returns the details stored for key (empty when none, and
 // in a file opened read-only that predates the bucket).
-func getDetails(tx *bbolt.Tx, key string) (details, error) {
+func getDetails(tx *bbolt.Tx, key []byte) (details, error) {
 	b := tx.Bucket(bucketDetails)
 	if b == nil {
 		return details{}, nil
 	}
-	v := b.Get([]byte(key))
+	v := b.Get(key)
 	if v == nil {
 		return details{}, nil
 	}
-	return decodeDetails(bytes.Clone(v))
+	return decodeDetails(v)
 }
 
 // putDetails stores next as key's details and moves the handle entry
@@ -105,7 +105,7 @@ func putDetails(tx *bbolt.Tx, key string, prev *details, next details) error {
 // handle from the details themselves, so that it also cleans up after a
 // record that cannot be decoded.
 func removeDetails(tx *bbolt.Tx, key string) error {
-	d, err := getDetails(tx, key)
+	d, err := getDetails(tx, []byte(key))
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return err
 	}

@@ -65,7 +65,8 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 // its details, live or not, sessions.ErrNotFound if there is none, or an
 // error wrapping ErrCorrupt.
 func get(tx *bbolt.Tx, key string) (*sessions.Record, error) {
-	v := tx.Bucket(bucketSessions).Get([]byte(key))
+	kb := []byte(key)
+	v := tx.Bucket(bucketSessions).Get(kb)
 	if v == nil {
 		return nil, sessions.ErrNotFound
 	}
@@ -73,7 +74,7 @@ func get(tx *bbolt.Tx, key string) (*sessions.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := getDetails(tx, key)
+	d, err := getDetails(tx, kb)
 	if err != nil {
 		return nil, err
 	}
