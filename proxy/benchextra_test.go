@@ -3,13 +3,18 @@ package proxy_test
 import (
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/applog"
+	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/stores/bolt"
+	"github.com/sidecarproxy/sidecar/stores/memory"
 )
 
 // BenchmarkProxyBolt is BenchmarkProxy on the embedded default store,
@@ -70,4 +75,39 @@ func driveParallel(b *testing.B, clients int, base, path, cookie string) {
 func BenchmarkProxyDirect(b *testing.B) {
 	app := benchApp(b)
 	drive(b, benchClient(), app.String(), "/read", "")
+}
+
+// BenchmarkProxyAccessLog is memory/read with the program's logger
+// (internal/applog) writing to a file, as `sidecar serve` runs it: the
+// JSON access log at info, the same with log.level warn (no access line),
+// and log.access off.
+func BenchmarkProxyAccessLog(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		level  zerolog.Level
+		format proxy.AccessLogFormat
+	}{
+		{"json-info", zerolog.InfoLevel, proxy.AccessJSON},
+		{"json-warn", zerolog.WarnLevel, proxy.AccessJSON},
+		{"off", zerolog.InfoLevel, proxy.AccessOff},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			require.NoError(b, err)
+			log, level := applog.New(devnull, applog.Options{Level: tc.level})
+			b.Cleanup(func() {
+				if c, ok := any(level).(io.Closer); ok { // flushes the log's Buffer
+					_ = c.Close()
+				}
+				_ = devnull.Close()
+			})
+			store := memory.New(memory.Options{})
+			b.Cleanup(func() { _ = store.Close() })
+			base, cookie := benchSidecar(b, store, benchApp(b), func(o *proxy.Options) {
+				o.Logger = log.With().Str("log", "access").Logger()
+				o.AccessLog = proxy.AccessLog{Format: tc.format}
+			})
+			drive(b, benchClient(), base, "/read", cookie)
+		})
+	}
 }
