@@ -38,17 +38,17 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	if err := ctxErr(ctx, "load"); err != nil {
 		return nil, err
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		var err error
 		rec, err = live(tx, key, s.clock())
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if !rec.IdleExp.Before(touch.Before) {
-			return errRollback // touched meanwhile: nothing to commit
+			return refuse(errRollback) // touched meanwhile: nothing to commit
 		}
 		prev := indexOf(rec)
 		rec.IdleExp = touch.IdleExp
