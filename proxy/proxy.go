@@ -36,7 +36,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,23 +218,24 @@ func New(o Options) (*Proxy, error) {
 // is the context of the request the ReverseProxy gets: the client
 // request's, with itself under stateKey.
 type reqState struct {
-	context.Context       // the client request's
-	keys            *Keys // the secrets of this request, from start to end
-	sw              statusWriter
-	start           time.Time
-	id              string
-	sess            *sessions.Session
-	jwt             string
-	upstream        string
-	attempts        int
-	spoofed         int
-	fwd             Forwarded // who the client is; fwd.Proto decides Secure
-	lockWait        time.Duration
-	lockState       string // "", held, lost, timeout, timeout_proceeded, unavailable
-	unlock          func()
-	failed          bool
-	errKind         errorKind
-	err             error
+	context.Context // the client request's
+
+	keys      *Keys // the secrets of this request, from start to end
+	sw        statusWriter
+	start     time.Time
+	id        string
+	sess      *sessions.Session
+	jwt       string
+	upstream  string
+	attempts  int
+	spoofed   int
+	fwd       Forwarded // who the client is; fwd.Proto decides Secure
+	lockWait  time.Duration
+	lockState string // "", held, lost, timeout, timeout_proceeded, unavailable
+	unlock    func()
+	failed    bool
+	errKind   errorKind
+	err       error
 
 	dataOmitted bool // the session header left the data out (headers.max_bytes)
 	idReplaced  bool // a trusted proxy's X-Request-Id was not valid
@@ -362,61 +362,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.rp.ServeHTTP(&st.sw, r.WithContext(st))
-}
-
-// cookieValue returns the first of the request's Sidecar cookies that
-// signer verifies, or the first one when none does (the Manager then
-// treats it as a bad cookie), or "". It reads the Cookie header as
-// Request.CookiesNamed does (quotes stripped, a value with a byte a cookie
-// may not hold skipped), without allocating; it does not apply net/http's
-// limit on the number of cookies, whose purpose is to bound those
-// allocations.
-func (p *Proxy) cookieValue(r *http.Request, signer *sessions.Signer) string {
-	first, n := "", 0
-	for _, line := range r.Header["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			name, v, _ := strings.Cut(textproto.TrimString(part), "=")
-			if textproto.TrimString(name) != p.cookie.Name {
-				continue
-			}
-			v, ok := plainCookieValue(v)
-			if !ok {
-				continue
-			}
-			switch n++; {
-			case n == 1:
-				first = v
-				continue
-			case n == 2 && validCookie(signer, first):
-				return first
-			}
-			if validCookie(signer, v) {
-				return v
-			}
-		}
-	}
-	return first
-}
-
-func validCookie(signer *sessions.Signer, v string) bool {
-	_, _, err := signer.Verify(v)
-	return err == nil
-}
-
-// plainCookieValue is a Cookie header's value without its double quotes,
-// and whether it is valid (net/http's parseCookieValue).
-func plainCookieValue(raw string) (string, bool) {
-	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		raw = raw[1 : len(raw)-1]
-	}
-	for i := 0; i < len(raw); i++ {
-		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
-			return "", false
-		}
-	}
-	return raw, true
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
