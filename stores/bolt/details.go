@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -55,11 +56,21 @@ func decodeDetails(buf []byte) (details, error) {
 		return details{}, fmt.Errorf("%w: unknown details format", ErrCorrupt)
 	}
 	dec := decoder{buf: buf, off: 1}
-	d := details{handle: string(dec.bytes()), clientIP: string(dec.bytes()), userAgent: string(dec.bytes())}
+	h, ip, ua := dec.bytes(), dec.bytes(), dec.bytes()
 	if dec.err == nil && dec.off != len(buf) {
 		dec.fail("details length")
 	}
-	return d, dec.err
+	if dec.err != nil {
+		return details{}, dec.err
+	}
+	// One copy holds all three, sliced (a read makes one string, not three).
+	var b strings.Builder
+	b.Grow(len(h) + len(ip) + len(ua))
+	b.Write(h)
+	b.Write(ip)
+	b.Write(ua)
+	all := b.String()
+	return details{handle: all[:len(h)], clientIP: all[len(h) : len(h)+len(ip)], userAgent: all[len(h)+len(ip):]}, nil
 }
 
 // getDetails returns the details stored for key (empty when none, and
