@@ -89,9 +89,13 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	st     *reqState // told of interim responses; nil for none
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols && w.st != nil {
+		w.st.interim(w.Header()) // the ReverseProxy forwarding an app's 1xx
+	}
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
@@ -150,7 +154,8 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	if st.fwd.Client.IsValid() {
 		// The client Sidecar believes: the remote, or an address a
 		// trusted proxy forwarded.
-		e = e.Stringer("client", st.fwd.Client)
+		var buf [48]byte // an IPv6 address, zone included, without allocating
+		e = e.Bytes("client", st.fwd.Client.AppendTo(buf[:0]))
 	}
 	if st.fwd.Problem != "" {
 		e = e.Str("forwarded_for", st.fwd.Problem)

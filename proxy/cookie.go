@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/sidecarproxy/sidecar/sessions"
 )
 
 // CookieOptions describe Sidecar's session cookie. The zero value of each
@@ -128,4 +131,59 @@ func dropSetCookie(h http.Header, name string) {
 		return
 	}
 	h["Set-Cookie"] = out
+}
+
+// cookieValue returns the first of the request's Sidecar cookies that
+// signer verifies, or the first one when none does (the Manager then
+// treats it as a bad cookie), or "". It reads the Cookie header as
+// Request.CookiesNamed does (quotes stripped, a value with a byte a cookie
+// may not hold skipped), without allocating; it does not apply net/http's
+// limit on the number of cookies, whose purpose is to bound those
+// allocations.
+func (p *Proxy) cookieValue(r *http.Request, signer *sessions.Signer) string {
+	first, n := "", 0
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(name) != p.cookie.Name {
+				continue
+			}
+			v, ok := plainCookieValue(v)
+			if !ok {
+				continue
+			}
+			switch n++; {
+			case n == 1:
+				first = v
+				continue
+			case n == 2 && validCookie(signer, first):
+				return first
+			}
+			if validCookie(signer, v) {
+				return v
+			}
+		}
+	}
+	return first
+}
+
+func validCookie(signer *sessions.Signer, v string) bool {
+	_, _, err := signer.Verify(v)
+	return err == nil
+}
+
+// plainCookieValue is a Cookie header's value without its double quotes,
+// and whether it is valid (net/http's parseCookieValue).
+func plainCookieValue(raw string) (string, bool) {
+	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	for i := 0; i < len(raw); i++ {
+		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return "", false
+		}
+	}
+	return raw, true
 }

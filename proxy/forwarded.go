@@ -130,7 +130,11 @@ type Forwarded struct {
 // peer's X-Forwarded-Host when it is a single host[:port] of at most 255
 // bytes; otherwise r.Host. Forwarded (RFC 7239) is not read: Sidecar
 // writes its own from these.
-func (t TrustedProxies) Derive(r *http.Request) Forwarded {
+func (t TrustedProxies) Derive(r *http.Request) Forwarded { return t.derive(r, nil) }
+
+// derive is Derive, with the chain of an untrusted peer appended to
+// chain (a Proxy passes room in its request state).
+func (t TrustedProxies) derive(r *http.Request, chain []netip.Addr) Forwarded {
 	f := Forwarded{Proto: "http", Host: r.Host}
 	if r.TLS != nil {
 		f.Proto = "https"
@@ -140,7 +144,7 @@ func (t TrustedProxies) Derive(r *http.Request) Forwarded {
 		return f
 	}
 	peer := ap.Addr().Unmap().WithZone("")
-	f.Client, f.Chain = peer, []netip.Addr{peer}
+	f.Client, f.Chain = peer, append(chain, peer)
 	if !t.Contains(peer) {
 		return f
 	}
@@ -255,78 +259,94 @@ func saneHost(h string) bool {
 // (removed when empty). Forwarded has one element per address of the
 // chain, the first also with the host and the scheme the client asked
 // for: `for=192.0.2.1;host=example.com;proto=https, for="[2001:db8::7]"`.
-func (f Forwarded) SetHeaders(h http.Header) {
-	if len(f.Chain) == 0 {
+func (f Forwarded) SetHeaders(h http.Header) { f.setHeaders(h, make([]string, 4)) }
+
+// setHeaders is SetHeaders with vals, 4 strings, as room for the header
+// values: one string holds both headers' text, one allocation.
+func (f Forwarded) setHeaders(h http.Header, vals []string) {
+	var buf [128]byte
+	b := f.appendChain(buf[:0])
+	xff := len(b)
+	s := string(f.appendForwarded(b))
+	if xff == 0 {
 		delete(h, "X-Forwarded-For")
 	} else {
-		addrs := make([]string, len(f.Chain))
-		for i, a := range f.Chain {
-			addrs[i] = a.String()
-		}
-		h["X-Forwarded-For"] = []string{strings.Join(addrs, ", ")}
+		vals[0] = s[:xff]
+		h["X-Forwarded-For"] = vals[0:1:1]
 	}
-	h["X-Forwarded-Proto"] = []string{f.Proto}
+	vals[1] = f.Proto
+	h["X-Forwarded-Proto"] = vals[1:2:2]
 	if f.Host == "" {
 		delete(h, "X-Forwarded-Host")
 	} else {
-		h["X-Forwarded-Host"] = []string{f.Host}
+		vals[2] = f.Host
+		h["X-Forwarded-Host"] = vals[2:3:3]
 	}
-	h["Forwarded"] = []string{f.forwarded()}
+	vals[3] = s[xff:]
+	h["Forwarded"] = vals[3:4:4]
 }
 
-// forwarded renders the Forwarded header (RFC 7239).
-func (f Forwarded) forwarded() string {
-	var b strings.Builder
-	first := ""
-	if len(f.Chain) > 0 {
-		first = "for=" + forwardedNode(f.Chain[0]) + ";"
-	}
-	b.WriteString(first)
-	if f.Host != "" {
-		b.WriteString("host=" + forwardedValue(f.Host) + ";")
-	}
-	b.WriteString("proto=" + f.Proto)
-	for _, a := range f.Chain[min(1, len(f.Chain)):] {
-		b.WriteString(", for=" + forwardedNode(a))
-	}
-	return b.String()
-}
-
-// forwardedNode renders an address as a Forwarded node: IPv6 in brackets,
-// quoted (RFC 7239 section 6).
-func forwardedNode(a netip.Addr) string {
-	if a.Is6() {
-		return `"[` + a.String() + `]"`
-	}
-	return a.String()
-}
-
-// forwardedValue renders v as a token, or a quoted string when it holds a
-// byte a token may not (such as ':' in "example.com:8443").
-func forwardedValue(v string) string {
-	for i := 0; i < len(v); i++ {
-		if !isTokenByte(v[i]) {
-			return quoteForwarded(v)
+// appendChain appends f.Chain joined by ", " (X-Forwarded-For).
+func (f Forwarded) appendChain(b []byte) []byte {
+	for i, a := range f.Chain {
+		if i > 0 {
+			b = append(b, ", "...)
 		}
+		b = a.AppendTo(b)
 	}
-	return v
+	return b
 }
 
-// quoteForwarded is v as a quoted string, '\' and '"' escaped. (A
-// strings.Replacer built per request cost about 1.3 KB of allocation;
-// this is one string.)
-func quoteForwarded(v string) string {
-	var b strings.Builder
-	b.Grow(len(v) + 2)
-	b.WriteByte('"')
+// appendForwarded appends the Forwarded header (RFC 7239).
+func (f Forwarded) appendForwarded(b []byte) []byte {
+	if len(f.Chain) > 0 {
+		b = append(b, "for="...)
+		b = appendForwardedNode(b, f.Chain[0])
+		b = append(b, ';')
+	}
+	if f.Host != "" {
+		b = append(b, "host="...)
+		b = appendForwardedValue(b, f.Host)
+		b = append(b, ';')
+	}
+	b = append(b, "proto="...)
+	b = append(b, f.Proto...)
+	for _, a := range f.Chain[min(1, len(f.Chain)):] {
+		b = append(b, ", for="...)
+		b = appendForwardedNode(b, a)
+	}
+	return b
+}
+
+// appendForwardedNode appends an address as a Forwarded node: IPv6 in
+// brackets, quoted (RFC 7239 section 6).
+func appendForwardedNode(b []byte, a netip.Addr) []byte {
+	if a.Is6() {
+		b = append(b, `"[`...)
+		return append(a.AppendTo(b), `]"`...)
+	}
+	return a.AppendTo(b)
+}
+
+// appendForwardedValue appends v as a token, or as a quoted string ('\'
+// and '"' escaped) when it holds a byte a token may not (such as ':' in
+// "example.com:8443").
+func appendForwardedValue(b []byte, v string) []byte {
+	token := true
+	for i := 0; i < len(v) && token; i++ {
+		token = isTokenByte(v[i])
+	}
+	if token {
+		return append(b, v...)
+	}
+	b = append(b, '"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\\' || v[i] == '"' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(v[i])
+		b = append(b, v[i])
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }
 
 // isTokenByte reports whether c is a tchar (RFC 9110 section 5.6.2).

@@ -109,8 +109,11 @@ func (l *Locking) skip(p string) bool {
 // arranges its extension and release. It returns an error only when the
 // request must not proceed.
 func (p *Proxy) lockSession(r *http.Request, st *reqState) error {
+	if p.locking.Locker == nil { // off: not even the key is computed
+		return nil
+	}
 	key := st.sess.LockKey()
-	if p.locking.Locker == nil || key == "" || p.locking.skip(r.URL.Path) {
+	if key == "" || p.locking.skip(r.URL.Path) {
 		return nil
 	}
 	start := time.Now()

@@ -35,6 +35,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,6 +136,7 @@ type Proxy struct {
 	buffers    *bodyBuffers // the budgets of Limits.Buffer
 	retryAfter string
 	log        zerolog.Logger
+	scrub      func(http.Header) // scrubResponseHeader, made once
 	access     accessWriter
 	clock      func() time.Time
 	observer   Observer
@@ -198,22 +200,26 @@ func New(o Options) (*Proxy, error) {
 		clock:      o.Clock,
 		observer:   o.Observer,
 	}
+	p.scrub = p.scrubResponseHeader
 	p.keys.Store(&Keys{Cookie: o.Manager.Signer(), Header: o.Header})
 	p.SetErrorPages(o.ErrorPages)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
-		Transport: &poolTransport{pool: pool, next: o.Transport, scrub: p.scrubResponseHeader,
-			maxHeader: responseHeaderLimit(o.Transport)},
-		BufferPool: newBufferPool(),
-		ErrorLog:   log.New(stdLogBridge{o.Logger}, "", 0),
+		Transport:      &poolTransport{pool: pool, next: o.Transport, maxHeader: responseHeaderLimit(o.Transport)},
+		BufferPool:     newBufferPool(),
+		ErrorLog:       log.New(stdLogBridge{o.Logger}, "", 0),
 	}
 	return p, nil
 }
 
-// reqState is what one request carries through the ReverseProxy hooks.
+// reqState is what one request carries through the ReverseProxy hooks. It
+// is the context of the request the ReverseProxy gets: the client
+// request's, with itself under stateKey.
 type reqState struct {
+	context.Context // the client request's
+
 	keys      *Keys // the secrets of this request, from start to end
 	sw        statusWriter
 	start     time.Time
@@ -235,6 +241,7 @@ type reqState struct {
 	idReplaced  bool // a trusted proxy's X-Request-Id was not valid
 
 	body   *replayBody  // the request body, read before anything else (body.go)
+	noBody replayBody   // requestBody's answer without one
 	bodyIn *bodyCounter // counts what the client sent of it
 	guard  *uploadGuard // its read deadlines, or nil
 
@@ -242,12 +249,44 @@ type reqState struct {
 	expired       bool      // the cookie verified, its session was not found
 	upstreamStart time.Time // when the request went to the pool; zero without an Observer
 	upstreamTime  time.Duration
+
+	// Room for what a request would otherwise allocate piecemeal.
+	chain  [1]netip.Addr // fwd.Chain of an untrusted peer
+	values [7]string     // header values: Forwarded's 4, the session's, X-Request-Id twice
+	settle settleBody    // the response body's settling wrapper (attempt.go)
+
+	scrub   func(http.Header)            // Proxy.scrub
+	attempt atomic.Pointer[attemptTrace] // the try under way (retry.go)
+	trailer trailerScrub                 // the response body's wrapper (modifyResponse)
 }
 
-// requestBody is the body ServeHTTP read, or nil.
+// Value is the state under stateKey, else the client request context's
+// value.
+func (st *reqState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+// interim scrubs the header of an interim (1xx) response that the
+// ReverseProxy forwards (it does so before ModifyResponse runs), and tells
+// the try under way.
+func (st *reqState) interim(h http.Header) {
+	st.scrub(h)
+	if a := st.attempt.Load(); a != nil {
+		a.interim()
+	}
+}
+
+// requestBody is the body ServeHTTP read (a zero replayBody when the
+// request has none), or nil outside a Proxy.
 func (st *reqState) requestBody() *replayBody {
-	if st == nil {
+	switch {
+	case st == nil:
 		return nil
+	case st.body == nil:
+		return &st.noBody
 	}
 	return st.body
 }
@@ -282,8 +321,8 @@ func stateFrom(ctx context.Context) *reqState {
 
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{keys: p.keys.Load(), start: p.clock()}
-	st.sw.ResponseWriter = w
+	st := &reqState{Context: r.Context(), keys: p.keys.Load(), start: p.clock(), scrub: p.scrub}
+	st.sw.ResponseWriter, st.sw.st = w, st
 	defer p.logAccess(r, st)
 	defer st.releaseBody() // on every path, panics included
 	defer p.observe(st)
@@ -302,7 +341,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// After stripEdge: only canonical spellings are read, even from a
 	// trusted proxy.
-	st.fwd = p.trusted.Derive(r)
+	st.fwd = p.trusted.derive(r, st.chain[:0])
 	st.id, st.idReplaced = requestID(r, st.fwd)
 
 	sess := p.manager.IdentifyWith(st.keys.Cookie, p.cookieValue(r, st.keys.Cookie))
@@ -322,26 +361,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(&st.sw, r, st, err)
 		return
 	}
-	p.rp.ServeHTTP(&st.sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-}
-
-// cookieValue returns the first of the request's Sidecar cookies that
-// signer verifies, or the first one when none does (the Manager then
-// treats it as a bad cookie), or "".
-func (p *Proxy) cookieValue(r *http.Request, signer *sessions.Signer) string {
-	cs := r.CookiesNamed(p.cookie.Name)
-	switch len(cs) {
-	case 0:
-		return ""
-	case 1:
-		return cs[0].Value
-	}
-	for _, c := range cs {
-		if _, _, err := signer.Verify(c.Value); err == nil {
-			return c.Value
-		}
-	}
-	return cs[0].Value
+	p.rp.ServeHTTP(&st.sw, r.WithContext(st))
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
@@ -349,7 +369,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// The pool transport sets scheme and host for each try.
 	pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "upstream.invalid"
 	pr.Out.Host = pr.In.Host // apps build absolute URLs from the client's Host
-	st.fwd.SetHeaders(pr.Out.Header)
+	st.fwd.setHeaders(pr.Out.Header, st.values[:4:4])
 	if up := pr.Out.Header.Get("Upgrade"); up != "" && !slices.Contains(p.upgrades, strings.ToLower(up)) {
 		// The ReverseProxy put Upgrade and Connection back for the
 		// tunnel: without them the request is plain HTTP, and an app
@@ -368,8 +388,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.TransferEncoding = nil // the whole body, with a Content-Length
 		}
 	}
-	pr.Out.Header[p.names.session] = []string{st.jwt}
-	pr.Out.Header["X-Request-Id"] = []string{st.id}
+	st.values[4], st.values[5] = st.jwt, st.id
+	pr.Out.Header[p.names.session] = st.values[4:5:5]
+	pr.Out.Header["X-Request-Id"] = st.values[5:6:6]
 	if p.observer != nil {
 		st.upstreamStarted()
 	}
@@ -378,7 +399,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	st.upstreamDone()
-	resp.Header["X-Request-Id"] = []string{st.id} // the client sees the id the log has
+	st.values[6] = st.id
+	resp.Header["X-Request-Id"] = st.values[6:7:7] // the client sees the id the log has
 	d := p.names.takeDirectives(resp.Header)
 	dropSetCookie(resp.Header, p.cookie.Name)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -389,7 +411,8 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// Trailers arrive after the body and are copied to the client
 		// once it is read: directives there would be unsigned leaks.
 		p.scrubResponseHeader(resp.Trailer)
-		resp.Body = &trailerScrub{ReadCloser: resp.Body, resp: resp, scrub: p.scrubResponseHeader}
+		st.trailer = trailerScrub{ReadCloser: resp.Body, resp: resp, scrub: p.scrub}
+		resp.Body = &st.trailer
 	}
 	act, err := sessions.ParseAction(d.actions)
 	if err != nil {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/textproto"
 	"net/url"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -86,16 +84,16 @@ var errClientBody = errors.New("proxy: reading the request body from the client"
 
 // poolTransport picks an upstream from the pool for each try, retries as
 // RetryOptions describe, and keeps each backend's in-flight and failure
-// counts.
+// counts. The interim (1xx) responses the ReverseProxy forwards before
+// ModifyResponse runs are scrubbed by the Proxy's statusWriter.
 type poolTransport struct {
 	pool *Pool
 	next http.RoundTripper
-	// scrub removes Sidecar's headers from interim (1xx) responses, which
-	// the ReverseProxy forwards before ModifyResponse ever runs.
-	scrub func(http.Header)
 	// maxHeader is next's response header limit, 0 when unknown (see
 	// attemptTrace.headerOverflow).
 	maxHeader int64
+	// tries are pooled tryStates (attempt.go).
+	tries sync.Pool
 }
 
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -108,61 +106,59 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	budget := time.AfterFunc(retry.Timeout, func() { cancel(errRetryBudget) })
+	tr, ctx := t.startTry(req, retry.Timeout)
 	var tried []*Backend
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		b, err := t.pool.pick(req, tried)
 		if err != nil {
-			budget.Stop()
-			cancel(nil)
+			t.endTry(tr)
 			if lastErr != nil { // every available upstream failed this request
 				return nil, lastErr
 			}
 			return nil, err
 		}
-		tr := &attemptTrace{scrub: t.scrub}
-		out := req.WithContext(httptrace.WithClientTrace(ctx, tr.clientTrace()))
-		out.URL = targetURL(b.URL, req.URL)
-		out.Body, out.GetBody, out.ContentLength = body.attempt(req)
+		at := &tr.first
+		if attempt > 1 {
+			at = newAttemptTrace() // out of reach of a late hook of the failed try
+		}
 		if st != nil {
 			st.upstream, st.attempts = b.Name, attempt
+			st.attempt.Store(at) // for the interim responses (statusWriter)
 		}
+		out := req.WithContext(httptrace.WithClientTrace(ctx, &at.hooks))
+		out.URL = targetURL(b.URL, req.URL)
+		out.Body, out.GetBody, out.ContentLength = body.attempt(req)
 		b.inflight.Add(1)
 		resp, err := t.next.RoundTrip(out)
 		if err == nil {
-			budget.Stop()
+			tr.stopBudget()
 			b.served.Add(1)
 			t.pool.passiveOK(b)
-			resp.Body = onClose(resp.Body, func() { b.inflight.Add(-1); cancel(nil) })
+			resp.Body = settleOnClose(resp.Body, t, tr, b, st)
 			return resp, nil
 		}
 		b.inflight.Add(-1)
 		if berr := body.clientErr(); berr != nil { // the client's fault, not b's
-			budget.Stop()
-			cancel(nil)
+			t.endTry(tr)
 			return nil, fmt.Errorf("%w: %w", errClientBody, berr)
 		}
 		if req.Context().Err() != nil { // the client went away
-			budget.Stop()
-			cancel(nil)
+			t.endTry(tr)
 			return nil, err
 		}
-		if tr.headerOverflow(t.maxHeader) { // the app's fault; see errResponseHeaderTooLarge
-			budget.Stop()
-			cancel(nil)
+		if at.headerOverflow(t.maxHeader) { // the app's fault; see errResponseHeaderTooLarge
+			t.endTry(tr)
 			t.pool.passiveOK(b)
 			return nil, fmt.Errorf("%w: %s sent more than %d bytes: %w", errResponseHeaderTooLarge, b.Name, t.maxHeader, err)
 		}
 		if context.Cause(ctx) == errRetryBudget {
-			cancel(nil)
+			t.endTry(tr)
 			return nil, fmt.Errorf("%w: last try on %s: %w", errRetryBudget, b.Name, err)
 		}
 		t.pool.passiveFail(b)
-		if attempt >= retry.Attempts || !retryable(req, err, tr, body) {
-			budget.Stop()
-			cancel(nil)
+		if attempt >= retry.Attempts || !retryable(req, err, at, body) {
+			t.endTry(tr)
 			return nil, err
 		}
 		t.pool.log.Debug().Str("upstream", b.Name).Int("attempt", attempt).Err(err).Msg("retrying on another upstream")
@@ -173,14 +169,14 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // retryable applies RetryOptions' rules to a failed try.
 func retryable(req *http.Request, err error, tr *attemptTrace, body *replayBody) bool {
-	if tr.firstByte.Load() {
+	if tr.firstByteSeen.Load() {
 		return false // the upstream began responding
 	}
 	if !body.replayable() {
 		return false
 	}
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" || !tr.gotConn.Load() {
+	if errors.As(err, &op) && op.Op == "dial" || !tr.gotConnSeen.Load() {
 		return true // never connected: nothing reached an upstream
 	}
 	var ne net.Error
@@ -203,112 +199,6 @@ func idempotent(r *http.Request) bool {
 	}
 	return r.Header.Get("Idempotency-Key") != "" || r.Header.Get("X-Idempotency-Key") != ""
 }
-
-// attemptTrace records what one try got as far as.
-type attemptTrace struct {
-	gotConn, reused, wrote, firstByte atomic.Bool
-	scrub                             func(http.Header)
-	// conn is the try's connection when it is a liveConn, and base its
-	// byte count when the try got it.
-	conn atomic.Pointer[liveConn]
-	base atomic.Int64
-	// readBase is the connection's read count where the transport's
-	// response header limit last started counting: when the try got the
-	// connection, and after each interim (1xx) response.
-	readBase atomic.Int64
-}
-
-// headerOverflow reports whether a failed try failed because the app's
-// response headers passed limit bytes. net/http says so only in an error
-// string; the transport reads at most limit bytes of headers from the
-// connection (counting afresh after each 1xx response it reports), so
-// that many bytes read on a liveConn since then is the same condition it
-// tests. Without a liveConn (a platform where it cannot peek, or a custom
-// transport) it reports false and the failure stays an upstream one.
-func (a *attemptTrace) headerOverflow(limit int64) bool {
-	c := a.conn.Load()
-	return limit > 0 && c != nil && a.firstByte.Load() && c.read.Load()-a.readBase.Load() >= limit
-}
-
-// sent reports whether the request went out whole or in part. On a
-// liveConn that is whether any byte was written to the socket during the
-// try: httptrace's WroteRequest fires once the request is in the
-// transport's buffer, before the flush that may fail (for instance after
-// the app closed the connection, which Go then reports as "server closed
-// idle connection" although nothing was sent). Elsewhere it is
-// WroteRequest.
-func (a *attemptTrace) sent() bool {
-	if c := a.conn.Load(); c != nil {
-		return c.written.Load() > a.base.Load()
-	}
-	return a.wrote.Load()
-}
-
-func (a *attemptTrace) clientTrace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GotConn: func(i httptrace.GotConnInfo) {
-			a.gotConn.Store(true)
-			a.reused.Store(i.Reused)
-			if lc, ok := asLiveConn(i.Conn); ok {
-				a.base.Store(lc.written.Load())
-				a.readBase.Store(lc.read.Load())
-				a.conn.Store(lc)
-				if i.Reused {
-					lc.armed.Store(true) // see liveConn
-				}
-			}
-		},
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				a.wrote.Store(true)
-			}
-		},
-		GotFirstResponseByte: func() { a.firstByte.Store(true) },
-		// Hooks added last run first, so this cleans the header map before
-		// the ReverseProxy's own hook copies it to the client.
-		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
-			if c := a.conn.Load(); c != nil {
-				a.readBase.Store(c.read.Load()) // the transport's limit starts again
-			}
-			if a.scrub != nil {
-				a.scrub(http.Header(h))
-			}
-			return nil
-		},
-	}
-}
-
-// onClose wraps a response body so done runs once when it is closed,
-// keeping io.ReadWriteCloser for 101 Switching Protocols responses (the
-// ReverseProxy needs it to tunnel upgrades).
-func onClose(body io.ReadCloser, done func()) io.ReadCloser {
-	c := &closeHook{ReadCloser: body, done: done}
-	if rw, ok := body.(io.ReadWriteCloser); ok {
-		return &rwCloseHook{closeHook: c, w: rw}
-	}
-	return c
-}
-
-type closeHook struct {
-	io.ReadCloser
-	done func()
-	once atomic.Bool
-}
-
-func (c *closeHook) Close() error {
-	err := c.ReadCloser.Close()
-	if !c.once.Swap(true) {
-		c.done()
-	}
-	return err
-}
-
-type rwCloseHook struct {
-	*closeHook
-	w io.Writer
-}
-
-func (c *rwCloseHook) Write(p []byte) (int, error) { return c.w.Write(p) }
 
 // targetURL is in's path and query on base's scheme and host, with base's
 // path prefixed (as httputil.ProxyRequest.SetURL does).

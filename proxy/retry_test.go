@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -266,4 +267,61 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 		send(t, http.MethodGet, srv.URL+"/", "")
 	}
 	assert.Equal(t, int64(2), slow.hits.Load(), "undrain brings it back")
+}
+
+// TestTryStateReuseIsolated pins the pooling of the retry bookkeeping
+// (attempt.go): requests whose budget fired, requests retried on another
+// upstream and plain ones run at once on one proxy, and none is cut short
+// or misjudged by state a previous request left behind.
+func TestTryStateReuseIsolated(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done() // answers only once the budget cut the request
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	t.Cleanup(slow.Close)
+	srv, pool := poolProxy(t, proxy.RetryOptions{Timeout: time.Second},
+		proxy.Upstream{Name: "dead", URL: deadURL(t)}, proxy.Upstream{Name: "live", URL: mustURL(t, slow.URL)})
+	var wg sync.WaitGroup
+	statuses := make(chan string, 64)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := send(t, http.MethodGet, srv.URL+"/slow", "")
+			statuses <- fmt.Sprint("slow ", i, " ", resp.StatusCode)
+		}()
+	}
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				path := fmt.Sprintf("/fast/%d/%d", g, i)
+				resp, body := send(t, http.MethodPost, srv.URL+path, "payload")
+				if resp.StatusCode != http.StatusOK || body != "ok "+path {
+					statuses <- fmt.Sprint(path, " ", resp.StatusCode, " ", body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	var got []string
+	for s := range statuses {
+		got = append(got, s)
+	}
+	assert.ElementsMatch(t, []string{"slow 0 504", "slow 1 504", "slow 2 504"}, got,
+		"only the slow requests ran out of budget; every fast one (retried off the dead upstream or not) got its answer")
+	require.Eventually(t, func() bool {
+		for _, s := range pool.States() {
+			if s.InFlight != 0 {
+				return false
+			}
+		}
+		return true
+	}, waitTimeout, 5*time.Millisecond, "every request left the in-flight counts")
 }

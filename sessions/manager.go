@@ -123,10 +123,10 @@ func storeErr(op string, err error) error {
 // call runs one store operation under the store timeout and accounts its
 // time to s.
 func (m *Manager) call(ctx context.Context, s *Session, op string, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, m.opts.StoreTimeout)
-	defer cancel()
+	dc := newDeadlineCtx(ctx, m.opts.StoreTimeout) // a timer only if the store waits
+	defer dc.stop()
 	start := time.Now()
-	err := fn(ctx)
+	err := fn(dc)
 	s.storeTime += time.Since(start)
 	if err != nil {
 		return storeErr(op, err)
@@ -170,14 +170,15 @@ func (m *Manager) Fetch(ctx context.Context, s *Session) error {
 		return nil
 	}
 	now := m.now()
-	touch := &Touch{
+	s.touch = Touch{
 		Before:  now.Add(m.opts.IdleTimeout - m.opts.TouchInterval),
 		IdleExp: now.Add(m.opts.IdleTimeout),
 	}
+	touch := &s.touch // in the Session: one allocation fewer per read
 	var rec *Record
 	err := m.call(ctx, s, "load", func(ctx context.Context) error {
 		var err error
-		rec, err = m.opts.Store.Load(ctx, s.token.Key(), touch)
+		rec, err = m.opts.Store.Load(ctx, s.storeKey(), touch)
 		return err
 	})
 	switch {
@@ -221,11 +222,11 @@ func (m *Manager) Load(ctx context.Context, cookieValue string) (*Session, error
 // token never reaches the new session. Such a request never sets or
 // clears the cookie.
 func (m *Manager) Commit(ctx context.Context, s *Session, c *Change) error {
-	ctx = context.WithoutCancel(ctx)
 	if c.Empty() {
 		m.settleCookie(s)
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	var attrs map[string]json.RawMessage
 	if s.rec != nil {
 		attrs = s.rec.Attrs
@@ -298,7 +299,7 @@ func (m *Manager) settleCookie(s *Session) {
 func (m *Manager) destroy(ctx context.Context, s *Session) error {
 	if s.rec != nil {
 		err := m.call(ctx, s, "delete", func(ctx context.Context) error {
-			return m.opts.Store.Delete(ctx, s.token.Key())
+			return m.opts.Store.Delete(ctx, s.storeKey())
 		})
 		if errors.Is(err, ErrReplaced) {
 			return m.replacedWhileRunning(s, err)
@@ -337,12 +338,14 @@ func (m *Manager) create(ctx context.Context, s *Session, d *Delta, now time.Tim
 		return err
 	}
 	rec.Handle = tok.SID()
+	key := tok.Key()
 	if err := m.call(ctx, s, "create", func(ctx context.Context) error {
-		return m.opts.Store.Create(ctx, tok.Key(), rec)
+		return m.opts.Store.Create(ctx, key, rec)
 	}); err != nil {
 		return err // ErrExists on a fresh 256-bit token would mean a broken RNG
 	}
-	s.token, s.rec, s.outcome, s.cookie = tok, rec, OutcomeCreated, CookieSet
+	s.setToken(tok, key)
+	s.rec, s.outcome, s.cookie = rec, OutcomeCreated, CookieSet
 	return nil
 }
 
@@ -353,9 +356,10 @@ func (m *Manager) regenerate(ctx context.Context, s *Session, d *Delta) error {
 	}
 	d.Handle = tok.SID()
 	var rec *Record
+	key := tok.Key()
 	err = m.call(ctx, s, "regenerate", func(ctx context.Context) error {
 		var err error
-		rec, err = m.opts.Store.Regenerate(ctx, s.token.Key(), tok.Key(), d)
+		rec, err = m.opts.Store.Regenerate(ctx, s.storeKey(), key, d)
 		return err
 	})
 	switch {
@@ -367,7 +371,8 @@ func (m *Manager) regenerate(ctx context.Context, s *Session, d *Delta) error {
 	case err != nil:
 		return err
 	}
-	s.token, s.rec, s.outcome, s.cookie = tok, rec, OutcomeRegenerated, CookieSet
+	s.setToken(tok, key)
+	s.rec, s.outcome, s.cookie = rec, OutcomeRegenerated, CookieSet
 	return nil
 }
 
@@ -375,7 +380,7 @@ func (m *Manager) apply(ctx context.Context, s *Session, d *Delta) error {
 	var ver int64
 	err := m.call(ctx, s, "apply", func(ctx context.Context) error {
 		var err error
-		ver, err = m.opts.Store.Apply(ctx, s.token.Key(), d)
+		ver, err = m.opts.Store.Apply(ctx, s.storeKey(), d)
 		return err
 	})
 	switch {

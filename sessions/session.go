@@ -60,10 +60,12 @@ const (
 // Manager.Load and is not safe for concurrent use (one request owns it).
 type Session struct {
 	token     Token
-	verified  bool // a cookie verified; token is set
-	oldSecret bool // it verified only under an older secret
-	badCookie bool // a cookie was present but malformed or forged
-	replaced  bool // the token was regenerated away (its tombstone is live)
+	key       string // token.Key(), once computed (storeKey)
+	touch     Touch  // Fetch's
+	verified  bool   // a cookie verified; token is set
+	oldSecret bool   // it verified only under an older secret
+	badCookie bool   // a cookie was present but malformed or forged
+	replaced  bool   // the token was regenerated away (its tombstone is live)
 	rec       *Record
 	// guardVersion makes writes conditional on the loaded version.
 	guardVersion bool
@@ -127,8 +129,20 @@ func (s *Session) LockKey() string {
 	if !s.verified {
 		return ""
 	}
-	return s.token.Key()
+	return s.storeKey()
 }
+
+// storeKey is the store key of the session's token, computed once per
+// token.
+func (s *Session) storeKey() string {
+	if s.key == "" {
+		s.key = s.token.Key()
+	}
+	return s.key
+}
+
+// setToken gives the session a new token (a create or regenerate).
+func (s *Session) setToken(t Token, key string) { s.token, s.key = t, key }
 
 // GuardVersion makes this request's write conditional on the version it
 // loaded: if another write got in first (a lock lease that expired while

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // TokenBytes is the number of random bytes in a session token.
@@ -40,7 +43,9 @@ func NewToken() (Token, error) {
 // cannot be turned back into a cookie.
 func (t Token) Key() string {
 	sum := sha256.Sum256(t[:])
-	return hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 // sidDomain separates the public handle's hash from the store key's hash.
@@ -59,11 +64,10 @@ const sidBytes = 16
 
 // appendSID appends the SID to dst without allocating.
 func (t Token) appendSID(dst []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte(sidDomain))
-	h.Write(t[:])
-	var sum [sha256.Size]byte
-	return hex.AppendEncode(dst, h.Sum(sum[:0])[:sidBytes])
+	var in [len(sidDomain) + TokenBytes]byte
+	copy(in[copy(in[:], sidDomain):], t[:])
+	sum := sha256.Sum256(in[:])
+	return hex.AppendEncode(dst, sum[:sidBytes])
 }
 
 // ErrBadCookie means a cookie value is malformed or its MAC does not verify
@@ -73,8 +77,38 @@ var ErrBadCookie = errors.New("sessions: bad cookie")
 // Signer signs and verifies cookie values "<token>.<mac>" with
 // HMAC-SHA256. The first secret signs; every secret verifies, so secrets
 // can be rotated by prepending a new one. Comparison is constant-time.
+//
+// Each secret keeps a pool of keyed HMAC states, reset (not rebuilt)
+// between uses, so a check allocates nothing.
 type Signer struct {
-	secrets [][]byte
+	macs []macPool // one per secret, in order
+}
+
+// macPool holds the HMAC-SHA256 states of one secret.
+type macPool struct{ p sync.Pool }
+
+// macState is one keyed HMAC with room for its input and output, so that
+// neither escapes to the heap through the hash.Hash interface.
+type macState struct {
+	h   hash.Hash
+	in  Token
+	sum [sha256.Size]byte
+}
+
+// mac computes the MAC of tok into st.sum; st comes from mp and goes back
+// to it with put.
+func (mp *macPool) mac(tok *Token) *macState {
+	st := mp.p.Get().(*macState)
+	st.h.Reset()
+	st.in = *tok
+	st.h.Write(st.in[:])
+	st.h.Sum(st.sum[:0])
+	return st
+}
+
+func (mp *macPool) put(st *macState) {
+	st.in = Token{} // no secret-derived bytes of a request outlive it
+	mp.p.Put(st)
 }
 
 // NewSigner returns a Signer over secrets (first signs). It returns an
@@ -83,20 +117,15 @@ func NewSigner(secrets [][]byte) (*Signer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("sessions: at least one cookie secret is required")
 	}
-	cp := make([][]byte, len(secrets))
-	for i, s := range secrets {
-		if len(s) == 0 {
+	s := &Signer{macs: make([]macPool, len(secrets))}
+	for i, secret := range secrets {
+		if len(secret) == 0 {
 			return nil, fmt.Errorf("sessions: cookie secret %d is empty", i)
 		}
-		cp[i] = append([]byte(nil), s...)
+		secret = bytes.Clone(secret)
+		s.macs[i].p.New = func() any { return &macState{h: hmac.New(sha256.New, secret)} }
 	}
-	return &Signer{secrets: cp}, nil
-}
-
-func mac(secret []byte, tok *Token, dst []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write(tok[:])
-	return m.Sum(dst)
+	return s, nil
 }
 
 // Sign returns the cookie value for t under the current (first) secret.
@@ -104,8 +133,9 @@ func (s *Signer) Sign(t Token) string {
 	var buf [CookieLen]byte
 	b64.Encode(buf[:encodedLen], t[:])
 	buf[encodedLen] = '.'
-	var sum [sha256.Size]byte
-	b64.Encode(buf[encodedLen+1:], mac(s.secrets[0], &t, sum[:0]))
+	st := s.macs[0].mac(&t)
+	b64.Encode(buf[encodedLen+1:], st.sum[:])
+	s.macs[0].put(st)
 	return string(buf[:])
 }
 
@@ -124,9 +154,11 @@ func (s *Signer) Verify(value string) (t Token, old bool, err error) {
 	if n, err := b64.Decode(got[:], []byte(value[encodedLen+1:])); err != nil || n != sha256.Size {
 		return t, false, ErrBadCookie
 	}
-	var want [sha256.Size]byte
-	for i, secret := range s.secrets {
-		if hmac.Equal(mac(secret, &t, want[:0]), got[:sha256.Size]) {
+	for i := range s.macs {
+		st := s.macs[i].mac(&t)
+		ok := hmac.Equal(st.sum[:], got[:sha256.Size])
+		s.macs[i].put(st)
+		if ok {
 			return t, i > 0, nil
 		}
 	}

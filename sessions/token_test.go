@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,4 +111,40 @@ func TestNewSignerNeedsSecrets(t *testing.T) {
 	assert.Error(t, err)
 	_, err = NewSigner([][]byte{[]byte("x"), nil})
 	assert.Error(t, err)
+}
+
+// TestSignerPooledMACs: the MAC states are pooled, so a check allocates
+// nothing, and states shared between goroutines never mix secrets or
+// tokens.
+func TestSignerPooledMACs(t *testing.T) {
+	s := mustSigner(t, "new-secret-0123456789abcdefghijklmnop", "old-secret-0123456789abcdefghijklmnop")
+	old := mustSigner(t, "old-secret-0123456789abcdefghijklmnop")
+	tok, err := NewToken()
+	require.NoError(t, err)
+	value, oldValue := s.Sign(tok), old.Sign(tok)
+	if !raceEnabled {
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _, _, _ = s.Verify(value) }), "Verify allocates nothing")
+	}
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				mine, err := NewToken()
+				if !assert.NoError(t, err) {
+					return
+				}
+				got, wasOld, err := s.Verify(s.Sign(mine))
+				assert.NoError(t, err)
+				assert.False(t, wasOld)
+				assert.Equal(t, mine, got)
+				_, wasOld, err = s.Verify(oldValue)
+				assert.NoError(t, err)
+				assert.True(t, wasOld, "verified under the older secret")
+			}
+		}()
+	}
+	wg.Wait()
 }

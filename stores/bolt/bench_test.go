@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +109,40 @@ func BenchmarkApply(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkApplyParallel is BenchmarkApply with 32 writers at once, each
+// on its own session, fsync on: the load under which writes share their
+// commits. writes/fsync is how many each commit carried on average.
+func BenchmarkApplyParallel(b *testing.B) {
+	s, _ := benchStore(b, false)
+	ctx := context.Background()
+	const writers = 32
+	for i := range writers {
+		if err := s.Create(ctx, fmt.Sprint("w", i), benchRecord(time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := &sessions.Delta{
+		Set:      map[string]json.RawMessage{"theme": json.RawMessage(`"light"`)},
+		MaxBytes: 4096,
+	}
+	var next atomic.Int64
+	txid := lastTxID(b, s)
+	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		key := fmt.Sprint("w", next.Add(1)%writers)
+		for pb.Next() {
+			if _, err := s.Apply(ctx, key, d); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/float64(lastTxID(b, s)-txid), "writes/fsync")
 }
 
 func syncName(noSync bool) string {

@@ -1,9 +1,9 @@
 package bolt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -48,32 +48,43 @@ func (d details) encode() []byte {
 	return appendBytes(b, d.userAgent)
 }
 
-// decodeDetails parses an entry of bucketDetails, which the caller owns.
+// decodeDetails parses an entry of bucketDetails. It only reads buf (the
+// strings it returns are copies), which may be bbolt's memory map.
 // Malformed input yields an error wrapping ErrCorrupt.
 func decodeDetails(buf []byte) (details, error) {
 	if len(buf) == 0 || buf[0] != detailsV1 {
 		return details{}, fmt.Errorf("%w: unknown details format", ErrCorrupt)
 	}
 	dec := decoder{buf: buf, off: 1}
-	d := details{handle: string(dec.bytes()), clientIP: string(dec.bytes()), userAgent: string(dec.bytes())}
+	h, ip, ua := dec.bytes(), dec.bytes(), dec.bytes()
 	if dec.err == nil && dec.off != len(buf) {
 		dec.fail("details length")
 	}
-	return d, dec.err
+	if dec.err != nil {
+		return details{}, dec.err
+	}
+	// One copy holds all three, sliced (a read makes one string, not three).
+	var b strings.Builder
+	b.Grow(len(h) + len(ip) + len(ua))
+	b.Write(h)
+	b.Write(ip)
+	b.Write(ua)
+	all := b.String()
+	return details{handle: all[:len(h)], clientIP: all[len(h) : len(h)+len(ip)], userAgent: all[len(h)+len(ip):]}, nil
 }
 
 // getDetails returns the details stored for key (empty when none, and
 // in a file opened read-only that predates the bucket).
-func getDetails(tx *bbolt.Tx, key string) (details, error) {
+func getDetails(tx *bbolt.Tx, key []byte) (details, error) {
 	b := tx.Bucket(bucketDetails)
 	if b == nil {
 		return details{}, nil
 	}
-	v := b.Get([]byte(key))
+	v := b.Get(key)
 	if v == nil {
 		return details{}, nil
 	}
-	return decodeDetails(bytes.Clone(v))
+	return decodeDetails(v)
 }
 
 // putDetails stores next as key's details and moves the handle entry
@@ -105,7 +116,7 @@ func putDetails(tx *bbolt.Tx, key string, prev *details, next details) error {
 // handle from the details themselves, so that it also cleans up after a
 // record that cannot be decoded.
 func removeDetails(tx *bbolt.Tx, key string) error {
-	d, err := getDetails(tx, key)
+	d, err := getDetails(tx, []byte(key))
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return err
 	}

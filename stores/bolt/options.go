@@ -48,10 +48,13 @@ type Options struct {
 	// file for reading and writing, creating it if needed.
 	ReadOnly bool
 	// BeforeCommit, when set, is called by every write (Create, Apply,
-	// Regenerate, Delete) on the writing goroutine, inside its write
-	// transaction, right before the last deadline check that precedes the
-	// commit. It exists for fault injection in tests (a hook that blocks
-	// past the deadline is a stalled store); leave it nil otherwise.
+	// Regenerate, Delete) inside the write transaction of its group commit,
+	// on the goroutine leading that commit, after the write's reads and
+	// right before its last deadline check, which precedes its first
+	// change (a write rerun after its group failed calls it again). It
+	// exists for fault injection in tests (a hook that blocks past the
+	// deadline is a stalled store, and holds up the writes of its group);
+	// leave it nil otherwise.
 	BeforeCommit func(ctx context.Context)
 }
 

@@ -25,47 +25,56 @@ func (s *Store) Load(ctx context.Context, key string, touch *sessions.Touch) (*s
 	if err := ctxErr(ctx, "load"); err != nil {
 		return nil, err
 	}
-	var rec *sessions.Record
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		now := s.clock()
-		var err error
-		rec, err = live(tx, key, now)
-		return missing(tx, key, now, err)
-	})
+	rec, err := s.read(key)
 	if err != nil || touch == nil || !rec.IdleExp.Before(touch.Before) {
 		return rec, wrap("load", err)
 	}
 	if err := ctxErr(ctx, "load"); err != nil {
 		return nil, err
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	var touched *sessions.Record
+	err = s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		var err error
-		rec, err = live(tx, key, s.clock())
+		touched, err = live(tx, key, s.clock())
 		if err != nil {
-			return err
+			return refuse(err)
 		}
-		if !rec.IdleExp.Before(touch.Before) {
-			return errRollback // touched meanwhile: nothing to commit
+		if !touched.IdleExp.Before(touch.Before) {
+			return refuse(errRollback) // touched meanwhile: nothing to commit
 		}
-		prev := indexOf(rec)
-		rec.IdleExp = touch.IdleExp
-		_, err = putRecord(tx, key, rec, prev)
+		prev := indexOf(touched)
+		touched.IdleExp = touch.IdleExp
+		_, err = putRecord(tx, key, touched, prev)
 		return err
 	})
 	if err != nil && !errors.Is(err, errRollback) {
 		return nil, wrap("load", err)
 	}
-	return rec, nil
+	return touched, nil
+}
+
+// read is Load's read-only transaction, without db.View's closure (and
+// the record escaping through it).
+func (s *Store) read(key string) (*sessions.Record, error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := s.clock()
+	rec, err := live(tx, key, now)
+	return rec, missing(tx, key, now, err)
 }
 
 // get returns a caller-owned copy of the record stored under key, with
 // its details, live or not, sessions.ErrNotFound if there is none, or an
 // error wrapping ErrCorrupt.
 func get(tx *bbolt.Tx, key string) (*sessions.Record, error) {
-	v := tx.Bucket(bucketSessions).Get([]byte(key))
+	kb := []byte(key)
+	v := tx.Bucket(bucketSessions).Get(kb)
 	if v == nil {
 		return nil, sessions.ErrNotFound
 	}
@@ -73,7 +82,7 @@ func get(tx *bbolt.Tx, key string) (*sessions.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := getDetails(tx, key)
+	d, err := getDetails(tx, kb)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type Store struct {
 	clock        func() time.Time
 	onSweepError func(error)
 	beforeCommit func(ctx context.Context)
+	group        group // the writes' group commit (group.go)
 
 	stop      chan struct{} // closed by Close to stop the sweeper
 	done      chan struct{} // closed by the sweeper when it has returned

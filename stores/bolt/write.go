@@ -22,29 +22,29 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 	if rec == nil {
 		return errors.New("bolt: create: nil record")
 	}
-	return wrap("create", s.db.Update(func(tx *bbolt.Tx) error {
+	return wrap("create", s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		prev, err := vacate(tx, key, s.clock())
 		if err != nil {
-			return err
+			return refuse(err)
+		}
+		if err := s.commit(ctx); err != nil {
+			return refuse(err)
 		}
 		if _, err = putRecord(tx, key, rec, prev); err != nil {
 			return err
 		}
-		if err := dropTombstone(tx, key); err != nil {
-			return err
-		}
-		return s.commit(ctx)
+		return dropTombstone(tx, key)
 	}))
 }
 
-// commit is the last step of every write transaction before bbolt commits
-// it: the BeforeCommit hook, then the deadline check. An error rolls the
-// whole transaction back, so a write refused here wrote nothing. Once it
-// has passed, the commit (and its fsync) may end after the deadline; the
-// caller then gets success, which is true.
+// commit is the last check of every write, after its reads and before its
+// first change: the BeforeCommit hook, then the deadline. A write refused
+// here changed nothing. Once it has passed, the write and the commit of its
+// group (and its fsync) may end after the deadline; the caller then gets
+// success, which is true.
 func (s *Store) commit(ctx context.Context) error {
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
@@ -63,24 +63,25 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 		return 0, err
 	}
 	var version int64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		now := s.clock()
 		rec, err := live(tx, key, now)
 		if err != nil {
-			return missing(tx, key, now, err)
+			return refuse(missing(tx, key, now, err))
 		}
 		prev := indexOf(rec)
 		if err := applyDelta(rec, d); err != nil {
-			return err
+			return refuse(err)
+		}
+		if err := s.commit(ctx); err != nil {
+			return refuse(err)
 		}
 		version = rec.Version
-		if _, err = putRecord(tx, key, rec, prev); err != nil {
-			return err
-		}
-		return s.commit(ctx)
+		_, err = putRecord(tx, key, rec, prev)
+		return err
 	})
 	if err != nil {
 		return 0, wrap("apply", err)
@@ -102,28 +103,34 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 		enc   []byte
 		moved details // the new record's, which enc leaves out
 	)
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		now := s.clock()
 		rec, err := live(tx, oldKey, now)
 		if err != nil {
-			return missing(tx, oldKey, now, err)
+			return refuse(missing(tx, oldKey, now, err))
 		}
-		prev := indexOf(rec)
+		prevOld := indexOf(rec)
 		if err := applyDelta(rec, d); err != nil {
-			return err
+			return refuse(err)
 		}
 		rec.Handle = ""
 		if d != nil {
 			rec.Handle = d.Handle
 		}
+		prev := prevOld // what putRecord replaces under newKey
 		if newKey != oldKey {
-			if err := removeRecord(tx, oldKey, prev); err != nil {
-				return err
-			}
 			if prev, err = vacate(tx, newKey, now); err != nil {
+				return refuse(err)
+			}
+		}
+		if err := s.commit(ctx); err != nil {
+			return refuse(err)
+		}
+		if newKey != oldKey {
+			if err := removeRecord(tx, oldKey, prevOld); err != nil {
 				return err
 			}
 			if d != nil && d.Tombstone > 0 {
@@ -139,7 +146,7 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 			return err
 		}
 		moved = detailsOf(rec)
-		return s.commit(ctx)
+		return nil
 	})
 	if err != nil {
 		return nil, wrap("regenerate", err)
@@ -162,31 +169,32 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctxErr(ctx, "delete"); err != nil {
 		return err
 	}
-	return wrap("delete", s.db.Update(func(tx *bbolt.Tx) error {
+	return wrap("delete", s.update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err
+			return refuse(err)
 		}
 		rec, err := get(tx, key)
 		if errors.Is(missing(tx, key, s.clock(), err), sessions.ErrReplaced) {
-			return sessions.ErrReplaced // the tombstone stays: see sessions.Store
+			return refuse(sessions.ErrReplaced) // the tombstone stays: see sessions.Store
+		}
+		if err := s.commit(ctx); err != nil {
+			return refuse(err)
 		}
 		if err := dropTombstone(tx, key); err != nil {
 			return err
 		}
 		switch {
 		case errors.Is(err, sessions.ErrNotFound):
-			err = nil
+			return nil
 		case errors.Is(err, ErrCorrupt):
-			if err = tx.Bucket(bucketSessions).Delete([]byte(key)); err == nil {
-				err = removeDetails(tx, key)
+			if err := tx.Bucket(bucketSessions).Delete([]byte(key)); err != nil {
+				return err
 			}
-		case err == nil:
-			err = removeRecord(tx, key, indexOf(rec))
-		}
-		if err != nil {
+			return removeDetails(tx, key)
+		case err != nil:
 			return err
 		}
-		return s.commit(ctx)
+		return removeRecord(tx, key, indexOf(rec))
 	}))
 }
 

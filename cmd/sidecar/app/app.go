@@ -67,7 +67,9 @@ func New(cfg *config.Config, out io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Main{cfg: cfg, out: out, log: logger, level: level}, nil
+	m := &Main{cfg: cfg, out: level.Out(), log: logger, level: level}
+	m.onClose(level.Close) // the last closer: flushes the log's Buffer
+	return m, nil
 }
 
 // Logger is the program's logger.

@@ -40,11 +40,14 @@ func logLevel(l config.LogLevel) (zerolog.Level, error) {
 }
 
 // accessLog is the proxy's access log: log.access's format, its combined
-// lines going to AccessOut, or to the log's writer when that is unset.
+// lines going to AccessOut (batched when a file: applog.Buffered), or to
+// the log's writer when that is unset.
 func (m *Main) accessLog() proxy.AccessLog {
-	out := m.AccessOut
-	if out == nil {
-		out = m.out
+	out := m.out
+	if m.AccessOut != nil {
+		var closeOut func() error
+		out, closeOut = applog.Buffered(m.AccessOut)
+		m.onClose(closeOut)
 	}
 	return proxy.AccessLog{Format: m.cfg.Log.Access, Out: out}
 }
