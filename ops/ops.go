@@ -6,6 +6,7 @@
 //	GET /healthz  liveness: 200 "ok" while the process serves
 //	GET /readyz   readiness: 200 or 503, with a JSON body listing each check
 //	GET /metrics  the Prometheus handler given in Options.Metrics
+//	GET /debug/pprof/  Go's runtime profiles, only with Options.Pprof
 //
 // # Readiness
 //
@@ -79,6 +80,9 @@ type Options struct {
 	// Logger receives the store's changes of state (down, back); the zero
 	// Logger discards them.
 	Logger zerolog.Logger
+	// Pprof serves Go's runtime profiles under PprofPrefix (ops.pprof;
+	// see handlePprof for the risk). Default false: 404.
+	Pprof bool
 }
 
 // Handler serves the ops listener. Create it with New, start its
@@ -122,11 +126,15 @@ func New(opts Options) (*Handler, error) {
 	if opts.Metrics != nil {
 		h.mux.Handle("GET /metrics", opts.Metrics)
 	}
+	if opts.Pprof {
+		handlePprof(h.mux)
+	}
 	return h, nil
 }
 
-// ServeHTTP answers GET (and HEAD) /healthz, /readyz and /metrics; any
-// other path is 404 and any other method 405.
+// ServeHTTP answers GET (and HEAD) /healthz, /readyz and /metrics (and
+// /debug/pprof/ with Options.Pprof, whose symbol lookup also takes POST);
+// any other path is 404 and any other method 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)

@@ -59,6 +59,7 @@ func (m *Main) opsSide(preflight bool) (server.Side, error) {
 		Pool:          m.pool,
 		Metrics:       met.Handler(),
 		StoreRequired: c.ReadinessIncludesStore,
+		Pprof:         c.Pprof,
 		Timeout:       m.cfg.Store.Timeout,
 		Logger:        m.log.With().Str("log", "ops").Logger(),
 	})

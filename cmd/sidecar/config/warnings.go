@@ -28,6 +28,8 @@ import (
 // And limits.max_header_bytes raised past what Tomcat accepts by default
 // next to a session header of headers.max_bytes.
 //
+// And ops.pprof on while ops.listen is off or not on loopback.
+//
 // And, first, each SIDECAR_ environment variable that names no key, which
 // [Load] ignored (sorted by name, with a "did you mean" hint when one is
 // close; never its value).
@@ -45,6 +47,9 @@ func (c Config) Warnings() []string {
 		out = append(out, w)
 	}
 	if w := c.OpsWarning(); w != "" {
+		out = append(out, w)
+	}
+	if w := c.PprofWarning(); w != "" {
 		out = append(out, w)
 	}
 	return out
