@@ -9,7 +9,8 @@
 # Usage: bench/run.sh            (from anywhere; needs Go, installs wrk and
 #                                 redis-server with apt-get when missing)
 # Environment:
-#   QUICK=1        a short look (DURATION=2s ROUNDS=1 WARMUP=1s): ~3 min
+#   QUICK=1        a short look (DURATION=2s ROUNDS=1 WARMUP=1s RETRIES=0):
+#                  ~3 minutes
 #   DURATION=8s    length of each measured wrk run
 #   ROUNDS=3       passes through all targets; the tables show medians
 #   WARMUP=2s      unmeasured wrk run per target before round 1 (0 to skip)
@@ -22,7 +23,10 @@
 #   THREADS=1      wrk -t
 #   MAX_OTHER=5    a run during which processes this script did not start
 #                  took more than this percentage of the CPU is repeated...
-#   RETRIES=2      ...up to this many times (then the last run counts)
+#   RETRIES=2      ...up to this many times (then the last run counts),
+#   MAX_REPEATS=   and at most this many repeats in all (default: a
+#                  quarter of the measured runs), so that a busy machine
+#                  cannot stretch the run much past ~25 minutes
 #   PGO=auto       how Sidecar is built: auto (go build's default: with
 #                  cmd/sidecar/default.pgo), off, or "off auto" to run
 #                  both builds side by side (targets named STORE/pgo-off)
@@ -33,7 +37,7 @@
 set -euo pipefail
 
 if [[ ${QUICK:-0} == 1 ]]; then
-	: "${DURATION:=2s}" "${ROUNDS:=1}" "${WARMUP:=1s}"
+	: "${DURATION:=2s}" "${ROUNDS:=1}" "${WARMUP:=1s}" "${RETRIES:=0}"
 fi
 DURATION=${DURATION:-8s}
 ROUNDS=${ROUNDS:-3}
@@ -43,6 +47,7 @@ CONNS=${CONNS:-32 256}
 THREADS=${THREADS:-1}
 MAX_OTHER=${MAX_OTHER:-5}
 RETRIES=${RETRIES:-2}
+MAX_REPEATS=${MAX_REPEATS:-}
 PGO=${PGO:-auto}
 PROFILE_DIR=${PROFILE_DIR:-}
 OUT=${OUT:-}
@@ -278,6 +283,8 @@ for c in $CONNS; do
 	done
 done
 ((${#targets[@]} > 0)) || die "TARGETS='$TARGETS' matches no target"
+nconns=$(wc -w <<<"$CONNS")
+: "${MAX_REPEATS:=$((ROUNDS * (${#targets[@]} + 2 * nconns) / 4))}"
 
 # start_sidecar NAME BINARY STORE [VAR=VALUE...] starts one Sidecar, with
 # its own ops listener (for go_memstats_mallocs_total), and its own bolt
@@ -501,7 +508,7 @@ run_target() {
 			# shellcheck disable=SC2046 # the numbers in "connect 0, read 3, ..."
 			[[ -z $sock ]] || errs[$name]=$((errs[$name] + $(sum $(grep -o '[0-9]\+' <<<"$sock"))))
 		fi
-		if awk -v o="$oth" -v m="$MAX_OTHER" 'BEGIN {exit !(o <= m)}' || ((try > RETRIES)); then
+		if awk -v o="$oth" -v m="$MAX_OTHER" 'BEGIN {exit !(o <= m)}' || ((try > RETRIES || repeats >= MAX_REPEATS)); then
 			break
 		fi
 		log "  other processes took ${oth}% of the CPU: measuring again"
@@ -627,7 +634,7 @@ and "KB" are the objects and kilobytes the proxy allocated per request
 /metrics), beside the allocs the same over the bare proxy's. "other CPU" is
 the share of the machine's CPU time that went to processes this script did
 not start while wrk ran (median, max); runs above $MAX_OTHER% were repeated up
-to $RETRIES times ($repeats repeats in all).
+to $RETRIES times, and $MAX_REPEATS times in all ($repeats repeats).
 
 | target | req/s | vs bare | proxy CPU µs/req | allocs/req | KB/req | p50 ms | p99 ms | requests | errors | other CPU % |
 |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|
