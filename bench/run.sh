@@ -260,26 +260,28 @@ sizes=("100B|100" "4KB|4096")
 # The bare proxy is not filtered: each conns block starts and ends with it.
 targets=()
 declare -A wanted
+# With PGO="off auto", the two builds of a target run one after the other.
+# suffix V prints the instance-name suffix of the build -pgo=V.
+suffix() { [[ $PGO == "$1" ]] || echo "/pgo-$1"; }
 for c in $CONNS; do
-	for v in $PGO; do
-		suffix=""
-		[[ $PGO == "$v" ]] || suffix="/pgo-$v"
-		for s in "${stores[@]}"; do
-			IFS='|' read -r st _ <<<"$s"
-			for op in read write; do
-				for z in "${sizes[@]}"; do
-					name="$st$suffix $op ${z%%|*} c$c"
+	for s in "${stores[@]}" "anon|"; do
+		IFS='|' read -r st _ <<<"$s"
+		for op in read write; do
+			for z in "${sizes[@]}"; do
+				[[ $st != anon ]] || { [[ $op == read && $z == "${sizes[0]}" ]] || continue; }
+				for v in $PGO; do
+					inst=$st$(suffix "$v") size=${z%%|*}
+					name="$inst $op $size c$c"
+					if [[ $st == anon ]]; then
+						inst=memory$(suffix "$v") size=""
+						name="anon$(suffix "$v") read c$c"
+					fi
 					[[ $name =~ $TARGETS ]] || continue
-					targets+=("$name|$st$suffix|/$op|${z%%|*}|$c")
-					wanted[$st$suffix]=1
+					targets+=("$name|$inst|/$op|$size|$c")
+					wanted[$inst]=1
 				done
 			done
 		done
-		name="anon$suffix read c$c"
-		if [[ $name =~ $TARGETS ]]; then
-			targets+=("$name|memory$suffix|/read||$c")
-			wanted[memory$suffix]=1
-		fi
 	done
 done
 ((${#targets[@]} > 0)) || die "TARGETS='$TARGETS' matches no target"
@@ -319,8 +321,7 @@ login() {
 
 declare -A cookie
 for v in $PGO; do
-	suffix=""
-	[[ $PGO == "$v" ]] || suffix="/pgo-$v"
+	suffix=$(suffix "$v")
 	for s in "${stores[@]}"; do
 		IFS='|' read -r st store env <<<"$s"
 		name=$st$suffix
@@ -593,8 +594,7 @@ done
 echo "$header"
 echo "$rule"
 for v in $PGO; do
-	suffix=""
-	[[ $PGO == "$v" ]] || suffix="/pgo-$v"
+	suffix=$(suffix "$v")
 	rows=()
 	for s in "memory" "bolt" "redis" "redis-cache"; do
 		for op in read write; do
@@ -665,6 +665,37 @@ for c in $CONNS; do
 		}
 	done
 done
+
+# With both builds, each target's -pgo=auto run over its -pgo=off run.
+if [[ $PGO == "off auto" || $PGO == "auto off" ]]; then
+	cat <<EOF
+
+### The profile-guided build against the same code without it
+
+Per target: req/s of -pgo=auto over -pgo=off (each round's pair, run one
+after the other; median and range), and the medians of proxy CPU time and
+allocations per request of each build.
+
+| target | req/s auto/off | proxy CPU µs/req off → auto | allocs/req off → auto |
+|---|---|---|---|
+EOF
+	for spec in "${targets[@]}"; do
+		name=${spec%%|*}
+		[[ $name == */pgo-auto* ]] || continue
+		off=${name/\/pgo-auto//pgo-off}
+		[[ -n ${rps[$off]:-} ]] || continue
+		rs=()
+		for ((r = 1; r <= ROUNDS; r++)); do
+			rs+=("$(awk -v a="${rps[$name $r]}" -v b="${rps[$off $r]}" 'BEGIN {printf "%.3f", a / b}')")
+		done
+		# shellcheck disable=SC2086 # the values are space-separated numbers
+		printf '| %s | %.2f (%s) | %.1f → %.1f (%+.0f%%) | %.0f → %.0f |\n' "${name/\/pgo-auto/}" \
+			"$(median "${rs[@]}")" "$(range "${rs[@]}")" \
+			"$(median ${cpu_proxy[$off]})" "$(median ${cpu_proxy[$name]})" \
+			"$(awk -v a="$(median ${cpu_proxy[$name]})" -v b="$(median ${cpu_proxy[$off]})" 'BEGIN {print 100 * (a / b - 1)}')" \
+			"$(median ${allocs[$off]})" "$(median ${allocs[$name]})"
+	done
+fi
 
 cat <<EOF
 
