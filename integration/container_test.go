@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"os"
@@ -73,6 +74,15 @@ func TestContainerImage(t *testing.T) {
 		wd, err := filepath.Abs("..")
 		require.NoError(t, err)
 		assert.False(t, bytes.Contains(b, []byte(wd)), "no build path in the binary (-trimpath)")
+		info, err := buildinfo.ReadFile(img.binary)
+		require.NoError(t, err)
+		pgo := ""
+		for _, s := range info.Settings {
+			if s.Key == "-pgo" {
+				pgo = s.Value
+			}
+		}
+		assert.Equal(t, "default.pgo", filepath.Base(pgo), "profile-guided with cmd/sidecar/default.pgo (-pgo=auto)")
 	})
 
 	t.Run("version", func(t *testing.T) {
@@ -230,7 +240,7 @@ func buildImage(t *testing.T, df *dockerfile) *builtImage {
 	t.Helper()
 	ctxDir := t.TempDir()
 	files := copyContext(t, "..", ctxDir, readDockerignore(t, "../.dockerignore"))
-	assert.Subset(t, files, []string{"go.mod", "go.sum", ".ci/build", "deploy/container.yaml", "cmd/sidecar/main.go"}, "the build context holds what the build needs")
+	assert.Subset(t, files, []string{"go.mod", "go.sum", ".ci/build", "deploy/container.yaml", "cmd/sidecar/main.go", "cmd/sidecar/default.pgo"}, "the build context holds what the build needs")
 	for _, f := range files {
 		assert.NotRegexp(t, `(^|/)(\.git|.*\.(test|db|prof))$`, f, "left out of the build context")
 	}

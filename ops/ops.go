@@ -8,6 +8,7 @@
 //	GET /metrics  the Prometheus handler given in Options.Metrics
 //	GET /.well-known/jwks.json  the public keys of the session header
 //	              (Options.JWKS), 404 under HS256
+//	GET /debug/pprof/  Go's runtime profiles, only with Options.Pprof
 //
 // # Readiness
 //
@@ -87,6 +88,9 @@ type Options struct {
 	// Logger receives the store's changes of state (down, back); the zero
 	// Logger discards them.
 	Logger zerolog.Logger
+	// Pprof serves Go's runtime profiles under PprofPrefix (ops.pprof;
+	// see handlePprof for the risk). Default false: 404.
+	Pprof bool
 }
 
 // Handler serves the ops listener. Create it with New, start its
@@ -131,11 +135,16 @@ func New(opts Options) (*Handler, error) {
 		h.mux.Handle("GET /metrics", opts.Metrics)
 	}
 	h.mux.HandleFunc("GET "+JWKSPath, h.jwks)
+	if opts.Pprof {
+		handlePprof(h.mux)
+	}
 	return h, nil
 }
 
 // ServeHTTP answers GET (and HEAD) /healthz, /readyz, /metrics and
-// /.well-known/jwks.json; any other path is 404 and any other method 405.
+// /.well-known/jwks.json (and /debug/pprof/ with Options.Pprof, whose
+// symbol lookup also takes POST); any other path is 404 and any other
+// method 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)

@@ -7,6 +7,10 @@
 //	GET /login    the same page plus a patch of realistic attributes
 //	              (user, roles, cart: ~300 bytes of session data), the
 //	              principal, and X-Sidecar-Action: regenerate
+//	GET /login?size=N  the same login with one attribute instead, "blob",
+//	              a string of x's that makes the session N bytes as
+//	              Sidecar counts them (16 to 65536; bench/run.sh logs in
+//	              with 100 and 4096)
 //	GET /session  the verified claims of the X-Sidecar-Session JWT as JSON
 //	              (needs -header-secret); the load script reads "ver" and
 //	              data.counter here to check that writes were saved
@@ -76,6 +80,28 @@ const loginPatch = `{"user":{"id":48151,"name":"alice","email":"alice@example.co
 	`"cart":{"currency":"EUR","items":[{"sku":"BK-1024","qty":1,"price":1999},{"sku":"MG-0042","qty":2,"price":850}]},` +
 	`"locale":"en-GB","csrf":"8c1f0f4e2b9d4a7e9b3c6d1a5f2e7b40","last_login":1767225600}`
 
+// Sized logins: the bounds of /login?size=N, and the attribute's name.
+const (
+	blobName    = "blob"
+	minBlobSize = 16
+	maxBlobSize = 64 << 10
+)
+
+// loginPatchOf is the patch of /login: loginPatch without a size, else
+// one "blob" attribute that makes the session size bytes as Sidecar
+// counts them (the name's length plus the compact JSON value's: two
+// quotes around the x's).
+func loginPatchOf(size string) (string, error) {
+	if size == "" {
+		return loginPatch, nil
+	}
+	n, err := strconv.Atoi(size)
+	if err != nil || n < minBlobSize || n > maxBlobSize {
+		return "", fmt.Errorf("size must be a number of bytes from %d to %d, got %q", minBlobSize, maxBlobSize, size)
+	}
+	return `{"` + blobName + `":"` + strings.Repeat("x", n-len(blobName)-2) + `"}`, nil
+}
+
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -88,7 +114,12 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n := a.counter.Add(1)
 		h["X-Sidecar-Patch"] = []string{`{"counter":` + strconv.FormatInt(n, 10) + `}`}
 	case "/login":
-		h["X-Sidecar-Patch"] = []string{loginPatch}
+		patch, err := loginPatchOf(r.URL.Query().Get("size"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h["X-Sidecar-Patch"] = []string{patch}
 		h["X-Sidecar-Principal"] = []string{"alice"}
 		h["X-Sidecar-Action"] = []string{"regenerate"}
 	case "/session":

@@ -60,6 +60,7 @@ func (m *Main) opsSide(preflight bool) (server.Side, error) {
 		Metrics:       met.Handler(),
 		JWKS:          m.proxy.JWKS,
 		StoreRequired: c.ReadinessIncludesStore,
+		Pprof:         c.Pprof,
 		Timeout:       m.cfg.Store.Timeout,
 		Logger:        m.log.With().Str("log", "ops").Logger(),
 	})

@@ -161,6 +161,7 @@ func TestDefault(t *testing.T) {
 		{"ops.listen", c.Ops.Listen, ""},
 		{"ops.readiness_includes_store", c.Ops.ReadinessIncludesStore, false},
 		{"ops.needed_by", c.Ops.NeededBy, []string(nil)},
+		{"ops.pprof", c.Ops.Pprof, false},
 	}
 	for _, section := range []struct {
 		key string

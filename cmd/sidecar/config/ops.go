@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"unicode"
@@ -32,6 +33,14 @@ type OpsConfig struct {
 	// own without ops.listen is reported. At most 8 phrases of at most
 	// 120 printable bytes. Default none.
 	NeededBy []string `koanf:"needed_by"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) on this
+	// listener under /debug/pprof/, for `go tool pprof` and for
+	// bench/pgo.sh, which builds the profile-guided build's default.pgo
+	// from them. Default false. The listener has no token, and profiles
+	// show code paths and what requests are doing while a CPU profile or
+	// trace costs CPU: keep Listen on loopback while it is on
+	// ([Config.PprofWarning]).
+	Pprof bool `koanf:"pprof"`
 }
 
 // The bounds of ops.needed_by.
@@ -94,4 +103,22 @@ func (c Config) OpsWarning(needs ...string) string {
 		return ""
 	}
 	return fmt.Sprintf("ops.listen is off, yet %s needs /healthz, /readyz or /metrics there: set ops.listen", strings.Join(needs, " and "))
+}
+
+// PprofWarning returns the warning for ops.pprof on while ops.listen is
+// not a loopback address, or on while ops.listen is off, or "".
+func (c Config) PprofWarning() string {
+	o := c.Ops
+	switch {
+	case !o.Pprof:
+		return ""
+	case !o.Enabled():
+		return "ops.pprof is on but ops.listen is off: the profiles are served nowhere"
+	}
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil || isLoopback(host) {
+		return ""
+	}
+	return fmt.Sprintf("ops.pprof serves Go's runtime profiles without a token on ops.listen (%q), which is not a loopback address: "+
+		"anyone who reaches it can read goroutine dumps and make Sidecar spend CPU on profiles; keep it on 127.0.0.1 while ops.pprof is on", o.Listen)
 }

@@ -175,3 +175,45 @@ func TestLoadOps(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+func TestPprofWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen string
+		pprof        bool
+		want         string // a part of the one warning, "" for none
+	}{
+		{"off", "0.0.0.0:9100", false, ""},
+		{"on loopback", "127.0.0.1:9100", true, ""},
+		{"on localhost", "localhost:9100", true, ""},
+		{"on IPv6 loopback", "[::1]:9100", true, ""},
+		{"on every address", "0.0.0.0:9100", true, `ops.listen ("0.0.0.0:9100"), which is not a loopback address`},
+		{"on an empty host", ":9100", true, "not a loopback address"},
+		{"on without the listener", "", true, "ops.pprof is on but ops.listen is off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			c.Ops.Listen, c.Ops.Pprof = tc.listen, tc.pprof
+			require.NoError(t, c.Validate(), "a warning, never an error")
+			if tc.want == "" {
+				assert.Empty(t, c.Warnings())
+				return
+			}
+			require.Len(t, c.Warnings(), 1)
+			assert.Contains(t, c.Warnings()[0], tc.want)
+		})
+	}
+
+	t.Run("from the environment, taking a restart", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sidecar.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(minimalYAML), 0o600))
+		cfg, err := Load(path, []string{"SIDECAR_OPS__PPROF=true", "SIDECAR_OPS__LISTEN=127.0.0.1:9100"})
+		require.NoError(t, err)
+		assert.True(t, cfg.Ops.Pprof)
+		assert.Empty(t, cfg.Warnings())
+		next := *cfg
+		next.Ops.Pprof = false
+		applied, restart := cfg.ReloadDiff(next)
+		assert.Empty(t, applied)
+		assert.Equal(t, []string{"ops.pprof"}, restart)
+	})
+}

@@ -28,6 +28,8 @@ import (
 // And limits.max_header_bytes raised past what Tomcat accepts by default
 // next to a session header of headers.max_bytes.
 //
+// And ops.pprof on while ops.listen is off or not on loopback.
+//
 // And, with headers.algorithm EdDSA or ES256, a headers.secret that is
 // set but unused, and an ops.listen that is off, so that nothing serves
 // the JWKS the apps verify with.
@@ -49,6 +51,9 @@ func (c Config) Warnings() []string {
 		out = append(out, w)
 	}
 	if w := c.OpsWarning(); w != "" {
+		out = append(out, w)
+	}
+	if w := c.PprofWarning(); w != "" {
 		out = append(out, w)
 	}
 	return append(out, c.Headers.keyWarnings(c.Ops.Enabled())...)
