@@ -174,6 +174,9 @@ func (m *Manager) Fetch(ctx context.Context, s *Session) error {
 		Before:  now.Add(m.opts.IdleTimeout - m.opts.TouchInterval),
 		IdleExp: now.Add(m.opts.IdleTimeout),
 	}
+	if s.guardVersion {
+		ctx = FreshRead(ctx) // a cached copy may predate the last lock holder's write
+	}
 	var rec *Record
 	err := m.call(ctx, s, "load", func(ctx context.Context) error {
 		var err error
