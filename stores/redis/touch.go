@@ -40,9 +40,9 @@ type toucher struct {
 	end   context.CancelFunc
 	wg    sync.WaitGroup
 
-	mu      sync.Mutex
-	closed  bool
-	reqs    map[string]*touchReq
+	mu     sync.Mutex
+	closed bool
+	reqs   map[string]*touchReq
 }
 
 // touchReq is the touch of one session waiting to be written (queued) or
