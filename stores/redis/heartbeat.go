@@ -34,10 +34,14 @@ func (t *tracker) heartbeat() error {
 			return err
 		}
 		t.vmu.Lock()
-		if t.gen.Load() == gen {
+		ok := t.gen.Load() == gen
+		if ok {
 			t.validUntil.Store(int64(start + t.staleness))
 		}
 		t.vmu.Unlock()
+		if ok {
+			t.report(true, nil)
+		}
 		if wait := start + t.interval - time.Since(t.base); wait > 0 {
 			timer := time.NewTimer(wait)
 			select {

@@ -40,6 +40,7 @@ func (s *Store) Start() error {
 		o := s.cacheOpts.withDefaults()
 		s.cache = newCache(o.MaxEntries, o.MaxBytes)
 		s.track = newTracker(s.client, s.cache, s.prefix, o.Staleness)
+		s.track.onChange = o.OnChange
 		s.touches = newToucher(s, o.TouchQueue)
 		s.bg.Go(s.track.run)
 		s.started.Store(true)

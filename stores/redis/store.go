@@ -91,6 +91,14 @@ type CacheOptions struct {
 	// reads that found them due; a read that finds the queue full writes
 	// its touch itself. Zero or negative means DefaultTouchQueue (4096).
 	TouchQueue int
+	// OnChange, when set, is told when the cache becomes usable (usable
+	// true, err nil: every master's invalidation channel is up and
+	// heartbeating) and when it stops being usable for a cause other
+	// than a late heartbeat (a lost channel, a failover, a new cluster
+	// topology, a set-up that fails: err says which), once per change
+	// (the first failure to set up included), from the cache's goroutines.
+	// It exists for logging; it must not block.
+	OnChange func(usable bool, err error)
 }
 
 // withDefaults returns o with its defaults applied.

@@ -43,17 +43,24 @@ var errStopped = errors.New("redis store: cache: stopped")
 // a pair of connections: one subscribed to __redis__:invalidate (RESP2,
 // so it works whatever protocol the store's client speaks), and one that
 // sends CLIENT TRACKING ON REDIRECT <the first's id> BCAST PREFIX
-// <Prefix>s:, after which the master reports every write to a session key,
-// by anyone, on the first. It heartbeats the pairs: every interval it
-// writes a heartbeat key (under the tracked prefix, through the store's
-// own client, so routed as session writes are) on every master and waits
-// for that key's invalidation to come back. Invalidations reach a pair in
-// the order the master made them, so once the heartbeat sent at instant s
-// is back, every write that master committed before the heartbeat has
-// been invalidated here; the cache may then serve until s + staleness.
-// A heartbeat that is late leaves the cache bypassed from then on; one
-// missing for lossTimeout, a broken connection, a master that is no
-// longer one (ROLE) or a changed cluster topology (CLUSTER SLOTS) is a
+// <Prefix>s: PREFIX <Prefix>hb:<name>:, after which the master reports
+// every write to a session key, by anyone, on the first, and every
+// write to this tracker's heartbeat keys. It heartbeats the pairs: every
+// interval it writes a heartbeat key on every master, through the
+// store's own client (so routed as session writes are), and waits for
+// that key's invalidation to come back.
+//
+// A master sends the invalidations of one event loop iteration in one
+// go, before the replies of that iteration, and in order on the
+// subscriber's connection. So once the heartbeat sent at instant s is
+// back, the invalidation of every write the master committed before it
+// has been applied here, and a write whose invalidation has not was
+// committed after s (a write in the heartbeat's own iteration too: that
+// iteration began after the heartbeat arrived, so after s). The cache
+// may then serve until s + staleness: nothing it serves is staler than
+// that. A heartbeat that is late leaves the cache bypassed from then on;
+// one missing for lossAfter, a broken connection, a master that is no
+// longer one (ROLE) or a changed cluster slot map (CLUSTER SLOTS) is a
 // loss: the cache is flushed and bypassed, and the pairs are set up
 // anew. Nothing is served from the cache before the first heartbeat of
 // the new pairs is back.
@@ -61,7 +68,7 @@ type tracker struct {
 	client    redis.UniversalClient
 	cache     *cache
 	prefix    string // of session keys: Prefix+"s:"
-	instance  string // names this tracker's heartbeat keys
+	hbPrefix  string // of this tracker's heartbeat keys: Prefix+"hb:"+a random name+":"
 	staleness time.Duration
 	interval  time.Duration
 	lossAfter time.Duration
@@ -83,6 +90,10 @@ type tracker struct {
 	pairs   []*pair
 	tracked map[string]bool // cluster masters with a pair, by address
 	topo    string          // the cluster's slot map when the pairs were set up
+	// onChange is CacheOptions.OnChange; reported is what it was last
+	// told (0: nothing yet, 1: usable, 2: not).
+	onChange func(usable bool, err error)
+	reported int
 }
 
 // pair is the invalidation channel of one master.
@@ -106,7 +117,7 @@ func newTracker(client redis.UniversalClient, c *cache, prefix string, staleness
 		client:    client,
 		cache:     c,
 		prefix:    prefix + "s:",
-		instance:  newNonce()[:12],
+		hbPrefix:  prefix + "hb:" + newNonce()[:12] + ":",
 		staleness: staleness,
 		interval:  staleness / 4,
 		lossAfter: max(minLossTimeout, 4*staleness),
@@ -142,6 +153,25 @@ func (t *tracker) lose(err error) {
 		t.mu.Lock()
 		t.lastErr = err
 		t.mu.Unlock()
+		t.report(false, err)
+	}
+}
+
+// report tells onChange that the cache is (or is not) usable, unless it
+// was last told so.
+func (t *tracker) report(usable bool, err error) {
+	state := 2
+	if usable {
+		state = 1
+	}
+	t.mu.Lock()
+	tell := t.onChange != nil && t.reported != state && !errors.Is(err, errStopped)
+	if tell {
+		t.reported = state
+	}
+	t.mu.Unlock()
+	if tell {
+		t.onChange(usable, err)
 	}
 }
 
@@ -240,7 +270,7 @@ func (t *tracker) teardown() {
 // hbKey is the heartbeat key of this tracker's gen-th set-up, with tag as
 // its cluster hash tag.
 func (t *tracker) hbKey(gen uint64, tag int) string {
-	return t.prefix + "!hb:" + t.instance + ":" + strconv.FormatUint(gen, 10) + ":{" + strconv.Itoa(tag) + "}"
+	return t.hbPrefix + strconv.FormatUint(gen, 10) + ":{" + strconv.Itoa(tag) + "}"
 }
 
 // targets lists the masters to track: the client's server, or every
@@ -366,7 +396,8 @@ func (t *tracker) dial(ctx context.Context, tg target) (*pair, error) {
 		}
 	}
 	if err == nil {
-		err = p.conn.Do(ctx, "CLIENT", "TRACKING", "ON", "REDIRECT", subID.Load(), "BCAST", "PREFIX", t.prefix).Err()
+		err = p.conn.Do(ctx, "CLIENT", "TRACKING", "ON", "REDIRECT", subID.Load(), "BCAST",
+			"PREFIX", t.prefix, "PREFIX", t.hbPrefix).Err()
 	}
 	if err != nil {
 		close(p.done)
@@ -419,7 +450,7 @@ func (p *pair) receive(t *tracker) {
 		for _, k := range m.PayloadSlice {
 			if k == p.hbKey {
 				beat = true
-			} else if key, ok := strings.CutPrefix(k, t.prefix); ok && !strings.HasPrefix(key, "!hb:") {
+			} else if key, ok := strings.CutPrefix(k, t.prefix); ok {
 				t.cache.invalidate(key)
 			}
 		}
