@@ -238,6 +238,7 @@ func (c *cache) invalidate(key string) {
 
 // flush drops every entry and spoils every fill under way.
 func (c *cache) flush() {
+	c.stats.flushes.Add(1) // first, so that no reader sees the entries gone and not counted
 	c.epoch.Add(1)
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -245,7 +246,6 @@ func (c *cache) flush() {
 		sh.reset()
 		sh.mu.Unlock()
 	}
-	c.stats.flushes.Add(1)
 }
 
 // len returns the number of entries and their estimated bytes.

@@ -152,18 +152,20 @@ const bound = redisstore.DefaultCacheStaleness
 func testOtherInstanceWithinBound(t *testing.T, newClient func(testing.TB) redis.UniversalClient) {
 	e := newCacheEnv(t, newClient)
 	// watch reads key through B from the instant the write returned until
-	// fresh says an answer shows it, and returns when B last answered
-	// stale and when first fresh, after that instant.
+	// fresh says an answer shows it, and returns when B last began a read
+	// that answered stale (the answer was decided no earlier: the bound
+	// applies to that decision, not to when a busy machine returned it)
+	// and when the first fresh answer returned, after that instant.
 	watch := func(key string, fresh func(*sessions.Record, error) bool) (stale, first time.Duration) {
 		t0 := time.Now()
 		for {
+			began := time.Since(t0)
 			rec, err := e.b.Load(e.ctx, key, nil)
-			d := time.Since(t0)
 			if fresh(rec, err) {
-				return stale, d
+				return stale, time.Since(t0)
 			}
-			stale = d
-			require.Less(t, d, waitFor, "B still answers stale")
+			stale = began
+			require.Less(t, began, waitFor, "B still answers stale")
 		}
 	}
 	var delays []time.Duration
@@ -172,9 +174,9 @@ func testOtherInstanceWithinBound(t *testing.T, newClient func(testing.TB) redis
 		t.Helper()
 		delays = append(delays, first)
 		worst = max(worst, stale)
-		assert.Less(t, stale, bound, "%s: B answered stale %v after the write returned", what, stale)
+		assert.Less(t, stale, bound, "%s: B began a read that answered stale %v after the write returned", what, stale)
 	}
-	const rounds = 60
+	const rounds = 300
 	for i := range rounds {
 		key := e.create()
 		e.warm(e.b, key)

@@ -9,11 +9,13 @@ import (
 
 // heartbeat beats the pairs every interval until one is lost (the
 // returned error says how) or the tracker stops (errStopped). Each beat
-// checks that every tracking connection is alive and still on a master
-// (ROLE) and, on a cluster, that the slot map is the one the pairs were
-// set up for; then it writes every pair's heartbeat key through the
-// store's client and waits for the invalidations to come back. When they
-// all have, the cache is usable until the beat's start + staleness.
+// writes every pair's heartbeat key through the store's client and waits
+// for the invalidations to come back; when they all have, the cache is
+// usable until the beat's start + staleness. Every fourth beat (once per
+// staleness) first checks that every tracking connection is still on a
+// master (ROLE) and, on a cluster, that the slot map is the one the
+// pairs were set up for: a failover or a re-shard that has not broken a
+// connection is thus a loss within about the staleness too.
 func (t *tracker) heartbeat() error {
 	t.mu.Lock()
 	pairs, topo := t.pairs, t.topo
@@ -27,7 +29,7 @@ func (t *tracker) heartbeat() error {
 			default:
 			}
 		}
-		if err := t.probe(pairs, topo, seq); err != nil {
+		if err := t.probe(pairs, topo, seq, seq%4 == 1); err != nil {
 			return err
 		}
 		if err := t.await(pairs, start); err != nil {
@@ -54,9 +56,9 @@ func (t *tracker) heartbeat() error {
 	}
 }
 
-// probe checks the tracking connections and the topology, then sends
-// the heartbeat writes, all within lossAfter.
-func (t *tracker) probe(pairs []*pair, topo string, seq int64) error {
+// probe checks the tracking connections and the topology when check is
+// set, then sends the heartbeat writes, all within lossAfter.
+func (t *tracker) probe(pairs []*pair, topo string, seq int64, check bool) error {
 	ctx, cancel := context.WithTimeout(t.life, t.lossAfter)
 	defer cancel()
 	fail := func(what string, err error) error {
@@ -65,7 +67,7 @@ func (t *tracker) probe(pairs []*pair, topo string, seq int64) error {
 		}
 		return fmt.Errorf("redis store: cache: heartbeat: %s: %w", what, err)
 	}
-	if topo != "" {
+	if check && topo != "" {
 		now, err := t.topology(ctx)
 		if err != nil {
 			return fail("reading the topology", err)
@@ -75,6 +77,9 @@ func (t *tracker) probe(pairs []*pair, topo string, seq int64) error {
 		}
 	}
 	for _, p := range pairs {
+		if !check {
+			break
+		}
 		role, err := p.conn.Do(ctx, "ROLE").Slice()
 		if err == nil && (len(role) == 0 || role[0] != "master") {
 			err = fmt.Errorf("%w (ROLE: %v)", errNotMaster, role)

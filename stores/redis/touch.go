@@ -48,7 +48,9 @@ type toucher struct {
 // touchReq is the touch of one session waiting to be written (queued) or
 // being written.
 type touchReq struct {
-	now, before, idle int64 // Unix ms
+	// now is when the first read asking for it found the session live;
+	// before and idle are the latest Touch's (Unix ms).
+	now, before, idle int64
 	queued            bool
 	running           chan struct{} // closed when the write under way ends
 }
@@ -85,7 +87,13 @@ func (t *toucher) enqueue(key string, now time.Time, touch *sessions.Touch) bool
 		}
 		r.queued = true
 	}
-	r.now = max(r.now, now.UnixMilli())
+	// Merged touches slide the expiry to the latest one asked for, on a
+	// record live when the first of them was asked for: each read of the
+	// chain found the session live, the later ones thanks to the earlier
+	// touches.
+	if ms := now.UnixMilli(); r.now == 0 || ms < r.now {
+		r.now = ms
+	}
 	r.before = max(r.before, touch.Before.UnixMilli())
 	r.idle = max(r.idle, touch.IdleExp.UnixMilli())
 	return true
