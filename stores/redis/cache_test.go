@@ -130,9 +130,10 @@ func testHitIsNoRoundTrip(t *testing.T, newClient func(testing.TB) redis.Univers
 			assert.JSONEq(t, `{"id": 7}`, string(rec.Attrs["user"]))
 		}
 		after := e.b.CacheStats()
-		if after.Bypassed != before.Bypassed || after.Flushes != before.Flushes {
+		if after.Bypassed != before.Bypassed || after.Flushes != before.Flushes || after.Misses != before.Misses {
 			// A late heartbeat on a busy machine sent reads to Redis, as
-			// it must; measure again.
+			// it must, or the invalidation of the Create, applied late,
+			// dropped the entry (as it may); measure again.
 			require.Less(t, attempt, 5, "the cache kept being bypassed: %+v", after)
 			continue
 		}

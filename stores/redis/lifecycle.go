@@ -73,7 +73,8 @@ func (s *Store) loadLoop(ctx context.Context) {
 // reads go to Redis from then on), and the idle touches still queued are
 // written, for at most 2s; those left then are dropped (a dropped touch
 // leaves the session's idle expiry where its last write or touch put it:
-// never earlier than the protocol allows, see toucher). It returns nil;
+// the session may end sooner than that read showed, never later; see
+// toucher). It returns nil;
 // calling it again, or without Start, does nothing.
 func (s *Store) Close() error {
 	s.startOnce.Do(func() {}) // a Start after Close starts nothing

@@ -28,11 +28,13 @@ const (
 // the session show the touched expiry (pending), as the read that asked
 // for it did.
 //
-// A touch written late, or not at all, never shortens a session: the
-// script slides the expiry only forward, and only on a record still live
-// at the instant the read found it live; a dropped touch leaves the
+// A touch written late slides the expiry as if written at its read: the
+// script slides it only forward, from that read's instant, and only on a
+// record still live then (never one deleted or regenerated away since).
+// A touch dropped (Close gives up after touchFlushTimeout) leaves the
 // expiry where the session's last write or touch put it, which is where
-// it was when the read was served.
+// it was when the read was served: the session may end sooner than that
+// read showed, never later than its reads allow.
 type toucher struct {
 	s     *Store
 	queue chan string
