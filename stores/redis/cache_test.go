@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +168,10 @@ func testOtherInstanceWithinBound(t *testing.T, newClient func(testing.TB) redis
 			}
 			stale = began
 			require.Less(t, began, waitFor, "B still answers stale")
+			// A request yields at its I/O; this loop would hold its P for
+			// Go's 10ms preemption slice and delay the goroutine that
+			// applies invalidations.
+			runtime.Gosched()
 		}
 	}
 	var delays []time.Duration
