@@ -59,6 +59,7 @@ type cache struct {
 // cacheCounters are the cache's statistics (CacheStats).
 type cacheCounters struct {
 	hits, misses, bypassed, fills, dropped, evictions, invalidations, flushes atomic.Int64
+	touches, touchFailures                                                    atomic.Int64
 }
 
 // cacheShard is one independently locked part of a cache.

@@ -121,6 +121,13 @@ func TestCacheLateHeartbeatBypasses(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newCacheEnv(t, srv.Client)
 	key := e.create()
+	// Once the cache is usable a bound after the Create, a heartbeat sent
+	// after it is back, so the Create's invalidation has been applied and
+	// cannot drop the entry later (on a busy machine it may come late).
+	created := time.Now()
+	waitUntil(t, "a heartbeat after the Create", func() bool {
+		return time.Since(created) > bound && e.b.CacheStats().Usable
+	})
 	e.warm(e.b, key)
 	flushes := e.b.CacheStats().Flushes
 

@@ -140,6 +140,10 @@ type CacheStats struct {
 	// keys dropped by a write (this process's or a message), Flushes
 	// whole flushes (a lost channel, a new set-up, Close).
 	Evictions, Invalidations, Flushes int64
+	// Touches counts idle touches written after their reads,
+	// TouchFailures those that failed (the session keeps the expiry its
+	// last write or touch gave it).
+	Touches, TouchFailures int64
 	// LastError says why the cache last became unusable (nil if never).
 	LastError error
 }
@@ -157,6 +161,7 @@ func (s *Store) CacheStats() CacheStats {
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Bypassed: c.bypassed.Load(),
 		Fills: c.fills.Load(), Dropped: c.dropped.Load(),
 		Evictions: c.evictions.Load(), Invalidations: c.invalidations.Load(), Flushes: c.flushes.Load(),
+		Touches: c.touches.Load(), TouchFailures: c.touchFailures.Load(),
 		LastError: s.track.err(),
 	}
 }

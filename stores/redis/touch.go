@@ -183,8 +183,11 @@ func (t *toucher) write(ctx context.Context, key string, r *touchReq) {
 	}
 	t.mu.Unlock()
 	if err != nil {
+		t.s.cache.stats.touchFailures.Add(1)
 		t.s.cache.invalidate(key)
+		return
 	}
+	t.s.cache.stats.touches.Add(1)
 }
 
 // close stops taking touches, writes those queued for at most
