@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,9 +179,14 @@ func (e *cacheEnv) recovers(key string, flushes int64) {
 	t.Helper()
 	waitUntil(t, "B flushes", func() bool { return e.b.CacheStats().Flushes > flushes })
 	var v int64
+	var last atomic.Value // the last error, for the failure message
 	waitUntil(t, "A writes to the new master", func() bool {
 		var err error
 		v, err = e.a.Apply(e.ctx, key, &sessions.Delta{Set: map[string]json.RawMessage{"after": json.RawMessage(`1`)}})
+		if err != nil && fmt.Sprint(last.Load()) != err.Error() {
+			last.Store(err.Error())
+			t.Logf("A's write, retried: %v", err)
+		}
 		return err == nil
 	})
 	assertNeverStale(t, e.b, key, bound, version(v-1), version(v))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,8 +154,10 @@ func (s *Sentinel) Replica() *Server { return s.replica }
 
 // Failover has the sentinel promote the replica (SENTINEL FAILOVER) and
 // waits, at most 30s, until the sentinel reports it as the master, it
-// says it is one (ROLE) and the old master has become its replica.
-// Master and Replica then return the new roles.
+// says it is one (ROLE) and the old master has become its replica. It
+// first waits until the replica has all the master had written (a
+// failover drops what replication has not carried yet). Master and
+// Replica then return the new roles.
 func (s *Sentinel) Failover(t testing.TB) {
 	t.Helper()
 	if s.replica == nil {
@@ -162,6 +165,16 @@ func (s *Sentinel) Failover(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), failoverTimeout)
 	defer cancel()
+	offset := replOffset(ctx, s.master, "master_repl_offset")
+	for backoff := time.Millisecond; replOffset(ctx, s.replica, "slave_repl_offset") < offset; backoff = min(2*backoff, 50*time.Millisecond) {
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			t.Fatalf("redistest: the replica %s did not catch up with offset %d within %v", s.replica.Addr(), offset, failoverTimeout)
+		case <-timer.C:
+		}
+	}
 	c := redis.NewSentinelClient(s.sentinel.options())
 	defer c.Close()
 	if err := c.Failover(ctx, masterName).Err(); err != nil {
@@ -197,4 +210,24 @@ func role(ctx context.Context, srv *Server) string {
 	}
 	r, _ := v[0].(string)
 	return r
+}
+
+// replOffset reads field (a replication offset) from srv's INFO
+// replication; -1 when it cannot.
+func replOffset(ctx context.Context, srv *Server, field string) int64 {
+	c := redis.NewClient(srv.options())
+	defer c.Close()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
