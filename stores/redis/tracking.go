@@ -367,7 +367,6 @@ func (t *tracker) dial(ctx context.Context, tg target) (*pair, error) {
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns = 1, 0, 1
 	opt.MaxRetries = -1
 	opt.ContextTimeoutEnabled = true
-	opt.ClientName = "sidecar-cache"
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opt.PushNotificationProcessor = nil
 	opt.ClientSideCacheConfig, opt.ClientSideCache = nil, nil
