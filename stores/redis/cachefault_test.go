@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sidecarproxy/sidecar/internal/tlstest"
 	"github.com/sidecarproxy/sidecar/sessions"
 	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
@@ -211,4 +212,20 @@ func TestCacheClusterReshard(t *testing.T) {
 
 	cl.MoveSlot(t, slot, (cl.SlotOwner(t, slot)+1)%len(cl.Nodes()))
 	e.recovers(key, flushes)
+}
+
+// The channels are set up over TLS, with a client certificate, as the
+// store's own connections are.
+func TestCacheOverTLS(t *testing.T) {
+	t.Parallel()
+	ca := tlstest.NewCA(t, "redis CA")
+	server := ca.Server(t, "127.0.0.1")
+	srv := redistest.StartTLS(t, redistest.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.CertFile,
+		AuthClients: true, Client: ca.ClientConfig(t, ca.Client(t, "sidecar"))})
+	e := newCacheEnv(t, srv.Client)
+	key := e.create()
+	e.warm(e.b, key)
+	v, err := e.a.Apply(e.ctx, key, &sessions.Delta{Set: map[string]json.RawMessage{"x": json.RawMessage(`1`)}})
+	require.NoError(t, err)
+	assertNeverStale(t, e.b, key, bound, version(v-1), version(v))
 }
