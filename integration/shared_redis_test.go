@@ -25,6 +25,12 @@ type pair struct {
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
+	return newPairWith(t)
+}
+
+// newPairWith is newPair with each mod applied to both configs.
+func newPairWith(t *testing.T, mods ...func(*config.Config)) *pair {
+	t.Helper()
 	rs := redistest.Start(t)
 	p := &pair{redis: rs}
 	for i, name := range []string{"app-a", "app-b"} {
@@ -32,6 +38,9 @@ func newPair(t *testing.T) *pair {
 		c := baseConfig(app.URL)
 		c.Store.Type = config.StoreRedis
 		c.Store.Redis.Addrs = []string{rs.Addr()}
+		for _, mod := range mods {
+			mod(c)
+		}
 		_, base := startSidecar(t, c)
 		if i == 0 {
 			p.a = base

@@ -175,6 +175,9 @@ func (m *Manager) Fetch(ctx context.Context, s *Session) error {
 		IdleExp: now.Add(m.opts.IdleTimeout),
 	}
 	touch := &s.touch // in the Session: one allocation fewer per read
+	if s.guardVersion {
+		ctx = FreshRead(ctx) // a cached copy may predate the last lock holder's write
+	}
 	var rec *Record
 	err := m.call(ctx, s, "load", func(ctx context.Context) error {
 		var err error

@@ -22,8 +22,9 @@ import (
 type countingStore struct {
 	sessions.Store
 	calls atomic.Int64
-	fail  atomic.Bool // return an outage error
-	hang  atomic.Bool // block until ctx is done
+	fresh atomic.Int64 // Loads marked sessions.FreshRead
+	fail  atomic.Bool  // return an outage error
+	hang  atomic.Bool  // block until ctx is done
 }
 
 var errOutage = errors.New("connection refused")
@@ -41,6 +42,9 @@ func (s *countingStore) gate(ctx context.Context) error {
 }
 
 func (s *countingStore) Load(ctx context.Context, key string, t *sessions.Touch) (*sessions.Record, error) {
+	if sessions.IsFreshRead(ctx) {
+		s.fresh.Add(1)
+	}
 	if err := s.gate(ctx); err != nil {
 		return nil, err
 	}
@@ -468,4 +472,20 @@ func TestIdentifyCostsNoStoreLookup(t *testing.T) {
 	assert.Empty(t, h.m.Identify("forged").LockKey())
 	require.NoError(t, h.m.Fetch(context.Background(), s))
 	assert.NotNil(t, s.Record())
+}
+
+// A request holding its session's lock (GuardVersion) reads the stored
+// session, never a cached copy that may predate the last holder's write;
+// other requests may read a copy.
+func TestGuardedFetchReadsFresh(t *testing.T) {
+	h := newHarness(t, nil)
+	cookie := h.login(t, `{"a":1}`)
+	s := h.m.Identify(cookie)
+	require.NoError(t, h.m.Fetch(context.Background(), s))
+	assert.Zero(t, h.store.fresh.Load(), "an unguarded read")
+	s = h.m.Identify(cookie)
+	s.GuardVersion()
+	require.NoError(t, h.m.Fetch(context.Background(), s))
+	assert.EqualValues(t, 1, h.store.fresh.Load(), "the guarded read asked for the stored session")
+	assert.False(t, sessions.IsFreshRead(context.Background()))
 }

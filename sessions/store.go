@@ -188,6 +188,25 @@ type Touch struct {
 	IdleExp time.Time
 }
 
+// freshKey is the context key FreshRead sets.
+type freshKey struct{}
+
+// FreshRead returns ctx marked so that a Store's Load reads the stored
+// record itself rather than a cached copy, which may lag a write another
+// process made a moment ago (stores/redis keeps such a cache). The Manager
+// marks the Fetch of a request whose write is conditional on the version
+// it loads (Session.GuardVersion: it holds the session's lock), which a
+// copy from before the previous holder's write would refuse.
+func FreshRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, freshKey{}, true)
+}
+
+// IsFreshRead reports whether ctx was marked by FreshRead.
+func IsFreshRead(ctx context.Context) bool {
+	v, _ := ctx.Value(freshKey{}).(bool)
+	return v
+}
+
 // Store keeps sessions under opaque keys (the Manager derives them from the
 // cookie token with SHA-256; a Store never sees a token).
 //

@@ -18,6 +18,8 @@ func TestStandalone(t *testing.T) {
 	client := srv.Client(t)
 	targeted(t, client)
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("ConformanceCached", func(t *testing.T) { conformanceCached(t, client) })
+	t.Run("Cache", func(t *testing.T) { testCache(t, srv.Client, []*redistest.Server{srv}) })
 	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, []*redistest.Server{srv}) })
 }
 
@@ -28,6 +30,8 @@ func TestCluster(t *testing.T) {
 	targeted(t, client)
 	t.Run("RegenerateAcrossSlots", func(t *testing.T) { testRegenerateAcrossSlots(t, client) })
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("ConformanceCached", func(t *testing.T) { conformanceCached(t, client) })
+	t.Run("Cache", func(t *testing.T) { testCache(t, cl.Client, cl.Nodes()) })
 	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, cl.Nodes()) })
 }
 
@@ -37,6 +41,8 @@ func TestSentinel(t *testing.T) {
 	client := s.Client(t)
 	targeted(t, client)
 	t.Run("Conformance", func(t *testing.T) { conformance(t, client) })
+	t.Run("ConformanceCached", func(t *testing.T) { conformanceCached(t, client) })
+	t.Run("Cache", func(t *testing.T) { testCache(t, s.Client, []*redistest.Server{s.Master()}) })
 	t.Run("Deadlines", func(t *testing.T) { deadlines(t, client, []*redistest.Server{s.Master()}) })
 }
 

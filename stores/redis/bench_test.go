@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -14,12 +15,18 @@ import (
 )
 
 // benchStore returns a store on a fresh server holding one session, with
-// its scripts loaded, and that session's key.
-func benchStore(b *testing.B) (*redisstore.Store, string) {
+// its scripts loaded, and that session's key; with the cache on when
+// cached (started and ready).
+func benchStore(b *testing.B, cached ...bool) (*redisstore.Store, string) {
 	b.Helper()
 	client := redistest.Start(b).Client(b)
-	s := redisstore.New(client, redisstore.Options{})
-	require.NoError(b, s.LoadScripts(b.Context()))
+	var s *redisstore.Store
+	if len(cached) > 0 && cached[0] {
+		s = startCached(b, client, redisstore.Options{})
+	} else {
+		s = redisstore.New(client, redisstore.Options{})
+		require.NoError(b, s.LoadScripts(b.Context()))
+	}
 	key := randomKey()
 	clock := clocktest.New()
 	rec := record(clock, "bench")
@@ -66,5 +73,35 @@ func BenchmarkApply(b *testing.B) {
 		if _, err := s.Apply(ctx, key, d); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoadCached is Load with the cache on: hit, a read the cache
+// answers (no round trip); miss, one it does not (one HGETALL, judged in
+// Go: sessions.FreshRead takes that path every time).
+func BenchmarkLoadCached(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		ctx  func(context.Context) context.Context
+	}{
+		{"hit", func(ctx context.Context) context.Context { return ctx }},
+		{"miss", sessions.FreshRead},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			s, key := benchStore(b, true)
+			ctx := tt.ctx(b.Context())
+			if _, err := s.Load(ctx, key, nil); err != nil {
+				b.Fatal(err)
+			}
+			before := s.CacheStats()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Load(ctx, key, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			after := s.CacheStats()
+			b.ReportMetric(float64(after.Hits-before.Hits)/float64(b.N), "hits/op")
+		})
 	}
 }

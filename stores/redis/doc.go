@@ -53,6 +53,10 @@
 //     is its highest score, as for principal indexes.
 //     Because of that margin it is no listing: Each (sessions.Lister, which
 //     `sidecar store migrate` reads) SCANs the session keys instead.
+//   - sidecar:hb:<name>:<n>:{<tag>} are the heartbeat keys of a running
+//     cache (see Caching): strings, one per master and set-up of the
+//     cache, <name> random per Store, each rewritten every quarter of the
+//     staleness bound and gone a minute after the last write.
 //
 // # Time
 //
@@ -70,7 +74,8 @@
 // files, run with EVALSHA and falling back to EVAL), so a check and the
 // write it guards are atomic, and a write never lands on a key that was
 // deleted, regenerated away or expired. Round trips per call: Load, with
-// or without Touch, 1; Create 2; Apply 1, or 2 when it sets a principal
+// or without Touch, 1 (with the cache: 0 on a hit, else 1 HGETALL, the
+// touch written after it; see Caching); Create 2; Apply 1, or 2 when it sets a principal
 // (3 or 4 in the rare cases Store.Apply describes); Delete 2; ByPrincipal
 // 2; ByHandle 2; Count 1; Regenerate 6 (see below). A Load whose touch, or
 // an Apply whose idle expiry, moves the session's expiry past its
@@ -118,6 +123,57 @@
 // deadline has passed. The one unrecoverable case is Redis unreachable
 // from right after step 3 until the copy's TTL ends: the session is lost
 // and the caller gets an error.
+//
+// # Caching
+//
+// With Options.Cache.Enabled, Start runs a cache of decoded sessions in
+// memory, bounded by entries and bytes, that Load answers from without a
+// round trip. Redis's server-assisted client-side caching keeps it
+// fresh: on every master (the one server, the Sentinel's current master,
+// every master of a cluster) the store holds a connection subscribed to
+// __redis__:invalidate (RESP2, whatever the client speaks) and one that
+// turned CLIENT TRACKING ON REDIRECT to it, BCAST for the prefixes
+// Prefix+"s:" and its heartbeat keys', so that the master reports every
+// write to a session, by any client, as it commits it.
+//
+//   - A write of this store's (Create, Apply, Regenerate, Delete, a
+//     touch) drops the key from its cache before it returns, so its own
+//     next read shows it.
+//   - Another process's write is applied when its invalidation arrives.
+//     A read that missed fills the cache only if no invalidation of its
+//     key (and no flush) came between its start and its answer.
+//   - Every CacheOptions.Staleness/4 (50ms/4 by default) the store writes
+//     a heartbeat key on every master through its own client and waits
+//     for the invalidation to come back. Redis sends the invalidations of
+//     each event loop iteration in order, before its replies, so once the
+//     heartbeat sent at s is back every write committed before it has
+//     been applied here; the cache then serves until s + Staleness, and
+//     is bypassed (reads go to Redis) as soon as no heartbeat vouches for
+//     it. So no read is answered from the cache more than Staleness after
+//     a write committed: another process's write, regenerate, destroy or
+//     revoke is seen within that bound (on loopback, typically before the
+//     writer has its reply).
+//   - A lost channel (a dropped connection, a Redis restart, a heartbeat
+//     missing for max(1s, 4 × Staleness)), a tracking connection whose
+//     server is no longer a master (a failover) or a new cluster slot
+//     map (a re-shard, a failover) flushes the cache; it stays bypassed
+//     until new channels are set up and heartbeating. On a cluster a
+//     read fills the cache only when it was answered by a master the
+//     store tracks (it asks that master itself).
+//
+// Liveness is judged by the store clock on the cached expiry fields. A
+// touch that is due is queued and written after the read (touch.lua),
+// once per session however many reads ask for it meanwhile, and the read
+// returns the touched record; a full queue has the read write it itself.
+// The store's next reads, writes and inventory reads see pending touches
+// as written. Close writes those still queued for at most 2s and drops
+// the rest. Either way is safe: a touch written late slides the expiry
+// from the instant of its read, as if written then, and never shortens
+// it; a dropped one leaves the expiry where the last write or touch put
+// it, so the session may end sooner than that read showed, never later
+// than the protocol allows. A read with a context marked
+// sessions.FreshRead (the Manager marks those of requests holding their
+// session's lock) goes to Redis. CacheStats reports what the cache did.
 //
 // # Deadlines
 //

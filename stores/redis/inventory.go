@@ -103,6 +103,7 @@ func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error
 				return err
 			}
 		}
+		s.reloadScripts() // the others too, for their next calls
 	}
 }
 
@@ -115,6 +116,7 @@ func (s *Store) ByHandle(ctx context.Context, h string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fail(ctx, "finding a session by handle", err)
 	}
+	s.settleTouches(ctx)
 	if h == "" {
 		return "", sessions.ErrNotFound
 	}
@@ -150,6 +152,7 @@ func (s *Store) Count(ctx context.Context) (sessions.Count, error) {
 	if err := ctx.Err(); err != nil {
 		return sessions.Count{}, fail(ctx, "counting sessions", err)
 	}
+	s.settleTouches(ctx)
 	from := "(" + strconv.FormatInt(s.now(), 10)
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.IntCmd, registryShards)

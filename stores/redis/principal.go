@@ -15,7 +15,7 @@ import (
 // sent: on a cluster the index and the session live on different nodes,
 // and a write must never commit while its index update fails.
 func (s *Store) index(ctx context.Context, now int64, p, key string, score int64) error {
-	return s.scripts.index.Run(ctx, s.client, []string{s.indexKey(p)}, now, score, key).Err()
+	return s.run(ctx, s.scripts.index, []string{s.indexKey(p)}, now, score, key).Err()
 }
 
 // observe records rec's lifetime (AbsExp - Created) in maxLife.
@@ -46,6 +46,7 @@ func (s *Store) ByPrincipal(ctx context.Context, p string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "listing sessions by principal", err)
 	}
+	s.settleTouches(ctx)
 	if p == "" {
 		return nil, nil
 	}

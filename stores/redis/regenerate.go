@@ -54,6 +54,10 @@ func (s *Store) Regenerate(ctx context.Context, oldKey, newKey string, d *sessio
 	if err := ctx.Err(); err != nil {
 		return nil, fail(ctx, "regenerating session", err)
 	}
+	s.evict(oldKey)
+	defer s.evict(oldKey)
+	defer s.evict(newKey)
+	s.settleTouch(ctx, oldKey)
 	nonce := newNonce()
 	for {
 		rec, err := s.regenerateOnce(ctx, oldKey, newKey, nonce, d)
@@ -120,7 +124,7 @@ func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, ne
 		return nil, fail(ctx, "regenerating session: indexing", err)
 	}
 	args := recordArgs(now, next, nonce, s.pendingTTL(ctx).Milliseconds())
-	code, err := s.scripts.prepare.Run(ctx, s.client, []string{s.sessionKey(newKey)}, args...).Int64()
+	code, err := s.run(ctx, s.scripts.prepare, []string{s.sessionKey(newKey)}, args...).Int64()
 	if err == nil && code != codeOK {
 		err = codeErr(code)
 	}
@@ -139,7 +143,7 @@ func (s *Store) moveSealed(ctx context.Context, old *sessions.Record, oldKey, ne
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
 	}
-	code, err = s.scripts.commit.Run(ctx, s.client, []string{s.sessionKey(oldKey)}, now, nonce, tomb, old.Version).Int64()
+	code, err = s.run(ctx, s.scripts.commit, []string{s.sessionKey(oldKey)}, now, nonce, tomb, old.Version).Int64()
 	if err != nil {
 		// The copy expires by itself and the seal ends at the limit; if
 		// the commit did land (a lost reply), neither may be undone.
@@ -172,7 +176,7 @@ func (s *Store) sealTTL() time.Duration { return 2 * s.regenTimeout }
 func (s *Store) unseal(ctx context.Context, key, nonce string) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.regenTimeout)
 	defer cancel()
-	_ = s.scripts.unseal.Run(uctx, s.client, []string{s.sessionKey(key)}, nonce).Err()
+	_ = s.run(uctx, s.scripts.unseal, []string{s.sessionKey(key)}, nonce).Err()
 }
 
 // waitSeal waits a moment before a write retries on a sealed session; the
@@ -214,7 +218,7 @@ func (s *Store) finish(ctx context.Context, key, nonce string) error {
 	var errs []error
 	for range 2 {
 		actx, cancel := context.WithTimeout(detached, timeout)
-		code, err := s.scripts.finish.Run(actx, s.client, []string{s.sessionKey(key)}, s.now(), nonce, 1).Int64()
+		code, err := s.run(actx, s.scripts.finish, []string{s.sessionKey(key)}, s.now(), nonce, 1).Int64()
 		cancel()
 		switch {
 		case err == nil && code == codeOK:
@@ -235,7 +239,7 @@ func (s *Store) finish(ctx context.Context, key, nonce string) error {
 func (s *Store) discard(ctx context.Context, key, nonce string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.regenTimeout)
 	defer cancel()
-	_ = s.scripts.finish.Run(dctx, s.client, []string{s.sessionKey(key)}, s.now(), nonce, 0).Err()
+	_ = s.run(dctx, s.scripts.finish, []string{s.sessionKey(key)}, s.now(), nonce, 0).Err()
 }
 
 // newNonce returns a random name for one Regenerate call's prepared copy.

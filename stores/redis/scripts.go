@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	_ "embed"
+	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,6 +36,8 @@ var (
 	indexLua string
 	//go:embed unhandle.lua
 	unhandleLua string
+	//go:embed touch.lua
+	touchLua string
 )
 
 // Result codes of the scripts, mirrored in lib.lua.
@@ -68,7 +72,7 @@ const format = 2
 
 // scripts are the store's Lua scripts, built once per Store by New.
 type scripts struct {
-	load, create, apply, del, seal, unseal, prepare, commit, finish, index, unhandle *redis.Script
+	load, create, apply, del, seal, unseal, prepare, commit, finish, index, unhandle, touch *redis.Script
 }
 
 // newScripts builds the scripts from their embedded sources.
@@ -85,19 +89,23 @@ func newScripts() scripts {
 		finish:   redis.NewScript(libLua + finishLua),
 		index:    redis.NewScript(indexLua),
 		unhandle: redis.NewScript(unhandleLua),
+		touch:    redis.NewScript(libLua + touchLua),
 	}
 }
 
 // all lists every script, for LoadScripts.
 func (sc scripts) all() []*redis.Script {
-	return []*redis.Script{sc.load, sc.create, sc.apply, sc.del, sc.seal, sc.unseal, sc.prepare, sc.commit, sc.finish, sc.index, sc.unhandle}
+	return []*redis.Script{sc.load, sc.create, sc.apply, sc.del, sc.seal, sc.unseal, sc.prepare, sc.commit, sc.finish, sc.index, sc.unhandle, sc.touch}
 }
 
 // LoadScripts loads the store's scripts into the script cache of the
 // server (of every master, on a cluster), so that no call has to fall back
 // from EVALSHA to EVAL, which costs a round trip per script and server.
-// Calling it is optional, and worthwhile at startup: it also checks that
-// Redis is reachable and runs Lua.
+// Start calls it; calling it yourself is optional: it also checks that
+// Redis is reachable and runs Lua. A script that a server turns out not
+// to have (NOSCRIPT: restarted, failed over, flushed, a new node) is
+// sent with EVAL that once, and all of them are loaded again in the
+// background (see run).
 func (s *Store) LoadScripts(ctx context.Context) error {
 	for _, sc := range s.scripts.all() {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
@@ -105,4 +113,43 @@ func (s *Store) LoadScripts(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// scriptReloadTimeout bounds the background reload of the scripts after
+// a NOSCRIPT.
+const scriptReloadTimeout = 5 * time.Second
+
+// run sends sc with EVALSHA; on NOSCRIPT (the server lost its script
+// cache: a restart, a failover to a server that never had them, SCRIPT
+// FLUSH, a new cluster node) it sends it again with EVAL and has every
+// script loaded again on every master in the background, so the other
+// scripts' next calls go with EVALSHA at once. A NOSCRIPT reply means
+// the script did not run, so sending it again is safe.
+func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := sc.EvalSha(ctx, s.client, keys, args...)
+	if isNoScript(cmd.Err()) {
+		s.reloadScripts()
+		return sc.Eval(ctx, s.client, keys, args...)
+	}
+	return cmd
+}
+
+// isNoScript reports whether err is Redis's NOSCRIPT.
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+}
+
+// reloadScripts loads every script on every master, in a goroutine that
+// ends within scriptReloadTimeout; one at a time; its failure is left
+// for the next NOSCRIPT to retry.
+func (s *Store) reloadScripts() {
+	if !s.reloading.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.reloading.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), scriptReloadTimeout)
+		defer cancel()
+		_ = s.LoadScripts(ctx)
+	}()
 }

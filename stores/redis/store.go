@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,11 +63,66 @@ type Options struct {
 	// fault injection in tests (freeze the server there, and the commit
 	// reaches a stalled Redis); leave it nil otherwise.
 	BeforeCommit func(ctx context.Context)
+	// Cache keeps the sessions this process reads in memory, fresh through
+	// Redis's invalidation messages; see CacheOptions. Off by default.
+	Cache CacheOptions
+}
+
+// CacheOptions configure a Store's cache of decoded sessions (see the
+// package comment, Caching). It runs once Start is called, until Close.
+type CacheOptions struct {
+	// Enabled turns the cache on. Default false.
+	Enabled bool
+	// MaxEntries bounds the sessions kept; the least recently read go
+	// first. Zero or negative means DefaultCacheMaxEntries (100,000).
+	MaxEntries int
+	// MaxBytes bounds an estimate of the memory they take (their
+	// attributes, fields and key, plus about 300 bytes each). Zero or
+	// negative means DefaultCacheMaxBytes (64 MiB).
+	MaxBytes int
+	// Staleness bounds how long after another process's write (Apply,
+	// Regenerate, Delete) to a session this process may still serve it
+	// from the cache: the heartbeat of the invalidation channels is
+	// sent every Staleness/4, and the cache is bypassed as soon as the
+	// last one back was sent more than Staleness ago. Zero or negative
+	// means DefaultCacheStaleness (50ms).
+	Staleness time.Duration
+	// TouchQueue bounds the idle touches waiting to be written after the
+	// reads that found them due; a read that finds the queue full writes
+	// its touch itself. Zero or negative means DefaultTouchQueue (4096).
+	TouchQueue int
+	// OnChange, when set, is told when the cache becomes usable (usable
+	// true, err nil: every master's invalidation channel is up and
+	// heartbeating) and when it stops being usable for a cause other
+	// than a late heartbeat (a lost channel, a failover, a new cluster
+	// topology, a set-up that fails: err says which), once per change
+	// (the first failure to set up included), from the cache's goroutines.
+	// It exists for logging; it must not block.
+	OnChange func(usable bool, err error)
+}
+
+// withDefaults returns o with its defaults applied.
+func (o CacheOptions) withDefaults() CacheOptions {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultCacheMaxEntries
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultCacheMaxBytes
+	}
+	if o.Staleness <= 0 {
+		o.Staleness = DefaultCacheStaleness
+	}
+	if o.TouchQueue <= 0 {
+		o.TouchQueue = DefaultTouchQueue
+	}
+	return o
 }
 
 // Store is a sessions.Store on Redis: standalone, Sentinel (a failover
-// client) or Cluster. It is safe for concurrent use and holds no
-// connections of its own; closing the client is the caller's business.
+// client) or Cluster. It is safe for concurrent use. Until Start it holds
+// no connections and runs nothing of its own; from Start until Close it
+// loads its scripts and, with Options.Cache, runs its cache. Closing the
+// client is the caller's business, after Close.
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
@@ -81,6 +137,21 @@ type Store struct {
 	// this store has seen: Apply uses it to bound, without reading the
 	// session first, how long a principal index entry must last.
 	maxLife atomic.Int64
+	// reloading is set while the scripts are loaded again after a
+	// NOSCRIPT (reloadScripts).
+	reloading atomic.Bool
+	cacheOpts CacheOptions
+	// started is set by Start once the fields below are; they stay nil
+	// without a cache.
+	started   atomic.Bool
+	startOnce sync.Once
+	closeOnce sync.Once
+	cache     *cache
+	track     *tracker
+	touches   *toucher
+	loaded    chan struct{} // closed once Start's first LoadScripts succeeded
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -97,6 +168,8 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		scripts:      newScripts(),
 		regenTimeout: opts.RegenerateTimeout,
 		beforeCommit: opts.BeforeCommit,
+		cacheOpts:    opts.Cache,
+		loaded:       make(chan struct{}),
 	}
 	if opts.DeadlineMargin <= 0 {
 		opts.DeadlineMargin = DefaultDeadlineMargin
@@ -160,6 +233,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "deleting session", err)
 	}
+	s.evict(key)
+	defer s.evict(key)
 	now := s.now()
 	reply, err := s.commitScriptSlice(ctx, s.scripts.del, s.sessionKey(key), true, func(limit int64) []any {
 		return []any{limit, now}
@@ -210,7 +285,7 @@ func (s *Store) commitScriptSlice(ctx context.Context, sc *redis.Script, key str
 	if hook && s.beforeCommit != nil {
 		s.beforeCommit(ctx)
 	}
-	res, err := sc.Run(ctx, s.client, []string{key}, args(limit)...).Result()
+	res, err := s.run(ctx, sc, []string{key}, args(limit)...).Result()
 	if err != nil {
 		s.servers.settle(ctx, node, err)
 		return nil, err

@@ -18,6 +18,7 @@ func (s *Store) Create(ctx context.Context, key string, rec *sessions.Record) er
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "creating session", err)
 	}
+	defer s.evict(key)
 	code, err := s.create(ctx, s.now(), key, rec)
 	if err != nil {
 		return fail(ctx, "creating session", err)
@@ -92,6 +93,9 @@ func (s *Store) Apply(ctx context.Context, key string, d *sessions.Delta) (int64
 	if err := ctx.Err(); err != nil {
 		return 0, fail(ctx, "applying delta", err)
 	}
+	s.evict(key)
+	defer s.evict(key) // also after: a read under way must not fill in what it read before
+	s.settleTouch(ctx, key)
 	now := s.now()
 	principal := ""
 	if d.Principal != nil {

@@ -58,7 +58,12 @@ func (m *Main) openStore(ctx context.Context, c config.StoreConfig, preflight bo
 				return nil, nil, err
 			}
 		}
-		return redisstore.New(client, redisstore.Options{Prefix: c.Redis.Prefix}), client, nil
+		s := redisstore.New(client, c.Redis.StoreOptions(&m.log))
+		if !preflight { // loads the scripts, runs the cache until closed
+			m.onClose(s.Close)
+			_ = s.Start() // fails only for a client redisclient never builds
+		}
+		return s, client, nil
 	}
 	return nil, nil, fmt.Errorf("store.type: unsupported %q", c.Type)
 }

@@ -183,6 +183,23 @@ type RedisConfig struct {
 	// Sidecar presents to them (with Sentinel: the Sentinels and the
 	// master alike); see [BackendTLSConfig].
 	TLS BackendTLSConfig `koanf:"tls"`
+	// Cache keeps the sessions this Sidecar reads in memory, kept fresh
+	// by Redis's invalidation messages (CLIENT TRACKING) on every master,
+	// so that most reads cost no round trip; a write through another
+	// Sidecar is seen within CacheStaleness (docs/redis-cache.md).
+	// Default true.
+	Cache bool `koanf:"cache"`
+	// CacheMaxEntries bounds the sessions cached. Default 100000.
+	CacheMaxEntries int `koanf:"cache_max_entries"`
+	// CacheMaxBytes bounds an estimate of the memory they take. Default
+	// 67108864 (64 MiB).
+	CacheMaxBytes int `koanf:"cache_max_bytes"`
+	// CacheStaleness bounds how long after a write through another
+	// Sidecar this one may still serve the session as it was, at least
+	// 10ms and at most 10s: the cache heartbeats every master every
+	// quarter of it, and is bypassed once a heartbeat is late. Default
+	// 50ms.
+	CacheStaleness time.Duration `koanf:"cache_staleness"`
 }
 
 // SessionConfig configures the session cookie and session lifetimes.
@@ -456,9 +473,13 @@ func Default() Config {
 				SweepInterval: boltstore.DefaultSweepInterval,
 			},
 			Redis: RedisConfig{
-				Addrs:  []string{"127.0.0.1:6379"},
-				Prefix: redisstore.DefaultPrefix,
-				TLS:    defaultBackendTLS(),
+				Addrs:           []string{"127.0.0.1:6379"},
+				Prefix:          redisstore.DefaultPrefix,
+				TLS:             defaultBackendTLS(),
+				Cache:           true,
+				CacheMaxEntries: redisstore.DefaultCacheMaxEntries,
+				CacheMaxBytes:   redisstore.DefaultCacheMaxBytes,
+				CacheStaleness:  redisstore.DefaultCacheStaleness,
 			},
 		},
 		Session: SessionConfig{

@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sidecarproxy/sidecar/internal/redisclient"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
 	"github.com/sidecarproxy/sidecar/sessions"
 	boltstore "github.com/sidecarproxy/sidecar/stores/bolt"
+	redisstore "github.com/sidecarproxy/sidecar/stores/redis"
 )
 
 // This file builds library option values from the config (the server's,
@@ -35,6 +38,27 @@ func (c Config) ServerOptions() server.Options {
 // (boltstore.Options.BeforeCommit), nil in production.
 func (b BoltConfig) Options(beforeCommit func(context.Context)) boltstore.Options {
 	return boltstore.Options{SweepInterval: b.SweepInterval, NoSync: b.NoSync, BeforeCommit: beforeCommit}
+}
+
+// StoreOptions is the Redis store's setup: store.redis.prefix and the
+// cache keys, the cache's changes of state logged to log.
+func (r RedisConfig) StoreOptions(log *zerolog.Logger) redisstore.Options {
+	return redisstore.Options{
+		Prefix: r.Prefix,
+		Cache: redisstore.CacheOptions{
+			Enabled:    r.Cache,
+			MaxEntries: r.CacheMaxEntries,
+			MaxBytes:   r.CacheMaxBytes,
+			Staleness:  r.CacheStaleness,
+			OnChange: func(usable bool, err error) {
+				if usable {
+					log.Info().Dur("staleness", r.CacheStaleness).Msg("redis cache: tracking every master; session reads are served from memory")
+					return
+				}
+				log.Warn().Err(err).Msg("redis cache: bypassed; session reads go to Redis until its invalidation channels are back")
+			},
+		},
+	}
 }
 
 // ClientOptions is the store's Redis client, speaking TLS with tlsConf

@@ -181,6 +181,26 @@ func (s StoreConfig) validate(p *problems) {
 		if r.PoolSize < 0 {
 			p.add("store.redis.pool_size", "must not be negative (got %d)", r.PoolSize)
 		}
+		r.validateCache(p)
+	}
+}
+
+// Bounds of store.redis.cache_staleness.
+const (
+	minCacheStaleness = 10 * time.Millisecond
+	maxCacheStaleness = 10 * time.Second
+)
+
+// validateCache checks the store.redis.cache_* keys.
+func (r RedisConfig) validateCache(p *problems) {
+	if r.CacheMaxEntries <= 0 {
+		p.add("store.redis.cache_max_entries", "must be positive (got %d)", r.CacheMaxEntries)
+	}
+	if r.CacheMaxBytes <= 0 {
+		p.add("store.redis.cache_max_bytes", "must be positive (got %d)", r.CacheMaxBytes)
+	}
+	if r.CacheStaleness < minCacheStaleness || r.CacheStaleness > maxCacheStaleness {
+		p.add("store.redis.cache_staleness", "must be between %v and %v (got %v)", minCacheStaleness, maxCacheStaleness, r.CacheStaleness)
 	}
 }
 

@@ -181,6 +181,10 @@ func TestValidateRules(t *testing.T) {
 			c.Store.Redis.DB = 2
 		}, "store.redis.db", "store.redis.db: must be 0 with Redis Cluster (several addrs and no master_name); got 2"},
 		{"redis pool_size", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.PoolSize = -1 }, "store.redis.pool_size", "store.redis.pool_size: must not be negative (got -1)"},
+		{"redis cache_max_entries", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.CacheMaxEntries = 0 }, "store.redis.cache_max_entries", "store.redis.cache_max_entries: must be positive (got 0)"},
+		{"redis cache_max_bytes", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.CacheMaxBytes = -1 }, "store.redis.cache_max_bytes", "store.redis.cache_max_bytes: must be positive (got -1)"},
+		{"redis cache_staleness too short", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.CacheStaleness = time.Millisecond }, "store.redis.cache_staleness", "store.redis.cache_staleness: must be between 10ms and 10s (got 1ms)"},
+		{"redis cache_staleness too long", func(c *Config) { c.Store.Type = StoreRedis; c.Store.Redis.CacheStaleness = time.Minute }, "store.redis.cache_staleness", "store.redis.cache_staleness: must be between 10ms and 10s (got 1m0s)"},
 
 		// session
 		{"cookie_name empty", func(c *Config) { c.Session.CookieName = "" }, "session.cookie_name", "session.cookie_name: must not be empty"},

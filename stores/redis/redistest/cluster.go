@@ -152,3 +152,93 @@ func (c *Cluster) Client(t testing.TB) redis.UniversalClient {
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc
 }
+
+// KeySlot returns the hash slot of key, as the cluster computes it.
+func (c *Cluster) KeySlot(t testing.TB, key string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	v, _ := nodeDo(ctx, t, c.nodes[0], "cluster", "keyslot", key).(int64)
+	return int(v)
+}
+
+// SlotOwner returns the index (in Nodes) of the node that serves slot.
+func (c *Cluster) SlotOwner(t testing.TB, slot int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	cl := redis.NewClient(c.nodes[0].options())
+	defer cl.Close()
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER SLOTS: %v", err)
+	}
+	for _, s := range slots {
+		if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
+			for i, n := range c.nodes {
+				if s.Nodes[0].Addr == n.Addr() {
+					return i
+				}
+			}
+		}
+	}
+	t.Fatalf("redistest: no node serves slot %d", slot)
+	return -1
+}
+
+// MoveSlot reshards slot to the node at index to (in Nodes), the way
+// redis-cli --cluster reshard does: IMPORTING and MIGRATING, MIGRATE of
+// every key in it, then SETSLOT NODE on every node; it waits (at most
+// 10s) until every node's CLUSTER SLOTS shows the move.
+func (c *Cluster) MoveSlot(t testing.TB, slot, to int) {
+	t.Helper()
+	from := c.SlotOwner(t, slot)
+	if from == to {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	src, dst := c.nodes[from], c.nodes[to]
+	srcID, _ := nodeDo(ctx, t, src, "cluster", "myid").(string)
+	dstID, _ := nodeDo(ctx, t, dst, "cluster", "myid").(string)
+	nodeDo(ctx, t, dst, "cluster", "setslot", slot, "importing", srcID)
+	nodeDo(ctx, t, src, "cluster", "setslot", slot, "migrating", dstID)
+	for {
+		keys, _ := nodeDo(ctx, t, src, "cluster", "getkeysinslot", slot, 100).([]any)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"migrate", "127.0.0.1", dst.Port(), "", 0, 5000, "keys"}
+		nodeDo(ctx, t, src, append(args, keys...)...)
+	}
+	for _, n := range c.nodes {
+		nodeDo(ctx, t, n, "cluster", "setslot", slot, "node", dstID)
+	}
+	for _, n := range c.nodes {
+		for backoff := time.Millisecond; c.ownerSeenBy(ctx, n, slot) != dst.Addr(); backoff = min(2*backoff, 50*time.Millisecond) {
+			timer := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				t.Fatalf("redistest: %s does not see slot %d on %s within %v", n.Addr(), slot, dst.Addr(), readyTimeout)
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// ownerSeenBy returns the address n's CLUSTER SLOTS gives for slot, or "".
+func (c *Cluster) ownerSeenBy(ctx context.Context, n *Server, slot int) string {
+	cl := redis.NewClient(n.options())
+	defer cl.Close()
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return ""
+	}
+	for _, s := range slots {
+		if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
+			return s.Nodes[0].Addr
+		}
+	}
+	return ""
+}

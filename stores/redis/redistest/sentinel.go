@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,11 +18,16 @@ import (
 // masterName is the name the sentinel monitors its master under.
 const masterName = "sidecar"
 
-// Sentinel is one Redis master and one Sentinel process monitoring it.
+// Sentinel is one Redis master (with a replica, from
+// StartSentinelReplicated) and one Sentinel process monitoring it.
 type Sentinel struct {
 	master   *Server
+	replica  *Server // nil without one
 	sentinel *Server
 }
+
+// failoverTimeout bounds Failover.
+const failoverTimeout = 30 * time.Second
 
 // StartSentinel starts a master (as Start does) and a Sentinel monitoring
 // it under MasterName with a quorum of one, and waits until the sentinel
@@ -29,7 +35,15 @@ type Sentinel struct {
 // t.Cleanup shuts both down.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	return startSentinel(t, nil)
+	return startSentinel(t, nil, false)
+}
+
+// StartSentinelReplicated is StartSentinel with a replica of the master
+// as well, which the sentinel knows of before it returns, so that
+// Failover can promote it.
+func StartSentinelReplicated(t testing.TB) *Sentinel {
+	t.Helper()
+	return startSentinel(t, nil, true)
 }
 
 // StartSentinelTLS is StartSentinel for a master and a Sentinel that speak
@@ -38,13 +52,20 @@ func StartSentinel(t testing.TB) *Sentinel {
 func StartSentinelTLS(t testing.TB, o TLS) *Sentinel {
 	t.Helper()
 	checkTLS(t, o)
-	return startSentinel(t, &o)
+	return startSentinel(t, &o, false)
 }
 
-// startSentinel is StartSentinel, over TLS when tlsOpts is not nil.
-func startSentinel(t testing.TB, tlsOpts *TLS) *Sentinel {
+// startSentinel is StartSentinel, over TLS when tlsOpts is not nil, with
+// a replica when replicated.
+func startSentinel(t testing.TB, tlsOpts *TLS, replicated bool) *Sentinel {
 	t.Helper()
 	master := start(t, "", tlsOpts, func(int) []string { return nil })
+	var replica *Server
+	if replicated {
+		replica = start(t, "", tlsOpts, func(int) []string {
+			return []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port())}
+		})
+	}
 	// Sentinel insists on a config file it can rewrite.
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
@@ -59,7 +80,7 @@ func startSentinel(t testing.TB, tlsOpts *TLS) *Sentinel {
 		}
 		return args
 	})
-	s := &Sentinel{master: master, sentinel: sentinel}
+	s := &Sentinel{master: master, replica: replica, sentinel: sentinel}
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -69,7 +90,7 @@ func startSentinel(t testing.TB, tlsOpts *TLS) *Sentinel {
 	var err error
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
 		got, err = c.GetMasterAddrByName(ctx, masterName).Result()
-		if err == nil && len(got) == 2 && got[1] == strconv.Itoa(master.Port()) {
+		if err == nil && len(got) == 2 && got[1] == strconv.Itoa(master.Port()) && s.replicaKnown(ctx, c) {
 			return s
 		}
 		timer := time.NewTimer(backoff)
@@ -108,4 +129,105 @@ func (s *Sentinel) Client(t testing.TB) redis.UniversalClient {
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// replicaKnown reports whether the sentinel knows the replica as a
+// healthy one (true without a replica).
+func (s *Sentinel) replicaKnown(ctx context.Context, c *redis.SentinelClient) bool {
+	if s.replica == nil {
+		return true
+	}
+	reps, err := c.Replicas(ctx, masterName).Result()
+	if err != nil {
+		return false
+	}
+	for _, r := range reps {
+		if r["port"] == strconv.Itoa(s.replica.Port()) && r["flags"] == "slave" && r["master-link-status"] == "ok" {
+			return true
+		}
+	}
+	return false
+}
+
+// Replica returns the replica (nil without one).
+func (s *Sentinel) Replica() *Server { return s.replica }
+
+// Failover has the sentinel promote the replica (SENTINEL FAILOVER) and
+// waits, at most 30s, until the sentinel reports it as the master, it
+// says it is one (ROLE) and the old master has become its replica. It
+// first waits until the replica has all the master had written (a
+// failover drops what replication has not carried yet). Master and
+// Replica then return the new roles.
+func (s *Sentinel) Failover(t testing.TB) {
+	t.Helper()
+	if s.replica == nil {
+		t.Fatalf("redistest: Failover: the sentinel has no replica (use StartSentinelReplicated)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), failoverTimeout)
+	defer cancel()
+	offset := replOffset(ctx, s.master, "master_repl_offset")
+	for backoff := time.Millisecond; replOffset(ctx, s.replica, "slave_repl_offset") < offset; backoff = min(2*backoff, 50*time.Millisecond) {
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			t.Fatalf("redistest: the replica %s did not catch up with offset %d within %v", s.replica.Addr(), offset, failoverTimeout)
+		case <-timer.C:
+		}
+	}
+	c := redis.NewSentinelClient(s.sentinel.options())
+	defer c.Close()
+	if err := c.Failover(ctx, masterName).Err(); err != nil {
+		t.Fatalf("redistest: SENTINEL FAILOVER: %v", err)
+	}
+	want := strconv.Itoa(s.replica.Port())
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		got, err := c.GetMasterAddrByName(ctx, masterName).Result()
+		if err == nil && len(got) == 2 && got[1] == want &&
+			role(ctx, s.replica) == "master" && role(ctx, s.master) == "slave" {
+			break
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			t.Fatalf("redistest: the failover to %s did not complete within %v (sentinel says %v, %v)",
+				s.replica.Addr(), failoverTimeout, got, err)
+		case <-timer.C:
+		}
+	}
+	s.master, s.replica = s.replica, s.master
+}
+
+// role returns what ROLE says srv is ("master", "slave"), or "" when it
+// does not answer.
+func role(ctx context.Context, srv *Server) string {
+	c := redis.NewClient(srv.options())
+	defer c.Close()
+	v, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil || len(v) == 0 {
+		return ""
+	}
+	r, _ := v[0].(string)
+	return r
+}
+
+// replOffset reads field (a replication offset) from srv's INFO
+// replication; -1 when it cannot.
+func replOffset(ctx context.Context, srv *Server, field string) int64 {
+	c := redis.NewClient(srv.options())
+	defer c.Close()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

@@ -1,0 +1,14 @@
+package redisstore
+
+// ScriptHashes returns the SHA1 of every script the store runs, for
+// tests that check what the servers' script caches hold.
+func (s *Store) ScriptHashes() []string {
+	var hs []string
+	for _, sc := range s.scripts.all() {
+		hs = append(hs, sc.Hash())
+	}
+	return hs
+}
+
+// TouchHash returns the SHA1 of touch.lua, for tests that count touches.
+func (s *Store) TouchHash() string { return s.scripts.touch.Hash() }
