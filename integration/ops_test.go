@@ -236,3 +236,29 @@ func TestOpsReadyzThroughAStoreOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestOpsPprof: ops.pprof puts Go's runtime profiles on the operations
+// listener of a whole Sidecar (bench/pgo.sh takes its CPU profiles
+// there); without it they are 404.
+func TestOpsPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ops.pprof=%v", on), func(t *testing.T) {
+			c := baseConfig(newApp(t, "app1").URL)
+			c.Ops.Listen = "127.0.0.1:0"
+			c.Ops.Pprof = on
+			m, _ := startSidecar(t, c)
+			code, body := opsGet(t, m, "/debug/pprof/goroutine?debug=1")
+			if !on {
+				assert.Equal(t, http.StatusNotFound, code, body)
+				return
+			}
+			require.Equal(t, http.StatusOK, code, body)
+			assert.Contains(t, body, "goroutine profile:")
+			code, body = opsGet(t, m, "/debug/pprof/")
+			assert.Equal(t, http.StatusOK, code)
+			assert.Contains(t, body, "profile")
+			code, _ = opsGet(t, m, "/healthz")
+			assert.Equal(t, http.StatusOK, code)
+		})
+	}
+}
