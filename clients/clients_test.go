@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sidecarproxy/sidecar/internal/logtest"
+	"github.com/sidecarproxy/sidecar/stores/redis/redistest"
 )
 
 // kitSuite is one app kit's own test suite: a command run from the kit's
@@ -267,13 +269,11 @@ lock_service:
 	}
 }
 
-// freeAddr is a loopback address with a port that was free a moment ago.
+// freeAddr is a loopback address with a port that was free a moment ago
+// (redistest.FreePort, the one free-port helper the tests share).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(redistest.FreePort(t)))
 }
 
 // lastLine is the last non-empty line of a suite's output: its counts.
