@@ -49,7 +49,12 @@ func (t *ConnTracker) ConnState(c net.Conn, state http.ConnState) {
 	done := state == http.StateClosed || state == http.StateHijacked
 	if state == http.StateActive || state == http.StateIdle {
 		tc, ok := c.(*tls.Conn)
-		done = ok && tc.ConnectionState().NegotiatedProtocol == "h2"
+		if !ok {
+			// Twice per request on every HTTP/1 connection, with nothing
+			// to record: no lock shared by every connection.
+			return
+		}
+		done = tc.ConnectionState().NegotiatedProtocol == "h2"
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
