@@ -1,7 +1,8 @@
 // Command bareproxy is the baseline of the load comparison in bench/: a
 // bare httputil.ReverseProxy tuned the way Sidecar's own is (the transport
 // in proxy/transport.go, the 32 KiB pooled copy buffer, the client-side
-// server timeouts in server/), with no session work at all. The
+// server timeouts in server/, the garbage collector's heap floor of
+// runtime.gc_min_heap_bytes), with no session work at all. The
 // difference between it and Sidecar is the cost of sessions.
 //
 // It takes its transport and copy-buffer pool from package proxy, so the
@@ -26,6 +27,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sidecarproxy/sidecar/internal/gcfloor"
 	"github.com/sidecarproxy/sidecar/proxy"
 )
 
@@ -33,7 +35,9 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	upstream := flag.String("upstream", "http://127.0.0.1:8081", "base URL of the app")
 	metricsListen := flag.String("metrics-listen", "", "address of GET /metrics (the allocation counters); empty: none")
+	gcMinHeap := flag.Uint64("gc-min-heap", gcfloor.DefaultMinHeap, "heap in bytes below which the garbage collector does not run, as Sidecar's runtime.gc_min_heap_bytes; 0: Go's default")
 	flag.Parse()
+	defer gcfloor.Start(*gcMinHeap)()
 
 	up, err := url.Parse(*upstream)
 	if err != nil || up.Scheme == "" || up.Host == "" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sidecarproxy/sidecar/cmd/sidecar/config"
 	"github.com/sidecarproxy/sidecar/internal/applog"
+	"github.com/sidecarproxy/sidecar/internal/gcfloor"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/proxy"
 	"github.com/sidecarproxy/sidecar/server"
@@ -86,6 +87,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	libLogs.Install()
 	m.onClose(libLogs.Attach(m.log)) // go-redis and the log package log here (logger.go)
+	stopGC := gcfloor.Start(uint64(m.cfg.Runtime.GCMinHeapBytes))
+	m.onClose(func() error { stopGC(); return nil })
 	if m.cfg.UsesExampleSecrets() {
 		m.log.Warn().Msg("running with the example secrets from config.example.yaml: anyone can forge cookies and session headers; set your own before exposing this instance")
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sidecarproxy/sidecar/internal/gcfloor"
 	"github.com/sidecarproxy/sidecar/lock"
 	"github.com/sidecarproxy/sidecar/lockservice"
 	"github.com/sidecarproxy/sidecar/proxy"
@@ -47,6 +48,7 @@ type Config struct {
 	// AuthFailures bounds failed tokens on the admin API and the lock
 	// service (logs.go).
 	AuthFailures AuthFailuresConfig `koanf:"auth_failures"`
+	Runtime      RuntimeConfig      `koanf:"runtime"` // the Go runtime (runtime.go)
 	// ignoredEnv are the warnings about SIDECAR_ variables that name no
 	// key, which [Load] skipped; [Config.Warnings] returns them. Not a key.
 	ignoredEnv []string
@@ -501,6 +503,7 @@ func Default() Config {
 				SkipPaths: []string{},
 			},
 		},
+		Runtime: RuntimeConfig{GCMinHeapBytes: gcfloor.DefaultMinHeap},
 		Locks: LocksConfig{
 			RedlockAddrs: []string{},
 			Prefix:       lock.DefaultPrefix,

@@ -166,6 +166,7 @@ func TestDefault(t *testing.T) {
 		{"ops.readiness_includes_store", c.Ops.ReadinessIncludesStore, false},
 		{"ops.needed_by", c.Ops.NeededBy, []string(nil)},
 		{"ops.pprof", c.Ops.Pprof, false},
+		{"runtime.gc_min_heap_bytes", c.Runtime.GCMinHeapBytes, int64(32 << 20)},
 	}
 	for _, section := range []struct {
 		key string

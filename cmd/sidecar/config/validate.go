@@ -71,6 +71,7 @@ func (c Config) Validate() error {
 	c.validateHandover(&p)
 	c.Server.TrustedProxies.validate(&p, "server.trusted_proxies")
 	c.Limits.validate(&p)
+	c.Runtime.validate(&p)
 
 	p.positive("proxy.dial_timeout", c.Proxy.DialTimeout)
 	p.positive("proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)

@@ -292,6 +292,8 @@ func TestValidateRules(t *testing.T) {
 		{"sub-second lockout", func(c *Config) { c.AuthFailures.Lockout = 1500 * time.Millisecond }, "auth_failures.lockout",
 			"auth_failures.lockout: must be whole seconds, at least 1s: it is sent as Retry-After (got 1.5s)"},
 		{"negative log burst", func(c *Config) { c.AuthFailures.LogBurst = -2 }, "auth_failures.log_burst", "auth_failures.log_burst: must be 0 (summaries only) or more (got -2)"},
+		{"negative heap floor", func(c *Config) { c.Runtime.GCMinHeapBytes = -1 }, "runtime.gc_min_heap_bytes",
+			"runtime.gc_min_heap_bytes: must be from 0 (Go's default) to 68719476736 (64 GiB), got -1"},
 
 		// tls
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.key_file", "tls.key_file: is required when tls.cert_file is set"},
