@@ -58,6 +58,12 @@ type TransportOptions struct {
 // patch the app got wrong.
 var errResponseHeaderTooLarge = errors.New("proxy: app response headers too large")
 
+// requestWriteBuffer is the buffer each connection to an app writes
+// requests through: 16 KiB, where Go's 4 KiB made a request carrying a
+// session header of a few KiB (headers.max_bytes is 4096 by default, and
+// may be raised) go out in two or three write calls instead of one.
+const requestWriteBuffer = 16 << 10
+
 // NewTransport returns an HTTP/1.1 keep-alive transport for the apps,
 // https:// ones included (with o.TLSClientConfig). Its connections check,
 // before a request is written on one reused from the idle pool, that the
@@ -85,6 +91,7 @@ func NewTransport(o TransportOptions) *http.Transport {
 			KeepAlive: 30 * time.Second,
 		}).DialContext),
 		MaxIdleConnsPerHost:    o.MaxIdleConnsPerHost,
+		WriteBufferSize:        requestWriteBuffer,
 		IdleConnTimeout:        o.IdleConnTimeout,
 		ResponseHeaderTimeout:  o.ResponseHeaderTimeout,
 		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
