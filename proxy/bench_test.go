@@ -74,7 +74,9 @@ func drive(b *testing.B, c *http.Client, base, path, cookie string) {
 	}
 }
 
-func benchSidecar(b *testing.B, store sessions.Store, app *url.URL, mods ...func(*proxy.Options)) (base, cookie string) {
+// benchSessions is the Manager and header signer of a benchmark's
+// Sidecar on store, with the tests' secrets.
+func benchSessions(b *testing.B, store sessions.Store) (*sessions.Manager, *sessions.HeaderSigner) {
 	b.Helper()
 	signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
 	require.NoError(b, err)
@@ -82,6 +84,12 @@ func benchSidecar(b *testing.B, store sessions.Store, app *url.URL, mods ...func
 	require.NoError(b, err)
 	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(headerSecret)})
 	require.NoError(b, err)
+	return m, hdr
+}
+
+func benchSidecar(b *testing.B, store sessions.Store, app *url.URL, mods ...func(*proxy.Options)) (base, cookie string) {
+	b.Helper()
+	m, hdr := benchSessions(b, store)
 	opts := proxy.Options{
 		Upstreams: []proxy.Upstream{{Name: "app", URL: app}},
 		Manager:   m, Header: hdr, Logger: zerolog.Nop(),

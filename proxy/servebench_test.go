@@ -93,12 +93,7 @@ func (a memoryApp) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func inProcessSidecar(b *testing.B, store sessions.Store, mods ...func(*proxy.Options)) (*proxy.Proxy, string) {
 	b.Helper()
-	signer, err := sessions.NewSigner([][]byte{[]byte(cookieSecret)})
-	require.NoError(b, err)
-	m, err := sessions.NewManager(sessions.Options{Store: store, Signer: signer})
-	require.NoError(b, err)
-	hdr, err := sessions.NewHeaderSigner(sessions.HeaderOptions{Secret: []byte(headerSecret)})
-	require.NoError(b, err)
+	m, hdr := benchSessions(b, store)
 	app, _ := url.Parse("http://127.0.0.1:1")
 	opts := proxy.Options{
 		Upstreams: []proxy.Upstream{{Name: "app", URL: app}},
