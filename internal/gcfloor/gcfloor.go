@@ -22,9 +22,9 @@ import (
 	"time"
 )
 
-// DefaultMinHeap is the floor Sidecar ships with: 32 MiB, an eighth of
-// what a small container is usually given, and eight times the 4 MiB at
-// which Go's collector runs on its own.
+// DefaultMinHeap is the floor Sidecar ships with: 32 MiB, eight times
+// the 4 MiB at which Go's collector runs on its own, and small beside the
+// memory a proxy's container is usually given.
 const DefaultMinHeap = 32 << 20
 
 // Interval is how often Start looks at the live heap.
