@@ -3,8 +3,10 @@ package integration
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,11 +29,29 @@ func acmeConfig(t *testing.T, upstream string, p *pebble, tlsAddr, httpAddr stri
 	c.TLS.ACME.Domains = []string{acmeDomain}
 	c.TLS.ACME.CA = p.DirectoryURL
 	c.TLS.ACME.CARoot = p.TLSRootFile
-	c.TLS.ACME.Storage = t.TempDir()
+	c.TLS.ACME.Storage = acmeStorageDir(t)
 	if challenges != nil {
 		c.TLS.ACME.Challenges = challenges
 	}
 	return c
+}
+
+// acmeStorageDir is a temporary directory for certmagic's storage, removed
+// once the test is over. Not t.TempDir: certmagic cannot be waited for (see
+// tlsedge.ACME), so an obtain job Sidecar's shutdown cancelled may still
+// take or release its lock file under locks/ while the directory goes, and
+// t.TempDir's one RemoveAll then fails the test ("directory not empty").
+// The removal is retried until the job has let go.
+func acmeStorageDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "sidecar-acme-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		waitUntil(t, "certmagic's storage directory to be removed", func() (bool, string) {
+			err := os.RemoveAll(dir)
+			return err == nil, fmt.Sprint(err)
+		})
+	})
+	return dir
 }
 
 // waitIssued waits until Sidecar at addr completes a handshake for
