@@ -12,3 +12,7 @@ func (s *Store) ScriptHashes() []string {
 
 // TouchHash returns the SHA1 of touch.lua, for tests that count touches.
 func (s *Store) TouchHash() string { return s.scripts.touch.Hash() }
+
+// Reloading reports whether a reload of the scripts after a NOSCRIPT is
+// under way.
+func (s *Store) Reloading() bool { return s.reloading.Load() }

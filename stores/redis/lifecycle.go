@@ -74,11 +74,13 @@ func (s *Store) loadLoop(ctx context.Context) {
 // written, for at most 2s; those left then are dropped (a dropped touch
 // leaves the session's idle expiry where its last write or touch put it:
 // the session may end sooner than that read showed, never later; see
-// toucher). It returns nil;
-// calling it again, or without Start, does nothing.
+// toucher). Started or not, it also ends a reload of the scripts that a
+// NOSCRIPT began and waits for it, so the caller may close the client
+// right after. It returns nil; calling it again does nothing.
 func (s *Store) Close() error {
 	s.startOnce.Do(func() {}) // a Start after Close starts nothing
 	s.closeOnce.Do(func() {
+		s.stopReloads() // a store never started may have begun one
 		if s.stop == nil {
 			return
 		}

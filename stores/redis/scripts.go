@@ -140,16 +140,35 @@ func isNoScript(err error) bool {
 }
 
 // reloadScripts loads every script on every master, in a goroutine that
-// ends within scriptReloadTimeout; one at a time; its failure is left
-// for the next NOSCRIPT to retry.
+// ends within scriptReloadTimeout, or at Close, which waits for it (the
+// caller closes the client after Close); one at a time; its failure is
+// left for the next NOSCRIPT to retry.
 func (s *Store) reloadScripts() {
 	if !s.reloading.CompareAndSwap(false, true) {
 		return
 	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.noReloads {
+		s.reloading.Store(false)
+		return
+	}
+	s.reloads.Add(1)
 	go func() {
+		defer s.reloads.Done()
 		defer s.reloading.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), scriptReloadTimeout)
+		ctx, cancel := context.WithTimeout(s.reloadCtx, scriptReloadTimeout)
 		defer cancel()
 		_ = s.LoadScripts(ctx)
 	}()
+}
+
+// stopReloads ends the reload under way, if any, and waits for it; no
+// reload starts after it.
+func (s *Store) stopReloads() {
+	s.reloadMu.Lock()
+	s.noReloads = true
+	s.reloadMu.Unlock()
+	s.endReloads()
+	s.reloads.Wait()
 }

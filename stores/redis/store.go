@@ -120,7 +120,8 @@ func (o CacheOptions) withDefaults() CacheOptions {
 
 // Store is a sessions.Store on Redis: standalone, Sentinel (a failover
 // client) or Cluster. It is safe for concurrent use. Until Start it holds
-// no connections and runs nothing of its own; from Start until Close it
+// no connections and runs nothing of its own but, after a NOSCRIPT, a
+// reload of its scripts (which Close ends); from Start until Close it
 // loads its scripts and, with Options.Cache, runs its cache. Closing the
 // client is the caller's business, after Close.
 type Store struct {
@@ -138,9 +139,16 @@ type Store struct {
 	// session first, how long a principal index entry must last.
 	maxLife atomic.Int64
 	// reloading is set while the scripts are loaded again after a
-	// NOSCRIPT (reloadScripts).
-	reloading atomic.Bool
-	cacheOpts CacheOptions
+	// NOSCRIPT (reloadScripts); reloads counts those goroutines, and
+	// Close, which waits for them, ends endReloads' context and sets
+	// noReloads (under reloadMu) so that none starts after it.
+	reloading  atomic.Bool
+	reloadMu   sync.Mutex
+	noReloads  bool
+	reloads    sync.WaitGroup
+	reloadCtx  context.Context
+	endReloads context.CancelFunc
+	cacheOpts  CacheOptions
 	// started is set by Start once the fields below are; they stay nil
 	// without a cache.
 	started   atomic.Bool
@@ -171,6 +179,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		cacheOpts:    opts.Cache,
 		loaded:       make(chan struct{}),
 	}
+	s.reloadCtx, s.endReloads = context.WithCancel(context.Background())
 	if opts.DeadlineMargin <= 0 {
 		opts.DeadlineMargin = DefaultDeadlineMargin
 	}
