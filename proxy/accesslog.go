@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -144,7 +143,7 @@ func (p *Proxy) logAccess(r *http.Request, st *reqState) {
 	e = e.Str("method", r.Method).
 		Str("path", r.URL.Path).
 		Int("status", st.sw.status).
-		Dur("duration", time.Since(st.start)).
+		Dur("duration", st.duration()).
 		Str("upstream", st.upstream).
 		Str("request_id", st.id).
 		Str("session", st.outcome()).

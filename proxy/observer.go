@@ -59,7 +59,7 @@ func (p *Proxy) observe(st *reqState) {
 	info := RequestInfo{
 		Status:           st.sw.status,
 		Upstream:         st.upstream,
-		Duration:         time.Since(st.start),
+		Duration:         st.duration(),
 		UpstreamDuration: st.upstreamTime,
 		Expired:          st.expired,
 		HeaderBytes:      len(st.jwt),

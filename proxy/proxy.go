@@ -223,6 +223,7 @@ type reqState struct {
 	keys      *Keys // the secrets of this request, from start to end
 	sw        statusWriter
 	start     time.Time
+	took      time.Duration // see duration
 	id        string
 	sess      *sessions.Session
 	jwt       string
@@ -289,6 +290,16 @@ func (st *reqState) requestBody() *replayBody {
 		return &st.noBody
 	}
 	return st.body
+}
+
+// duration is the time from start to the first call, when the request
+// is over: the Observer and the access log report the same figure, read
+// from the clock once.
+func (st *reqState) duration() time.Duration {
+	if st.took == 0 {
+		st.took = time.Since(st.start)
+	}
+	return st.took
 }
 
 func (st *reqState) outcome() string {
