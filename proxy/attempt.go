@@ -103,6 +103,10 @@ type attemptTrace struct {
 	firstByte    func()
 
 	gotConnSeen, reused, wrote, wroteSeen, firstByteSeen atomic.Bool
+	// check is set, before the try, when its request is one the
+	// transport would not resend by itself (see transportResends): only
+	// then is a reused connection armed for liveConn's check.
+	check bool
 	// conn is the try's connection when it is a liveConn, and base its
 	// byte count when the try got it.
 	conn atomic.Pointer[liveConn]
@@ -131,6 +135,7 @@ func (a *attemptTrace) bind() {
 // reset readies a for another request.
 func (a *attemptTrace) reset() {
 	a.hooks = httptrace.ClientTrace{GotConn: a.gotConn, WroteRequest: a.wroteRequest, GotFirstResponseByte: a.firstByte}
+	a.check = false
 	a.gotConnSeen.Store(false)
 	a.reused.Store(false)
 	a.wrote.Store(false)
@@ -153,7 +158,7 @@ func (a *attemptTrace) onGotConn(i httptrace.GotConnInfo) {
 		a.base.Store(lc.written.Load())
 		a.readBase.Store(lc.read.Load())
 		a.conn.Store(lc)
-		if i.Reused {
+		if i.Reused && a.check {
 			lc.armed.Store(true) // see liveConn
 		}
 	}

@@ -17,6 +17,10 @@ var errAppClosedConn = errors.New("proxy: the app closed this keep-alive connect
 
 // liveConn is a connection to an app that checks, just before the first
 // write of a request on it once reused, that the app has not closed it.
+// Only requests that net/http's transport would not resend by itself are
+// checked (see transportResends): a GET is sent again on a fresh
+// connection by the transport when the app closed the one it got, so the
+// check, a system call, would only slow the common case.
 //
 // The race it closes: an app that shuts down (or times out an idle
 // connection) closes its keep-alive connections at once; Sidecar may pick

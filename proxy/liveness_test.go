@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -290,4 +291,99 @@ func mustParse(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u
+}
+
+// TestOnlyRequestsTheTransportWouldNotResendAreChecked pins where the
+// check runs: on a reused connection, before a POST, but not before a
+// GET, nor before a request carrying an Idempotency-Key with a body that
+// can be had again. net/http's transport resends those itself on a fresh
+// connection when the app closed the one they got, so the system call
+// would only slow every read.
+func TestOnlyRequestsTheTransportWouldNotResendAreChecked(t *testing.T) {
+	app := newBodyApp(t)
+	var d net.Dialer
+	tr := &http.Transport{DialContext: dialLive(d.DialContext)}
+	defer tr.CloseIdleConnections()
+	pool, err := NewPool(PoolOptions{Upstreams: []Upstream{{Name: "app", URL: mustParse(t, app.URL)}}}, tr, zerolog.Nop())
+	require.NoError(t, err)
+	defer pool.Close()
+	pt := &poolTransport{pool: pool, next: tr}
+
+	var peeks atomic.Int32
+	var conn *liveConn
+	send := func(method, body string, hdr http.Header) (reused bool) {
+		t.Helper()
+		var got httptrace.GotConnInfo
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { got = i }})
+		var rd io.Reader = http.NoBody // as a server hands over a request without one
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req := httptest.NewRequestWithContext(ctx, method, "http://sidecar/x", rd)
+		req.RequestURI = ""
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := pt.RoundTrip(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		lc, ok := asLiveConn(got.Conn)
+		require.True(t, ok, "the transport's connections are liveConns")
+		if conn == nil { // count the checks made on it from now on
+			conn = lc
+			peek := lc.peek
+			lc.peek = func(fd uintptr) { peeks.Add(1); peek(fd) }
+		}
+		return got.Reused && lc == conn
+	}
+
+	send(http.MethodGet, "", nil)
+	for _, tc := range []struct {
+		method, body string
+		hdr          http.Header
+		checked      bool
+	}{
+		{http.MethodGet, "", nil, false},
+		{http.MethodHead, "", nil, false},
+		{http.MethodPost, "a=1", nil, true},
+		{http.MethodPut, "a=2", nil, true},
+		{http.MethodPost, "a=3", http.Header{"Idempotency-Key": {"k1"}}, false},
+		{http.MethodDelete, "", nil, true},
+	} {
+		before := peeks.Load()
+		if !send(tc.method, tc.body, tc.hdr) {
+			// Go dropped the idle connection (it does when a write's result
+			// is slow to arrive on a busy machine): the check cannot run.
+			conn = nil
+			send(http.MethodGet, "", nil)
+			require.True(t, send(tc.method, tc.body, tc.hdr), "%s on a reused connection", tc.method)
+			before = 0
+		}
+		want := int32(0)
+		if tc.checked {
+			want = 1
+		}
+		assert.Equal(t, want, peeks.Load()-before, "%s %v: checks made", tc.method, tc.hdr)
+	}
+}
+
+func TestTransportResends(t *testing.T) {
+	get := func() (io.ReadCloser, error) { return http.NoBody, nil }
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want bool
+	}{
+		{"GET, no body", &http.Request{Method: http.MethodGet, Header: http.Header{}}, true},
+		{"GET, NoBody", &http.Request{Method: http.MethodGet, Body: http.NoBody, Header: http.Header{}}, true},
+		{"GET, a body streamed", &http.Request{Method: http.MethodGet, Body: io.NopCloser(strings.NewReader("x")), Header: http.Header{}}, false},
+		{"GET, a body buffered", &http.Request{Method: http.MethodGet, Body: io.NopCloser(strings.NewReader("x")), GetBody: get, Header: http.Header{}}, true},
+		{"POST", &http.Request{Method: http.MethodPost, Body: io.NopCloser(strings.NewReader("x")), GetBody: get, Header: http.Header{}}, false},
+		{"POST with an Idempotency-Key", &http.Request{Method: http.MethodPost, Body: io.NopCloser(strings.NewReader("x")), GetBody: get, Header: http.Header{"Idempotency-Key": {"k"}}}, true},
+		{"POST with an Idempotency-Key, streamed", &http.Request{Method: http.MethodPost, Body: io.NopCloser(strings.NewReader("x")), Header: http.Header{"Idempotency-Key": {"k"}}}, false},
+	} {
+		assert.Equal(t, tc.want, transportResends(tc.req), tc.name)
+	}
 }

@@ -31,8 +31,10 @@ import (
 // closes a keep-alive connection cleanly just after Sidecar finished
 // writing a request on it. That looks exactly like an app that read the
 // request and crashed, and replaying a POST there could run it twice. So
-// that such a request is not sent in the first place, the first write on a
-// reused connection checks the socket for the app's FIN (see liveConn): a
+// that such a request is not sent in the first place, the first write of
+// such a request (one the transport would not resend by itself, see
+// transportResends) on a reused connection checks the socket for the
+// app's FIN (see liveConn): a
 // connection the app has closed is never written to, however late the
 // transport's reader notices. What is left is an app that closes in the
 // instant between that check and reading the request; apps that fail
@@ -129,6 +131,7 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out := req.WithContext(httptrace.WithClientTrace(ctx, &at.hooks))
 		out.URL = targetURL(b.URL, req.URL)
 		out.Body, out.GetBody, out.ContentLength = body.attempt(req)
+		at.check = !transportResends(out)
 		b.inflight.Add(1)
 		resp, err := t.next.RoundTrip(out)
 		if err == nil {
@@ -198,6 +201,20 @@ func idempotent(r *http.Request) bool {
 		return true
 	}
 	return r.Header.Get("Idempotency-Key") != "" || r.Header.Get("X-Idempotency-Key") != ""
+}
+
+// transportResends reports whether net/http's transport itself sends r
+// again on a fresh connection when a reused one fails before any of the
+// response arrived (the app closed it just before): r is idempotent and
+// its body, if any, can be had again (net/http's Request.isReplayable).
+// Such a request needs no liveConn check; the transport's own retry is
+// invisible here, so it costs the upstream nothing either. Others, a POST
+// above all, are checked before they are written.
+func transportResends(r *http.Request) bool {
+	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+		return false
+	}
+	return idempotent(r)
 }
 
 // targetURL is in's path and query on base's scheme and host, with base's

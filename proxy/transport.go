@@ -66,9 +66,9 @@ const requestWriteBuffer = 16 << 10
 
 // NewTransport returns an HTTP/1.1 keep-alive transport for the apps,
 // https:// ones included (with o.TLSClientConfig). Its connections check,
-// before a request is written on one reused from the idle pool, that the
-// app has not closed it (see liveConn; the check costs one non-blocking
-// syscall).
+// before a request the transport would not resend by itself (a POST, say)
+// is written on one reused from the idle pool, that the app has not
+// closed it (see liveConn; the check costs one non-blocking syscall).
 func NewTransport(o TransportOptions) *http.Transport {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = DefaultDialTimeout
