@@ -15,4 +15,8 @@ func (s *Store) TouchHash() string { return s.scripts.touch.Hash() }
 
 // Reloading reports whether a reload of the scripts after a NOSCRIPT is
 // under way.
-func (s *Store) Reloading() bool { return s.reloading.Load() }
+func (s *Store) Reloading() bool {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.reloading
+}

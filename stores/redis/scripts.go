@@ -144,22 +144,21 @@ func isNoScript(err error) bool {
 // caller closes the client after Close); one at a time; its failure is
 // left for the next NOSCRIPT to retry.
 func (s *Store) reloadScripts() {
-	if !s.reloading.CompareAndSwap(false, true) {
-		return
-	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if s.noReloads {
-		s.reloading.Store(false)
+	if s.reloading || s.noReloads {
 		return
 	}
+	s.reloading = true
 	s.reloads.Add(1)
 	go func() {
 		defer s.reloads.Done()
-		defer s.reloading.Store(false)
 		ctx, cancel := context.WithTimeout(s.reloadCtx, scriptReloadTimeout)
 		defer cancel()
 		_ = s.LoadScripts(ctx)
+		s.reloadMu.Lock()
+		s.reloading = false
+		s.reloadMu.Unlock()
 	}()
 }
 

@@ -141,9 +141,9 @@ type Store struct {
 	// reloading is set while the scripts are loaded again after a
 	// NOSCRIPT (reloadScripts); reloads counts those goroutines, and
 	// Close, which waits for them, ends endReloads' context and sets
-	// noReloads (under reloadMu) so that none starts after it.
-	reloading  atomic.Bool
+	// noReloads so that none starts after it. reloadMu guards both bools.
 	reloadMu   sync.Mutex
+	reloading  bool
 	noReloads  bool
 	reloads    sync.WaitGroup
 	reloadCtx  context.Context
